@@ -1,0 +1,1 @@
+"""The rules of course registration. Standard library only; storage is reached through ports."""

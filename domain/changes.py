@@ -1,0 +1,113 @@
+"""Persistence changes emitted by the seat scripts, and how a batch of them folds into rows.
+
+A batch is applied in one transaction. Folding keeps only each row's final state, so one
+multi-row statement per table writes the whole batch and no row is touched twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from uuid import UUID
+
+ENROLLED = "enrolled"
+DROPPED = "dropped"
+
+
+class ChangeKind(str, Enum):
+    ENROLL = "enroll"
+    JOIN = "join"  # joined the waitlist
+    DROP = "drop"
+    LEAVE = "leave"  # left the waitlist
+    PROMOTE = "promote"  # waitlist head took a freed seat
+    CAPACITY = "capacity"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One stream entry. `position` orders entries within their shard's stream."""
+
+    id: str
+    position: tuple[int, int]
+    kind: ChangeKind
+    section_id: UUID
+    version: int
+    at: datetime
+    student_id: UUID | None = None
+    sequence: int | None = None
+    total: int | None = None
+    request_id: str = ""
+
+
+Key = tuple[UUID, UUID]  # (student_id, section_id)
+
+
+@dataclass(slots=True)
+class RegistrationRow:
+    status: str
+    registered_at: datetime | None
+    dropped_at: datetime | None
+
+
+@dataclass(slots=True)
+class SectionRow:
+    version: int
+    total_seats: int | None = None
+
+
+@dataclass(slots=True)
+class Effects:
+    """Final state of every row a batch touches."""
+
+    registrations: dict[Key, RegistrationRow] = field(default_factory=dict)
+    waitlist: dict[Key, tuple[int, datetime]] = field(default_factory=dict)
+    waitlist_removed: set[Key] = field(default_factory=set)
+    sections: dict[UUID, SectionRow] = field(default_factory=dict)
+
+    def add(self, change: Change) -> None:
+        self._touch_section(change)
+        if change.student_id is None:
+            return
+        key = (change.student_id, change.section_id)
+        if change.kind in (ChangeKind.ENROLL, ChangeKind.PROMOTE):
+            self.registrations[key] = RegistrationRow(ENROLLED, change.at, None)
+        if change.kind in (ChangeKind.PROMOTE, ChangeKind.LEAVE):
+            self.waitlist.pop(key, None)
+            self.waitlist_removed.add(key)
+        elif change.kind is ChangeKind.JOIN:
+            assert change.sequence is not None, "a join carries its waitlist sequence"
+            self.waitlist_removed.discard(key)
+            self.waitlist[key] = (change.sequence, change.at)
+        elif change.kind is ChangeKind.DROP:
+            earlier = self.registrations.get(key)
+            registered_at = earlier.registered_at if earlier else None
+            self.registrations[key] = RegistrationRow(DROPPED, registered_at, change.at)
+
+    def _touch_section(self, change: Change) -> None:
+        row = self.sections.setdefault(change.section_id, SectionRow(change.version))
+        row.version = max(row.version, change.version)
+        if change.kind is ChangeKind.CAPACITY:
+            row.total_seats = change.total
+
+
+def parse_position(stream_id: str) -> tuple[int, int]:
+    """A stream id "<ms>-<seq>" as a comparable pair."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def after(watermark: tuple[int, int] | None, changes: Iterable[Change]) -> list[Change]:
+    """The changes not yet applied: those past the shard's watermark, in stream order."""
+    ordered = sorted(changes, key=lambda c: c.position)
+    if watermark is None:
+        return ordered
+    return [c for c in ordered if c.position > watermark]
+
+
+def fold(changes: Iterable[Change]) -> Effects:
+    effects = Effects()
+    for change in changes:
+        effects.add(change)
+    return effects

@@ -1,0 +1,138 @@
+"""Live seat and waitlist updates for subscribers.
+
+Events come from the seat scripts through pub/sub, which is at-most-once: a subscriber
+keeps the newest version it has sent per section and never sends an older one, and after a
+lost connection or a full queue it re-reads the current state (resync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from enum import Enum
+from uuid import UUID
+
+from domain.model import SeatState
+
+
+@dataclass(frozen=True, slots=True)
+class SectionEvent:
+    """A change of one section, as published by the seat scripts."""
+
+    state: SeatState
+    kind: str
+    student_id: UUID | None = None
+    left_rank: int = 0  # 1-based rank that left the waitlist (not by promotion), 0 if none
+    promoted: tuple[UUID, ...] = ()  # students promoted from the head of the line, in order
+
+
+class WaitlistStatus(str, Enum):
+    WAITING = "WAITING"
+    ENROLLED = "ENROLLED"
+    REMOVED = "REMOVED"
+    NOT_WAITLISTED = "NOT_WAITLISTED"
+
+
+FINAL = frozenset({WaitlistStatus.ENROLLED, WaitlistStatus.REMOVED, WaitlistStatus.NOT_WAITLISTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a student stands in one section."""
+
+    status: WaitlistStatus
+    position: int | None = None
+    version: int = 0  # the section's version this standing was read at
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+
+RESYNC = object()
+
+
+class SeatFeed:
+    """Listener of seatUpdates: keeps only the latest event per section, so a subscriber
+    that falls behind gets the current state of each section instead of a backlog."""
+
+    def __init__(self) -> None:
+        self._latest: dict[UUID, SeatState] = {}
+        self._resync = False
+        self._wake = asyncio.Event()
+        self.sent: dict[UUID, int] = {}
+
+    def deliver(self, channel: str, event: SectionEvent) -> None:
+        self._latest[event.state.section_id] = event.state
+        self._wake.set()
+
+    def resync(self) -> None:
+        self._resync = True
+        self._wake.set()
+
+    async def next(self) -> tuple[bool, list[SeatState]]:
+        """(resync wanted, the newest states not yet sent)."""
+        await self._wake.wait()
+        self._wake.clear()
+        resync, self._resync = self._resync, False
+        latest, self._latest = self._latest, {}
+        return resync, [s for s in latest.values() if self.fresh(s)]
+
+    def fresh(self, state: SeatState) -> bool:
+        return state.version > self.sent.get(state.section_id, -1)
+
+    def mark_sent(self, state: SeatState) -> None:
+        self.sent[state.section_id] = state.version
+
+
+@dataclass(slots=True)
+class WaitlistWatch:
+    """Listener of waitlistPosition: recomputes the student's rank from each event's
+    departures, with no Redis call per subscriber per event."""
+
+    student_id: UUID
+    standing: Standing
+    limit: int = 256
+    _queue: asyncio.Queue[object] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = asyncio.Queue(self.limit)
+
+    def deliver(self, channel: str, event: SectionEvent) -> None:
+        if self._queue.full():
+            self.resync()
+            return
+        self._queue.put_nowait(event)
+
+    def resync(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(RESYNC)
+
+    async def next(self) -> object:
+        return await self._queue.get()
+
+    def apply(self, event: SectionEvent) -> Standing | None:
+        """The new standing if this event changed it, else None. Events the standing
+        already reflects (older versions) change nothing."""
+        current = self.standing
+        version = event.state.version
+        if version <= current.version:
+            return None
+        if current.status is not WaitlistStatus.WAITING or current.position is None:
+            return None
+        if self.student_id in event.promoted:
+            return self._move(Standing(WaitlistStatus.ENROLLED, None, version))
+        if event.kind == "leave" and event.student_id == self.student_id:
+            return self._move(Standing(WaitlistStatus.REMOVED, None, version))
+        ahead_left = len(event.promoted)
+        if 0 < event.left_rank < current.position:
+            ahead_left += 1
+        if ahead_left == 0:
+            self.standing = Standing(current.status, current.position, version)
+            return None
+        return self._move(Standing(WaitlistStatus.WAITING, current.position - ahead_left, version))
+
+    def _move(self, standing: Standing) -> Standing:
+        self.standing = standing
+        return standing

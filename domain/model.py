@@ -1,0 +1,170 @@
+"""Entities and value types of registration: what the rules read and what they answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from uuid import UUID
+
+MAX_SECTIONS_PER_REQUEST = 10
+ENROLLMENT_STATUSES = ("active", "inactive", "suspended", "graduated", "withdrawn")
+ACTIVE = "active"
+
+
+class Role(str, Enum):
+    STUDENT = "student"
+    STAFF = "staff"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks: the token's subject and role."""
+
+    subject: str
+    role: Role
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role is Role.STAFF
+
+
+class RegisterOutcome(str, Enum):
+    ENROLLED = "ENROLLED"
+    WAITLISTED = "WAITLISTED"
+    ALREADY_ENROLLED = "ALREADY_ENROLLED"
+    ALREADY_WAITLISTED = "ALREADY_WAITLISTED"
+    REJECTED = "REJECTED"
+
+
+class DropOutcome(str, Enum):
+    DROPPED = "DROPPED"
+    LEFT_WAITLIST = "LEFT_WAITLIST"
+    NOT_REGISTERED = "NOT_REGISTERED"
+
+
+class Rejection(str, Enum):
+    SECTION_NOT_FOUND = "SECTION_NOT_FOUND"
+    SECTION_INACTIVE = "SECTION_INACTIVE"
+    REGISTRATION_CLOSED = "REGISTRATION_CLOSED"
+    # The section's live state is being rebuilt after a Redis loss; retrying soon succeeds.
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionResult:
+    section_id: UUID
+    outcome: RegisterOutcome
+    available_seats: int | None = None
+    waitlist_position: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterAnswer:
+    student_id: UUID
+    results: tuple[SectionResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DropAnswer:
+    student_id: UUID
+    section_id: UUID
+    outcome: DropOutcome
+    available_seats: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeatState:
+    """Live state of one section in the reservation store."""
+
+    section_id: UUID
+    total_seats: int
+    available_seats: int
+    waitlist_length: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Semester:
+    id: UUID
+    name: str
+    start_date: date
+    end_date: date
+    registration_start: datetime
+    registration_end: datetime
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    id: UUID
+    code: str
+    name: str
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    id: UUID
+    course_id: UUID
+    semester_id: UUID
+    section_number: str
+    total_seats: int
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSetup:
+    """What the reservation store needs to take seats for a section without asking Postgres."""
+
+    section_id: UUID
+    total_seats: int
+    active: bool
+    opens_at: datetime
+    closes_at: datetime
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Student:
+    id: UUID
+    student_number: str
+    first_name: str
+    last_name: str
+    email: str
+    enrollment_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    id: UUID
+    student_id: UUID
+    section_id: UUID
+    status: str
+    registered_at: datetime
+    dropped_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitlistEntry:
+    student_id: UUID
+    section_id: UUID
+    sequence: int
+    joined_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SectionQuery:
+    semester_id: UUID | None = None
+    course_code: str | None = None
+    available_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SectionPage:
+    sections: tuple[Section, ...]
+    cursors: tuple[str, ...]
+    has_next_page: bool
+    total_count: int

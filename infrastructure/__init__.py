@@ -1,0 +1,1 @@
+"""Adapters (Postgres, Redis), settings, auth, the ASGI app and the composition root."""

@@ -1,0 +1,159 @@
+"""The ASGI app: GraphQL (HTTP and websockets) at /graphql, the REST adapter under
+/api/v1, probes. One lifespan opens and closes every pool of the process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+
+from domain.errors import DomainError
+from infrastructure import health
+from infrastructure.container import Container
+from infrastructure.migrate import current_revision, head_revision
+from infrastructure.settings import Settings
+from resolvers import rest
+from resolvers.context import Context, Services
+from schema import build_schema
+
+log = logging.getLogger(__name__)
+
+STATE_CHECK_SECONDS = 1.0
+STARTUP_RETRY_SECONDS = 1.0
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(introspection=settings.introspection),
+            graphql_ide="graphiql" if settings.graphiql else None,
+        )
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        services: Services = request.app.state.services
+        return Context(
+            services=services,
+            authorization=request.headers.get("authorization"),
+            request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+            request=request,
+            response=response,
+        )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """A bad token in connection_init closes the socket (4403); none is fine."""
+        try:
+            context.actor_or_none()
+        except DomainError as exc:
+            raise ConnectionRejectionError({"code": exc.code.value}) from exc
+
+
+class RequestIds:
+    """Gives every request an id (or keeps the caller's X-Request-ID) and echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode()[:64]
+        request_id = given if given.isprintable() and given else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _prepare(readiness: health.Readiness, container: Container) -> None:
+    """Until it succeeds: migrations at head, live state loaded, student cache warm."""
+    while True:
+        try:
+            current = await current_revision(container.engine)
+            if current != head_revision():
+                raise RuntimeError(f"database at migration {current}, head is {head_revision()}")
+            readiness.migrations_ok = True
+            await container.state.ensure()
+            await container.warm_students()
+            readiness.state_loaded = True
+            readiness.problem = ""
+            log.info("ready")
+            return
+        except Exception as exc:
+            readiness.problem = f"{type(exc).__name__}: {exc}"
+            log.warning("not ready yet: %s", readiness.problem)
+            await asyncio.sleep(STARTUP_RETRY_SECONDS)
+
+
+async def _watch_state(container: Container) -> None:
+    """Redis restarted empty while we run: rebuild before scripts can act again."""
+    while True:
+        await asyncio.sleep(STATE_CHECK_SECONDS)
+        try:
+            if await container.state.missing_shards():
+                await container.state.ensure()
+        except Exception as exc:
+            log.warning("state check failed: %s", exc)
+
+
+def create_app(settings: Settings) -> Starlette:
+    container = Container.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.container = container
+        app.state.readiness = health.Readiness()
+        await _wait_for_redis(container)
+        await container.start_hub()
+        app.state.services = container.services()
+        tasks = [asyncio.create_task(_prepare(app.state.readiness, container), name="prepare")]
+        tasks.append(asyncio.create_task(_watch_state(container), name="state-watch"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await container.close()
+
+    view = GraphQLView(settings)
+    app = Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/live", health.live),
+            Route("/ready", health.ready),
+            Route("/health", health.health),
+            *rest.routes(),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIds)
+    return app
+
+
+async def _wait_for_redis(container: Container) -> None:
+    while True:
+        try:
+            await container.redis.ping()
+            return
+        except Exception as exc:
+            log.warning("waiting for Redis: %s", exc)
+            await asyncio.sleep(STARTUP_RETRY_SECONDS)
+
+

@@ -1,0 +1,1 @@
+"""Postgres adapters: the table models, the catalog repository and the change writer."""

@@ -1,0 +1,190 @@
+"""PostgresChangeLog: applies batches of stream changes, exactly once per shard.
+
+Each shard's watermark row is locked and advanced in the batch's own transaction, so a
+batch replayed after a crash (or by a worker that lost its lease) is skipped as a whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.changes import Change, Effects, after, fold, parse_position
+from infrastructure.postgres.database import unit_of_work
+from infrastructure.postgres.models import (
+    RegistrationRow,
+    SectionRow,
+    StreamOffsetRow,
+    WaitlistRow,
+)
+
+CHUNK = 4000  # rows per statement, under asyncpg's 32767 parameters
+
+
+def _chunks(rows: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(rows), CHUNK):
+        yield rows[i : i + CHUNK]
+
+
+class PostgresChangeLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def apply(self, shard: int, changes: Sequence[Change]) -> int:
+        """Apply the changes past the watermark in one transaction; the count applied."""
+        async with unit_of_work(self.sessions) as session:
+            todo = after(await self._lock(session, shard), changes)
+            if todo:
+                await write_effects(session, fold(todo))
+                await self._advance(session, shard, todo[-1], len(todo))
+        return len(todo)
+
+    async def apply_prefix(
+        self, shard: int, changes: Sequence[Change]
+    ) -> tuple[int, Change | None, BaseException | None]:
+        """Apply changes one by one until one fails; commit those before it.
+
+        Returns (applied count, the failing change, its error); used to isolate a poison
+        change that makes a whole batch fail.
+        """
+        applied = 0
+        failed: tuple[Change, BaseException] | None = None
+        async with unit_of_work(self.sessions) as session:
+            todo = after(await self._lock(session, shard), changes)
+            last: Change | None = None
+            for change in todo:
+                try:
+                    async with session.begin_nested():
+                        await write_effects(session, fold([change]))
+                except Exception as exc:  # the caller decides: retry or dead-letter
+                    failed = (change, exc)
+                    break
+                applied, last = applied + 1, change
+            if last is not None:
+                await self._advance(session, shard, last, applied)
+        if failed is None:
+            return applied, None, None
+        return applied, failed[0], failed[1]
+
+    async def skip(self, shard: int, change: Change) -> None:
+        """Move the watermark past a change that went to the dead-letter stream."""
+        async with unit_of_work(self.sessions) as session:
+            watermark = await self._lock(session, shard)
+            if watermark is None or change.position > watermark:
+                await self._advance(session, shard, change, 0)
+
+    async def watermark(self, shard: int) -> str | None:
+        async with unit_of_work(self.sessions) as session:
+            row = await session.get(StreamOffsetRow, shard)
+            return row.last_id if row else None
+
+    async def _lock(self, session: AsyncSession, shard: int) -> tuple[int, int] | None:
+        await session.execute(
+            pg_insert(StreamOffsetRow)
+            .values(shard=shard, last_id="0-0")
+            .on_conflict_do_nothing(index_elements=[StreamOffsetRow.shard])
+        )
+        last_id = (
+            await session.execute(
+                select(StreamOffsetRow.last_id)
+                .where(StreamOffsetRow.shard == shard)
+                .with_for_update()
+            )
+        ).scalar_one()
+        return None if last_id == "0-0" else parse_position(last_id)
+
+    async def _advance(self, session: AsyncSession, shard: int, last: Change, count: int) -> None:
+        await session.execute(
+            update(StreamOffsetRow)
+            .where(StreamOffsetRow.shard == shard)
+            .values(
+                last_id=last.id,
+                applied=StreamOffsetRow.applied + count,
+                updated_at=func.now(),
+            )
+        )
+
+
+async def write_effects(session: AsyncSession, effects: Effects) -> None:
+    await _write_registrations(session, effects)
+    await _write_waitlist(session, effects)
+    await _write_sections(session, effects)
+
+
+async def _write_registrations(session: AsyncSession, effects: Effects) -> None:
+    table = RegistrationRow.__table__
+    with_date, without_date = [], []
+    for (student_id, section_id), row in effects.registrations.items():
+        values = {
+            "student_id": student_id,
+            "section_id": section_id,
+            "status": row.status,
+            "registration_date": row.registered_at or row.dropped_at,
+            "dropped_date": row.dropped_at,
+        }
+        (with_date if row.registered_at else without_date).append(values)
+    for rows, keeps_date in ((with_date, False), (without_date, True)):
+        for chunk in _chunks(rows):
+            statement = pg_insert(table).values(list(chunk))
+            excluded = statement.excluded
+            changes: dict[str, Any] = {
+                "status": excluded.status,
+                "dropped_date": excluded.dropped_date,
+                "updated_at": func.now(),
+                "version": table.c.version + 1,
+            }
+            if not keeps_date:
+                changes["registration_date"] = excluded.registration_date
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[table.c.student_id, table.c.section_id], set_=changes
+                )
+            )
+
+
+async def _write_waitlist(session: AsyncSession, effects: Effects) -> None:
+    table = WaitlistRow.__table__
+    removed = list(effects.waitlist_removed)
+    for chunk in _chunks(removed):
+        await session.execute(
+            delete(table).where(tuple_(table.c.student_id, table.c.section_id).in_(list(chunk)))
+        )
+    joined = [
+        {"student_id": k[0], "section_id": k[1], "position": seq, "timestamp": at}
+        for k, (seq, at) in effects.waitlist.items()
+    ]
+    for chunk in _chunks(joined):
+        statement = pg_insert(table).values(list(chunk))
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.student_id, table.c.section_id],
+                set_={
+                    "position": statement.excluded.position,
+                    "timestamp": statement.excluded.timestamp,
+                    "updated_at": func.now(),
+                },
+            )
+        )
+
+
+async def _write_sections(session: AsyncSession, effects: Effects) -> None:
+    if not effects.sections:
+        return
+    table = SectionRow.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.section_id == bindparam("sid"))
+        .values(
+            version=func.greatest(table.c.version, bindparam("v")),
+            total_seats=func.coalesce(bindparam("n"), table.c.total_seats),
+            updated_at=func.now(),
+        ),
+        [
+            {"sid": sid, "v": row.version, "n": row.total_seats}
+            for sid, row in effects.sections.items()
+        ],
+    )

@@ -1,0 +1,124 @@
+"""Compare Redis's live state with Postgres's record, section by section, and repair drift
+by reloading the record. Meaningful once the streams are drained: until then Postgres is
+behind by design."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from domain.model import SectionSetup
+from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.recovery import StateLoader
+from infrastructure.redis.keys import Keys
+
+ROUND = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSection:
+    total: int
+    seats: int
+    enrolled: frozenset[str]
+    waitlist: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Drift:
+    section_id: UUID
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Report:
+    sections: int = 0
+    drifted: list[Drift] = field(default_factory=list)
+    repaired: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.drifted
+
+
+async def live_sections(redis: Redis, keys: Keys, ids: list[UUID]) -> list[LiveSection | None]:
+    pipe = redis.pipeline(transaction=False)
+    for sid in ids:
+        k = keys.section(sid)
+        pipe.hget(k.meta, "total")
+        pipe.get(k.seats)
+        pipe.smembers(k.enrolled)
+        pipe.zrange(k.waitlist, 0, -1)
+    replies = await pipe.execute()
+    found: list[LiveSection | None] = []
+    for i in range(len(ids)):
+        total, seats, enrolled, waitlist = replies[4 * i : 4 * i + 4]
+        if total is None:
+            found.append(None)
+        else:
+            found.append(
+                LiveSection(int(total), int(seats or 0), frozenset(enrolled), tuple(waitlist))
+            )
+    return found
+
+
+def compare(setup: SectionSetup, live: LiveSection | None, enrolled: set[str],
+            waiting: list[str]) -> list[str]:
+    if live is None:
+        return ["missing in Redis"]
+    problems = []
+    if live.total != setup.total_seats:
+        problems.append(f"total seats: Redis {live.total}, Postgres {setup.total_seats}")
+    if len(live.enrolled) > live.total:
+        problems.append(f"oversold in Redis: {len(live.enrolled)} enrolled of {live.total}")
+    if live.seats != live.total - len(live.enrolled):
+        problems.append(f"seat count {live.seats} != {live.total} - {len(live.enrolled)} enrolled")
+    if live.enrolled != enrolled:
+        only_redis = len(live.enrolled - enrolled)
+        only_pg = len(enrolled - live.enrolled)
+        problems.append(f"enrolled differ: {only_redis} only in Redis, {only_pg} only in Postgres")
+    if list(live.waitlist) != waiting:
+        problems.append(f"waitlist differs: Redis {len(live.waitlist)}, Postgres {len(waiting)}")
+    if live.enrolled & set(live.waitlist):
+        problems.append("students both enrolled and waiting in Redis")
+    return problems
+
+
+class Reconciler:
+    def __init__(self, redis: Redis, keys: Keys, snapshot: PostgresSnapshot,
+                 loader: StateLoader) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.snapshot = snapshot
+        self.loader = loader
+
+    async def run(self, repair: bool = False, only: set[UUID] | None = None) -> Report:
+        report = Report()
+        setups = [s for s in await self.snapshot.setups() if only is None or s.section_id in only]
+        for i in range(0, len(setups), ROUND):
+            chunk = setups[i : i + ROUND]
+            drifted = await self._check(chunk, report)
+            if repair and drifted:
+                await self.loader.load(drifted)
+                report.repaired += len(drifted)
+        return report
+
+    async def _check(self, setups: list[SectionSetup], report: Report) -> list[SectionSetup]:
+        ids = [s.section_id for s in setups]
+        live = await live_sections(self.redis, self.keys, ids)
+        enrolled = await self.snapshot.enrolled(ids)
+        waiting = await self.snapshot.waitlists(ids)
+        drifted = []
+        for setup, state in zip(setups, live, strict=True):
+            report.sections += 1
+            problems = compare(
+                setup,
+                state,
+                {str(s) for s in enrolled.get(setup.section_id, [])},
+                [str(s) for _, s in waiting.get(setup.section_id, [])],
+            )
+            if problems:
+                report.drifted.append(Drift(setup.section_id, problems))
+                drifted.append(setup)
+        return drifted

@@ -1,0 +1,160 @@
+"""Cold start: rebuild Redis's live state from Postgres when Redis has lost it.
+
+Each shard has a ready marker; seat scripts refuse to act on a shard without one. A
+process that finds markers missing takes the rebuild lock, loads the shards' sections,
+enrolled sets and waitlists from Postgres, re-creates the streams past the workers'
+watermarks, and only then sets the markers. Two processes starting at once rebuild once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from domain.model import SectionSetup
+from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.redis.keys import Keys, shard_of
+from infrastructure.redis.scripts import Call, Scripts
+from infrastructure.redis.seats import epoch_ms
+from infrastructure.redis.streams import RedisChangeStream
+from infrastructure.redis.students import CachedStudentDirectory
+
+log = logging.getLogger(__name__)
+
+LOCK_MS = 300_000
+SECTIONS_PER_ROUND = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    at: str
+    shards: list[int]
+    sections: int
+    students: int
+    seconds: float
+    # The newest change Postgres holds per shard: anything answered after it and not yet
+    # persisted when Redis lost its data could not be recovered.
+    persisted_up_to: dict[int, str]
+
+
+class StateLoader:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        keys: Keys,
+        snapshot: PostgresSnapshot,
+        students: CachedStudentDirectory,
+        stream: RedisChangeStream,
+    ) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.keys = keys
+        self.snapshot = snapshot
+        self.students = students
+        self.stream = stream
+
+    async def missing_shards(self) -> list[int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.exists(self.keys.shard_ready(shard))
+        present = await pipe.execute()
+        return [shard for shard, ok in enumerate(present) if not ok]
+
+    async def ensure(self, wait_seconds: float = 300) -> RebuildReport | None:
+        """Rebuild the missing shards, or wait while another process does."""
+        deadline = time.monotonic() + wait_seconds
+        token = uuid.uuid4().hex
+        while await self.missing_shards():
+            if await self.redis.set(self.keys.rebuild_lock, token, nx=True, px=LOCK_MS):
+                try:
+                    missing = await self.missing_shards()
+                    return await self._rebuild(missing) if missing else None
+                finally:
+                    await self.scripts.release(keys=[self.keys.rebuild_lock], args=[token])
+            if time.monotonic() > deadline:
+                raise TimeoutError("another process holds the rebuild lock for too long")
+            await asyncio.sleep(0.1)
+        return None
+
+    async def _rebuild(self, shards: list[int]) -> RebuildReport:
+        started = time.perf_counter()
+        wanted = set(shards)
+        setups = [
+            s for s in await self.snapshot.setups()
+            if shard_of(s.section_id, self.keys.shards) in wanted
+        ]
+        for i in range(0, len(setups), SECTIONS_PER_ROUND):
+            await self.load(setups[i : i + SECTIONS_PER_ROUND])
+        students = await self.students.store_all(await self.snapshot.student_statuses())
+        watermarks = await self.snapshot.watermarks()
+        for shard in shards:
+            await self._reopen_stream(shard, watermarks.get(shard))
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in shards:
+            pipe.set(self.keys.shard_ready(shard), datetime.now(UTC).isoformat())
+        await pipe.execute()
+        report = RebuildReport(
+            at=datetime.now(UTC).isoformat(),
+            shards=shards,
+            sections=len(setups),
+            students=students,
+            seconds=round(time.perf_counter() - started, 3),
+            persisted_up_to={s: watermarks[s] for s in shards if s in watermarks},
+        )
+        await self.redis.set(self.keys.recovery, json.dumps(asdict(report)))
+        if report.persisted_up_to:
+            log.warning(
+                "Redis had lost its state: rebuilt %d sections of %d shards from Postgres in "
+                "%.2fs. Changes answered after these persisted stream ids could not be "
+                "recovered: %s",
+                report.sections, len(shards), report.seconds, report.persisted_up_to,
+            )
+        else:
+            log.info("loaded %d sections into %d shards in %.2fs",
+                     report.sections, len(shards), report.seconds)
+        return report
+
+    async def load(self, setups: list[SectionSetup]) -> None:
+        """Replace these sections' live state with the record."""
+        ids = [s.section_id for s in setups]
+        enrolled = await self.snapshot.enrolled(ids)
+        waiting = await self.snapshot.waitlists(ids)
+        calls = []
+        for setup in setups:
+            k = self.keys.section(setup.section_id)
+            members = [str(s) for s in enrolled.get(setup.section_id, [])]
+            line = [str(x) for seq, student in waiting.get(setup.section_id, []) for x in (seq, student)]
+            args: list[str | int] = [
+                setup.total_seats,
+                1 if setup.active else 0,
+                epoch_ms(setup.opens_at),
+                epoch_ms(setup.closes_at),
+                setup.version,
+                len(members),
+                *members,
+                *line,
+            ]
+            calls.append(Call(self.scripts.load_section, [k.seats, k.enrolled, k.waitlist, k.meta], args))
+        await self.scripts.run_many(calls)
+
+    async def _reopen_stream(self, shard: int, watermark: str | None) -> None:
+        """New stream ids must sort after everything Postgres already applied."""
+        await self.stream.prepare(shard)
+        if watermark and watermark != "0-0":
+            try:
+                await self.redis.execute_command("XSETID", self.keys.stream(shard), watermark)
+            except ResponseError as exc:  # the stream already holds newer entries
+                log.info("shard %d stream kept its ids: %s", shard, exc)
+
+    async def last_report(self) -> dict[str, object] | None:
+        raw = await self.redis.get(self.keys.recovery)
+        return json.loads(raw) if raw else None

@@ -1,0 +1,1 @@
+"""Redis adapters: seat scripts, streams, idempotency, the student cache, pub/sub."""

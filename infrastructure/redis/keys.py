@@ -1,0 +1,102 @@
+"""Every Redis key shape, stream and channel name, in one place.
+
+Keys of one section share the hash tag of its shard, so a section script, the shard's job
+stream and its worker lease live in one Redis Cluster slot. Student keys carry the
+student's own tag. A prefix gives each deployment (or test run) its own key space.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from uuid import UUID
+
+CONSUMER_GROUP = "persist"
+
+
+def shard_of(section_id: UUID, shards: int) -> int:
+    """Stable across processes and releases: CRC32 of the id's 16 bytes."""
+    return zlib.crc32(section_id.bytes) % shards
+
+
+@dataclass(frozen=True, slots=True)
+class SectionKeys:
+    seats: str
+    enrolled: str
+    waitlist: str
+    meta: str
+    stream: str
+    ready: str
+    channel: str
+
+    @property
+    def script_keys(self) -> list[str]:
+        """KEYS of every section script, in the order the .lua headers state."""
+        return [self.seats, self.enrolled, self.waitlist, self.meta, self.stream, self.ready]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+    shards: int
+
+    def section(self, section_id: UUID) -> SectionKeys:
+        tag = self._tag(shard_of(section_id, self.shards))
+        base = f"{self.prefix}sec:{tag}:{section_id}"
+        return SectionKeys(
+            seats=f"{base}:seats",
+            enrolled=f"{base}:enrolled",
+            waitlist=f"{base}:waitlist",
+            meta=f"{base}:meta",
+            stream=self.stream(shard_of(section_id, self.shards)),
+            ready=self.shard_ready(shard_of(section_id, self.shards)),
+            channel=self.section_channel(section_id),
+        )
+
+    def stream(self, shard: int) -> str:
+        return f"{self.prefix}jobs:{self._tag(shard)}"
+
+    def dead_letters(self, shard: int) -> str:
+        return f"{self.prefix}dead:{self._tag(shard)}"
+
+    def attempts(self, shard: int) -> str:
+        return f"{self.prefix}attempts:{self._tag(shard)}"
+
+    def lease(self, shard: int) -> str:
+        return f"{self.prefix}lease:{self._tag(shard)}"
+
+    def shard_ready(self, shard: int) -> str:
+        """Set once the shard's sections are loaded; scripts refuse to act without it."""
+        return f"{self.prefix}sec:{self._tag(shard)}:ready"
+
+    def section_channel(self, section_id: UUID) -> str:
+        return f"{self.prefix}section:{section_id}"
+
+    @property
+    def catalog_channel(self) -> str:
+        """Cache invalidations between API processes (student status changes)."""
+        return f"{self.prefix}catalog"
+
+    def student(self, student_id: UUID) -> str:
+        return f"{self.prefix}stu:{{stu-{student_id}}}"
+
+    def idempotency(self, student_id: UUID, key_digest: str) -> str:
+        return f"{self.prefix}idem:{{stu-{student_id}}}:{key_digest}"
+
+    @property
+    def rebuild_lock(self) -> str:
+        return f"{self.prefix}rebuild:lock"
+
+    @property
+    def recovery(self) -> str:
+        """The last rebuild's report (JSON), shown in /health."""
+        return f"{self.prefix}recovery"
+
+    @property
+    def workers(self) -> str:
+        """Sorted set of live worker ids, scored by when their heartbeat lapses."""
+        return f"{self.prefix}workers"
+
+    @staticmethod
+    def _tag(shard: int) -> str:
+        return "{shard-" + str(shard) + "}"

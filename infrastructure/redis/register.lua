@@ -1,0 +1,62 @@
+-- register.lua: one student takes a seat in one section, or a place on its waitlist.
+-- Atomic with the persistence job (XADD) and the live event (PUBLISH).
+--
+-- KEYS[1] seats     (string) available seats
+-- KEYS[2] enrolled  (set)    student ids
+-- KEYS[3] waitlist  (zset)   student ids scored by join sequence
+-- KEYS[4] meta      (hash)   total, version, seq, active, opens, closes (epoch ms)
+-- KEYS[5] stream    (stream) the shard's persistence jobs
+-- KEYS[6] ready     (string) the shard's state is loaded
+-- ARGV[1] student id   ARGV[2] section id   ARGV[3] channel   ARGV[4] request id
+--
+-- Reply: {outcome, available seats, waitlist position (0 if none), reason ('' if none)}
+--   outcome: ENROLLED | WAITLISTED | ALREADY_ENROLLED | ALREADY_WAITLISTED | REJECTED
+--   reason:  SECTION_NOT_FOUND | SECTION_INACTIVE | REGISTRATION_CLOSED | UNAVAILABLE
+-- Event on the channel (JSON): s section, v version, a available, t total, w waitlist length,
+--   k kind (enroll | join), u student.
+
+local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  return {'REJECTED', 0, 0, 'UNAVAILABLE'}
+end
+local meta = redis.call('HMGET', KEYS[4], 'total', 'active', 'opens', 'closes')
+if not meta[1] then
+  return {'REJECTED', 0, 0, 'SECTION_NOT_FOUND'}
+end
+local seats = tonumber(redis.call('GET', KEYS[1]) or '0')
+if meta[2] ~= '1' then
+  return {'REJECTED', seats, 0, 'SECTION_INACTIVE'}
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+if now < tonumber(meta[3]) or now > tonumber(meta[4]) then
+  return {'REJECTED', seats, 0, 'REGISTRATION_CLOSED'}
+end
+if redis.call('SISMEMBER', KEYS[2], student) == 1 then
+  return {'ALREADY_ENROLLED', seats, 0, ''}
+end
+local rank = redis.call('ZRANK', KEYS[3], student)
+if rank then
+  return {'ALREADY_WAITLISTED', seats, rank + 1, ''}
+end
+
+local version = redis.call('HINCRBY', KEYS[4], 'version', 1)
+local outcome, position, kind = 'ENROLLED', 0, 'enroll'
+if seats > 0 then
+  seats = redis.call('DECR', KEYS[1])
+  redis.call('SADD', KEYS[2], student)
+  redis.call('XADD', KEYS[5], '*', 'k', kind, 's', section, 'u', student,
+    'v', version, 'at', now, 'rid', rid)
+else
+  outcome, kind = 'WAITLISTED', 'join'
+  local seq = redis.call('HINCRBY', KEYS[4], 'seq', 1)
+  redis.call('ZADD', KEYS[3], seq, student)
+  position = redis.call('ZCARD', KEYS[3])
+  redis.call('XADD', KEYS[5], '*', 'k', kind, 's', section, 'u', student,
+    'v', version, 'q', seq, 'at', now, 'rid', rid)
+end
+redis.call('PUBLISH', channel, cjson.encode({
+  s = section, v = version, a = seats, t = tonumber(meta[1]),
+  w = redis.call('ZCARD', KEYS[3]), k = kind, u = student}))
+return {outcome, seats, position, ''}

@@ -1,0 +1,170 @@
+"""RedisChangeStream: the ChangeStream port on Redis Streams, consumer groups and leases."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from domain.changes import Change, ChangeKind, parse_position
+from infrastructure.redis.keys import CONSUMER_GROUP, Keys
+from infrastructure.redis.scripts import Scripts
+
+
+def change_of(entry_id: str, fields: dict[str, str]) -> Change:
+    """A stream entry as written by the seat scripts (see the XADD calls in *.lua)."""
+    student = fields.get("u")
+    sequence = fields.get("q")
+    total = fields.get("n")
+    return Change(
+        id=entry_id,
+        position=parse_position(entry_id),
+        kind=ChangeKind(fields["k"]),
+        section_id=UUID(fields["s"]),
+        version=int(fields["v"]),
+        at=datetime.fromtimestamp(int(fields["at"]) / 1000, tz=UTC),
+        student_id=UUID(student) if student else None,
+        sequence=int(sequence) if sequence else None,
+        total=int(total) if total else None,
+        request_id=fields.get("rid", ""),
+    )
+
+
+def _entries(reply: Any) -> list[tuple[str, dict[str, str]]]:
+    """XREADGROUP's reply for one stream, in RESP2 (list) or RESP3 (dict) shape."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        streams = list(reply.values())
+        return [(i, f) for i, f in streams[0][0] if f] if streams and streams[0] else []
+    return [(i, f) for i, f in reply[0][1] if f]
+
+
+class RedisChangeStream:
+    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.keys = keys
+        self._raw: dict[str, dict[str, str]] = {}
+
+    async def prepare(self, shard: int) -> None:
+        try:
+            await self.redis.xgroup_create(
+                self.keys.stream(shard), CONSUMER_GROUP, id="0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def adopt(self, shard: int, consumer: str) -> int:
+        start, taken = "0-0", 0
+        while True:
+            reply = await self.redis.xautoclaim(
+                self.keys.stream(shard), CONSUMER_GROUP, consumer, 0, start_id=start, count=1000
+            )
+            start, claimed = reply[0], reply[1]
+            taken += len(claimed)
+            if start == "0-0":
+                return taken
+
+    async def read(
+        self, shard: int, consumer: str, count: int, backlog: bool, block_ms: int
+    ) -> list[Change]:
+        stream = self.keys.stream(shard)
+        reply = await self.redis.xreadgroup(
+            CONSUMER_GROUP, consumer, {stream: "0" if backlog else ">"}, count=count,
+            block=None if backlog else block_ms,
+        )
+        changes = []
+        for entry_id, fields in _entries(reply):
+            self._raw[entry_id] = fields
+            changes.append(change_of(entry_id, fields))
+        return changes
+
+    async def ack(self, shard: int, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        stream = self.keys.stream(shard)
+        ids = [c.id for c in changes]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(stream, CONSUMER_GROUP, *ids)
+        # Everything up to the last acknowledged entry is applied: keep the stream short.
+        ms, seq = max(parse_position(i) for i in ids)
+        pipe.xtrim(stream, minid=f"{ms}-{seq + 1}", approximate=False)
+        await pipe.execute()
+        for entry_id in ids:
+            self._raw.pop(entry_id, None)
+
+    async def count_attempt(self, shard: int, change: Change) -> int:
+        return int(await self.redis.hincrby(self.keys.attempts(shard), change.id, 1))
+
+    async def dead_letter(self, shard: int, change: Change, error: str) -> None:
+        fields = dict(self._raw.get(change.id, {}))
+        fields.update({"source_id": change.id, "error": error[:2000], "shard": str(shard)})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.keys.dead_letters(shard), fields)
+        pipe.hdel(self.keys.attempts(shard), change.id)
+        await pipe.execute()
+
+    async def heartbeat(self, consumer: str, lifetime_ms: int) -> list[str]:
+        now = int(time.time() * 1000)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.keys.workers, {consumer: now + lifetime_ms})
+        pipe.zremrangebyscore(self.keys.workers, "-inf", now)
+        pipe.zrange(self.keys.workers, 0, -1)
+        *_, live = await pipe.execute()
+        return list(live)
+
+    async def leave(self, consumer: str) -> None:
+        await self.redis.zrem(self.keys.workers, consumer)
+
+    async def acquire(self, shard: int, consumer: str, lifetime_ms: int) -> bool:
+        return bool(await self.redis.set(self.keys.lease(shard), consumer, nx=True, px=lifetime_ms))
+
+    async def renew(self, shard: int, consumer: str, lifetime_ms: int) -> bool:
+        renewed = await self.scripts.renew(keys=[self.keys.lease(shard)], args=[consumer, lifetime_ms])
+        return bool(renewed)
+
+    async def release(self, shard: int, consumer: str) -> None:
+        await self.scripts.release(keys=[self.keys.lease(shard)], args=[consumer])
+
+    async def dead_letter_count(self, shards: int) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in range(shards):
+            pipe.xlen(self.keys.dead_letters(shard))
+        return sum(int(n) for n in await pipe.execute())
+
+    async def dead_letters(self, shard: int) -> list[dict[str, str]]:
+        entries = await self.redis.xrange(self.keys.dead_letters(shard))
+        return [dict(fields) for _, fields in entries]
+
+
+    async def lag(self, shards: int) -> dict[str, object]:
+        """Entries not yet read (lag) and read but unacknowledged (pending), per shard."""
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in range(shards):
+            pipe.xlen(self.keys.stream(shard))
+            pipe.xpending(self.keys.stream(shard), CONSUMER_GROUP)
+        replies = await pipe.execute(raise_on_error=False)
+        per_shard: dict[int, dict[str, int]] = {}
+        for shard in range(shards):
+            length, pending = replies[2 * shard], replies[2 * shard + 1]
+            if isinstance(length, Exception) or isinstance(pending, Exception):
+                continue
+            count = int(pending["pending"]) if isinstance(pending, dict) else 0
+            # Acknowledged entries are trimmed, so what remains is pending or unread.
+            per_shard[shard] = {"unapplied": int(length), "pending": count}
+        return {
+            "unapplied": sum(v["unapplied"] for v in per_shard.values()),
+            "pending": sum(v["pending"] for v in per_shard.values()),
+            "shards": {s: v for s, v in per_shard.items() if v["unapplied"]},
+        }
+
+    async def live_workers(self) -> int:
+        now = int(time.time() * 1000)
+        return int(await self.redis.zcount(self.keys.workers, now, "+inf"))

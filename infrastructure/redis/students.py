@@ -1,0 +1,67 @@
+"""Student enrollment status for the hot path: an in-process cache in front of Redis.
+
+Postgres warms the cache at start (outside the hot path). A status change is written to
+Redis and announced on the catalog channel so every API process updates its copy; entries
+also lapse after a few minutes, which bounds staleness if an announcement was missed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from infrastructure.redis.keys import Keys
+
+CACHE_SECONDS = 300.0
+
+
+class CachedStudentDirectory:
+    def __init__(self, redis: Redis, keys: Keys, ttl: float = CACHE_SECONDS) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl = ttl
+        self._cache: dict[UUID, tuple[str, float]] = {}
+
+    async def enrollment_status(self, student_id: UUID) -> str | None:
+        hit = self._cache.get(student_id)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        status = await self.redis.hget(self.keys.student(student_id), "status")
+        if status is not None:
+            self._cache[student_id] = (status, now + self.ttl)
+        return status
+
+    async def remember(self, student_id: UUID, status: str) -> None:
+        await self.redis.hset(self.keys.student(student_id), "status", status)
+        self.learn(student_id, status)
+        message = json.dumps({"student": str(student_id), "status": status})
+        await self.redis.publish(self.keys.catalog_channel, message)
+
+    async def store_all(self, statuses: Iterable[tuple[UUID, str]]) -> int:
+        """Write many statuses to Redis (the cold-start rebuild)."""
+        pipe = self.redis.pipeline(transaction=False)
+        count = 0
+        for student_id, status in statuses:
+            pipe.hset(self.keys.student(student_id), "status", status)
+            count += 1
+            if count % 2000 == 0:
+                await pipe.execute()
+        await pipe.execute()
+        return count
+
+    def learn(self, student_id: UUID, status: str) -> None:
+        self._cache[student_id] = (status, time.monotonic() + self.ttl)
+
+    def on_catalog_message(self, data: str) -> None:
+        message = json.loads(data)
+        if "student" in message:
+            self.learn(UUID(message["student"]), message["status"])
+
+    def forget_all(self) -> None:
+        """After a lost pub/sub connection, announcements may have been missed."""
+        self._cache.clear()

@@ -1,0 +1,60 @@
+"""Per-request DataLoaders: every list of sections, courses or seat counts is one query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from strawberry.dataloader import DataLoader
+
+from domain.model import (
+    Course,
+    Registration,
+    SeatState,
+    Section,
+    Semester,
+    Student,
+    WaitlistEntry,
+)
+from domain.ports import Catalog, SeatStore
+
+CourseSections = tuple[UUID, UUID | None]  # (course id, semester id or None)
+StudentStatus = tuple[UUID, str | None]  # (student id, registration status or None)
+
+
+class Loaders:
+    def __init__(self, records: Catalog, seats: SeatStore) -> None:
+        self.records = records
+        self.seats = seats
+        self.sections: DataLoader[UUID, Section | None] = DataLoader(records.sections)
+        self.courses: DataLoader[UUID, Course | None] = DataLoader(records.courses)
+        self.semesters: DataLoader[UUID, Semester | None] = DataLoader(records.semesters)
+        self.students: DataLoader[UUID, Student | None] = DataLoader(records.students)
+        self.seat_states: DataLoader[UUID, SeatState | None] = DataLoader(seats.states)
+        self.waitlists: DataLoader[UUID, list[WaitlistEntry]] = DataLoader(records.waitlists)
+        self.registrations: DataLoader[StudentStatus, list[Registration]] = DataLoader(
+            self._registrations
+        )
+        self.course_sections: DataLoader[CourseSections, list[Section]] = DataLoader(
+            self._course_sections
+        )
+
+    async def _registrations(self, keys: Sequence[StudentStatus]) -> list[list[Registration]]:
+        by_status: dict[str | None, list[UUID]] = {}
+        for student_id, status in keys:
+            by_status.setdefault(status, []).append(student_id)
+        found: dict[StudentStatus, list[Registration]] = {}
+        for status, students in by_status.items():
+            lists = await self.records.registrations(students, status)
+            found.update({(s, status): rows for s, rows in zip(students, lists, strict=True)})
+        return [found[k] for k in keys]
+
+    async def _course_sections(self, keys: Sequence[CourseSections]) -> list[list[Section]]:
+        by_semester: dict[UUID | None, list[UUID]] = {}
+        for course_id, semester_id in keys:
+            by_semester.setdefault(semester_id, []).append(course_id)
+        found: dict[CourseSections, list[Section]] = {}
+        for semester_id, courses in by_semester.items():
+            lists = await self.records.sections_of_courses(courses, semester_id)
+            found.update({(c, semester_id): rows for c, rows in zip(courses, lists, strict=True)})
+        return [found[k] for k in keys]

@@ -1,0 +1,47 @@
+"""Strawberry types, inputs and enums of the contract, and the Schema object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+
+from schema.errors import CodedErrors
+from schema.operations import Mutation, Query, Subscription
+
+
+ExtensionFactory = Callable[[], SchemaExtension]
+
+
+def build_schema(
+    introspection: bool = True, limits: Sequence[ExtensionFactory] = ()
+) -> strawberry.Schema:
+    # Factories: a fresh extension per request; the document caches are shared by maxsize.
+    extensions: list[type[SchemaExtension] | ExtensionFactory] = [
+        CodedErrors,
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        *limits,
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return CourseregSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
+
+
+class CourseregSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Client mistakes and refusals are answers, not server errors; CodedErrors has
+        already logged the unexpected ones with their request id."""
+
+
+schema = build_schema()

@@ -1,0 +1,115 @@
+"""Query, Mutation and Subscription: the contract's entry points, each delegating to a
+resolver in resolvers/."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from uuid import UUID
+
+import strawberry
+
+from resolvers import catalog, live, registration
+from schema.types import (
+    Course,
+    CreateCourseInput,
+    CreateSectionInput,
+    CreateSemesterInput,
+    CreateStudentInput,
+    DropInput,
+    DropPayload,
+    Info,
+    RegisterInput,
+    RegisterPayload,
+    SeatUpdate,
+    Section,
+    SectionConnection,
+    SectionFilter,
+    Semester,
+    Student,
+    WaitlistUpdate,
+)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def section(self, info: Info, id: UUID) -> Section | None:
+        return await catalog.section(info, id)
+
+    @strawberry.field
+    async def sections(
+        self,
+        info: Info,
+        filter: SectionFilter | None = strawberry.UNSET,
+        first: int | None = 50,
+        after: str | None = strawberry.UNSET,
+    ) -> SectionConnection:
+        return await catalog.sections(info, filter or None, first, after)
+
+    @strawberry.field
+    async def student(self, info: Info, id: UUID) -> Student | None:
+        return await catalog.student(info, id)
+
+    @strawberry.field(description="The student named by the token's sub claim.")
+    async def me(self, info: Info) -> Student | None:
+        return await catalog.me(info)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="A student for themself, or staff for anyone.")
+    async def register(self, info: Info, input: RegisterInput) -> RegisterPayload:
+        return await registration.register(info, input)
+
+    @strawberry.mutation
+    async def drop(self, info: Info, input: DropInput) -> DropPayload:
+        return await registration.drop(info, input)
+
+    @strawberry.mutation(description="Staff only.")
+    async def create_semester(self, info: Info, input: CreateSemesterInput) -> Semester:
+        return await catalog.create_semester(info, input)
+
+    @strawberry.mutation
+    async def create_course(self, info: Info, input: CreateCourseInput) -> Course:
+        return await catalog.create_course(info, input)
+
+    @strawberry.mutation
+    async def create_section(self, info: Info, input: CreateSectionInput) -> Section:
+        return await catalog.create_section(info, input)
+
+    @strawberry.mutation
+    async def create_student(self, info: Info, input: CreateStudentInput) -> Student:
+        return await catalog.create_student(info, input)
+
+    @strawberry.mutation(
+        description="Raising capacity promotes waitlisted students at once; lowering below "
+        "the enrolled count is BAD_USER_INPUT."
+    )
+    async def set_section_capacity(self, info: Info, section_id: UUID, total_seats: int) -> Section:
+        return await catalog.set_section_capacity(info, section_id, total_seats)
+
+    @strawberry.mutation
+    async def set_student_status(
+        self, info: Info, student_id: UUID, enrollment_status: str
+    ) -> Student:
+        return await catalog.set_student_status(info, student_id, enrollment_status)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Public. First one snapshot per section, then every change.")
+    async def seat_updates(
+        self, info: Info, section_ids: list[UUID]
+    ) -> AsyncGenerator[SeatUpdate, None]:
+        async for update in live.seat_updates(info, section_ids):
+            yield update
+
+    @strawberry.subscription(
+        description="The student themself or staff. First the current state, then every change "
+        "of this student's rank or status; completes right after a final state."
+    )
+    async def waitlist_position(
+        self, info: Info, student_id: UUID, section_id: UUID
+    ) -> AsyncGenerator[WaitlistUpdate, None]:
+        async for update in live.waitlist_position(info, student_id, section_id):
+            yield update

@@ -1,0 +1,205 @@
+"""Fixtures: one Postgres database per test run (schema by `alembic upgrade head`), one
+Redis key prefix per test; the ASGI app with its lifespan; an in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from domain.model import Actor, Role
+from infrastructure.app import create_app
+from infrastructure.container import Container
+from infrastructure.migrate import upgrade
+from infrastructure.settings import Settings, load_settings
+from infrastructure.worker import make_persister
+from workers.persister import Persister
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET = "test-secret-" + "x" * 40
+STAFF = Actor("staff-1", Role.STAFF)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database for this run, migrated with Alembic; dropped afterwards."""
+    name = f"coursereg_test_{uuid.uuid4().hex[:10]}"
+    admin = ADMIN_URL
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    url = _with_database(admin, name)
+    upgrade(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    yield url
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        jwt_secret=SECRET,
+        key_prefix=f"t{uuid.uuid4().hex[:12]}:",
+        shards=4,
+    )
+
+
+async def _truncate(url: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "TRUNCATE registrations, waitlist, sections, courses, semesters, students, "
+            "stream_offsets"
+        )
+    finally:
+        await connection.close()
+
+
+async def _forget_keys(container: Container) -> None:
+    prefix = container.keys.prefix
+    async for key in container.redis.scan_iter(match=f"{prefix}*", count=1000):
+        await container.redis.delete(key)
+
+
+@dataclass
+class Api:
+    """The app under test, driven over HTTP through its ASGI interface."""
+
+    app: Starlette
+    client: httpx.AsyncClient
+    container: Container
+
+    def token(self, role: Role = Role.STAFF, sub: str = "staff-1") -> str:
+        return self.container.tokens.issue(role, sub)
+
+    def student_token(self, student_id: Any) -> str:
+        return self.token(Role.STUDENT, str(student_id))
+
+    async def gql(self, query: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        assert response.status_code < 500, response.text
+        return response.json()
+
+    async def staff(self, query: str, **variables: Any) -> dict[str, Any]:
+        body = await self.gql(query, self.token(), **variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[Api]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for _ in range(200):
+                if (await client.get("/ready")).status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the app never became ready")
+            yield Api(app, client, app.state.container)
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[Api]:
+    await _truncate(settings.database_url)
+    async with running_app(settings) as running:
+        yield running
+        await _forget_keys(running.container)
+
+
+@dataclass
+class Worker:
+    persister: Persister
+    container: Container
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every shard stream is applied and acknowledged."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            lag = await self.container.stream.lag(self.container.keys.shards)
+            if lag["unapplied"] == 0 and lag["pending"] == 0:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"streams not drained: {lag}")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def worker(api: Api) -> AsyncIterator[Worker]:
+    persister = make_persister(api.container, f"test-{uuid.uuid4().hex[:6]}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(persister.run(stop))
+    yield Worker(persister, api.container)
+    stop.set()
+    await task
+
+
+@dataclass
+class Catalog:
+    """Factories for catalog data, made through the staff services."""
+
+    container: Container
+
+    async def semester(self, opens: datetime | None = None, closes: datetime | None = None) -> Any:
+        now = datetime.now(UTC)
+        return await self.container.catalog.create_semester(
+            STAFF,
+            f"Term {uuid.uuid4().hex[:6]}",
+            date(2026, 9, 1),
+            date(2026, 12, 20),
+            opens or now - timedelta(days=1),
+            closes or now + timedelta(days=30),
+        )
+
+    async def course(self) -> Any:
+        return await self.container.catalog.create_course(
+            STAFF, f"C{uuid.uuid4().hex[:8]}", "A course"
+        )
+
+    async def section(self, seats: int, semester: Any = None, course: Any = None) -> Any:
+        semester = semester or await self.semester()
+        course = course or await self.course()
+        return await self.container.catalog.create_section(
+            STAFF, course.id, semester.id, uuid.uuid4().hex[:6], seats
+        )
+
+    async def student(self) -> Any:
+        n = uuid.uuid4().hex[:12]
+        return await self.container.catalog.create_student(STAFF, n, "Ada", "Lovelace", f"{n}@uni.edu")
+
+    async def students(self, count: int) -> list[Any]:
+        return list(await asyncio.gather(*(self.student() for _ in range(count))))
+
+
+@pytest.fixture
+def catalog(api: Api) -> Catalog:
+    return Catalog(api.container)

@@ -1,0 +1,1 @@
+"""Stream consumers that persist the seat scripts' changes into Postgres."""

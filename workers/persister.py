@@ -1,0 +1,210 @@
+"""The persister: shard streams -> Postgres.
+
+Workers divide the shards among themselves by short leases (like Kafka partitions in a
+consumer group): each shard is read in stream order by one worker at a time, which writes
+a batch in one transaction and acknowledges it after the commit. A worker that dies stops
+renewing its leases; another takes the shards over and adopts their pending entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from domain.changes import Change
+from domain.errors import Unavailable
+from domain.ports import ChangeLog, ChangeStream
+
+log = logging.getLogger(__name__)
+
+LEASE_MS = 10_000
+BALANCE_SECONDS = 1.0
+BLOCK_MS = 1_000
+MAX_BACKOFF = 5.0
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential, capped, with jitter; reset after a success."""
+
+    first: float = 0.05
+    cap: float = MAX_BACKOFF
+    current: float = 0.0
+
+    async def wait(self) -> None:
+        self.current = min(self.cap, self.current * 2 if self.current else self.first)
+        await asyncio.sleep(self.current * random.uniform(0.5, 1.0))
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+@dataclass(slots=True)
+class Stats:
+    applied: int = 0
+    batches: int = 0
+    dead_lettered: int = 0
+    last_batch_seconds: float = 0.0
+
+
+@dataclass
+class Persister:
+    stream: ChangeStream
+    changes: ChangeLog
+    shards: int
+    consumer: str
+    batch: int = 1000
+    max_attempts: int = 5
+    stats: Stats = field(default_factory=Stats)
+    _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _releasing: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    @property
+    def owned(self) -> list[int]:
+        return sorted(self._tasks)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Balance leases and consume owned shards until `stop` is set, then finish the
+        batches in hand, acknowledge them and hand the shards back."""
+        backoff = Backoff(first=0.2)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._balance()
+                    backoff.reset()
+                except Exception as exc:  # Redis away: keep trying, leases lapse meanwhile
+                    log.warning("lease balancing failed: %s", exc)
+                    await backoff.wait()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), BALANCE_SECONDS)
+        finally:
+            await self._stop_all()
+
+    async def _balance(self) -> None:
+        live = await self.stream.heartbeat(self.consumer, LEASE_MS)
+        share = math.ceil(self.shards / max(len(live), 1))
+        for shard in list(self._tasks):
+            task = self._tasks[shard]
+            if task.done() or not await self.stream.renew(shard, self.consumer, LEASE_MS):
+                await self._drop(shard, release=False)
+        extra = len(self._tasks) - share
+        for shard in self.owned[len(self.owned) - extra :] if extra > 0 else []:
+            await self._drop(shard, release=True)
+        free = [s for s in range(self.shards) if s not in self._tasks]
+        random.shuffle(free)
+        for shard in free:
+            if len(self._tasks) >= share:
+                break
+            if await self.stream.acquire(shard, self.consumer, LEASE_MS):
+                self._start(shard)
+
+    def _start(self, shard: int) -> None:
+        stop = asyncio.Event()
+        self._releasing[shard] = stop
+        self._tasks[shard] = asyncio.create_task(self._consume(shard, stop), name=f"shard-{shard}")
+        log.info("worker %s took shard %d", self.consumer, shard)
+
+    async def _drop(self, shard: int, release: bool) -> None:
+        """Stop consuming a shard after its batch in hand; hand the lease back if asked."""
+        self._releasing.pop(shard).set()
+        task = self._tasks.pop(shard)  # its loop sees the event within one read's block time
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=30)
+        if release:
+            with contextlib.suppress(Exception):
+                await self.stream.release(shard, self.consumer)
+
+    async def _stop_all(self) -> None:
+        await asyncio.gather(*(self._drop(shard, release=True) for shard in list(self._tasks)))
+        with contextlib.suppress(Exception):
+            await self.stream.leave(self.consumer)
+
+    async def _consume(self, shard: int, stop: asyncio.Event) -> None:
+        backoff = Backoff()
+        backlog = True
+        while not stop.is_set():
+            try:
+                if backlog:
+                    await self.stream.prepare(shard)
+                    await self.stream.adopt(shard, self.consumer)
+                changes = await self.stream.read(
+                    shard, self.consumer, self.batch, backlog, BLOCK_MS
+                )
+                backoff.reset()
+            except Exception as exc:  # Redis away or its data lost: start over from the backlog
+                log.warning("reading shard %d failed: %s", shard, exc)
+                backlog = True
+                await backoff.wait()
+                continue
+            if not changes:
+                backlog = False
+                continue
+            await self.persist(shard, changes)
+
+    async def persist(self, shard: int, changes: Sequence[Change]) -> None:
+        """Write a batch, retrying while Postgres is away; isolate a change that fails."""
+        backoff = Backoff()
+        pending = list(changes)
+        while pending:
+            started = time.perf_counter()
+            try:
+                applied = await self.changes.apply(shard, pending)
+            except Unavailable as exc:
+                log.warning("shard %d: database unavailable (%s); retrying", shard, exc.__cause__)
+                await backoff.wait()
+                continue
+            except Exception as exc:
+                log.warning("shard %d: batch of %d failed (%s); isolating", shard, len(pending), exc)
+                pending = await self._isolate(shard, pending, backoff)
+                continue
+            await self._ack(shard, pending)
+            self.stats.applied += applied
+            self.stats.batches += 1
+            self.stats.last_batch_seconds = time.perf_counter() - started
+            return
+
+    async def _isolate(
+        self, shard: int, changes: list[Change], backoff: Backoff
+    ) -> list[Change]:
+        """Commit the changes before the failing one; count the failing one's attempts and
+        dead-letter it after max_attempts. Returns what is left to write."""
+        try:
+            _, failed, error = await self.changes.apply_prefix(shard, changes)
+        except Unavailable:
+            await backoff.wait()
+            return changes
+        done = changes if failed is None else changes[: changes.index(failed)]
+        await self._ack(shard, done)
+        if failed is None:
+            return []
+        attempts = await self.stream.count_attempt(shard, failed)
+        if attempts < self.max_attempts:
+            log.warning("shard %d: change %s failed %d time(s): %s", shard, failed.id, attempts, error)
+            await backoff.wait()
+            return changes[len(done) :]
+        log.error("shard %d: change %s dead-lettered after %d attempts: %s",
+                  shard, failed.id, attempts, error)
+        await self.stream.dead_letter(shard, failed, repr(error))
+        await self.changes.skip(shard, failed)
+        await self._ack(shard, [failed])
+        self.stats.dead_lettered += 1
+        return changes[len(done) + 1 :]
+
+    async def _ack(self, shard: int, changes: Sequence[Change]) -> None:
+        """Acknowledge committed changes; until it succeeds they would only be replayed
+        (and skipped by the watermark), so keep trying rather than move on."""
+        backoff = Backoff()
+        while True:
+            try:
+                await self.stream.ack(shard, changes)
+                return
+            except Exception as exc:
+                log.warning("shard %d: acknowledging failed (%s); retrying", shard, exc)
+                await backoff.wait()
