@@ -14,7 +14,6 @@ from domain.model import (
     Section,
     SectionPage,
     SectionQuery,
-    SectionSetup,
     Semester,
     Student,
 )
@@ -70,7 +69,9 @@ class CatalogService:
         if end_date < start_date:
             raise BadInput("endDate must not be before startDate", field="endDate")
         if registration_end <= registration_start:
-            raise BadInput("registrationEnd must be after registrationStart", field="registrationEnd")
+            raise BadInput(
+                "registrationEnd must be after registrationStart", field="registrationEnd"
+            )
         return await self.catalog.create_semester(
             name, start_date, end_date, registration_start, registration_end
         )
@@ -157,4 +158,3 @@ class CatalogService:
             states = await self.seats.states(ids)
             available = {s.section_id for s in states if s and s.available_seats > 0}
         return await self.catalog.find_sections(query, first, after, available)
-

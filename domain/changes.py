@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from uuid import UUID
 
 ENROLLED = "enrolled"
 DROPPED = "dropped"
 
 
-class ChangeKind(str, Enum):
+class ChangeKind(StrEnum):
     ENROLL = "enroll"
     JOIN = "join"  # joined the waitlist
     DROP = "drop"

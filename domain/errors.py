@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Mirrors the `extensions.code` values of contract/schema.graphql."""
 
     UNAUTHENTICATED = "UNAUTHENTICATED"

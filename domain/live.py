@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from uuid import UUID
 
 from domain.model import SeatState
@@ -26,7 +26,7 @@ class SectionEvent:
     promoted: tuple[UUID, ...] = ()  # students promoted from the head of the line, in order
 
 
-class WaitlistStatus(str, Enum):
+class WaitlistStatus(StrEnum):
     WAITING = "WAITING"
     ENROLLED = "ENROLLED"
     REMOVED = "REMOVED"

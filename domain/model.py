@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from uuid import UUID
 
 MAX_SECTIONS_PER_REQUEST = 10
@@ -12,7 +12,7 @@ ENROLLMENT_STATUSES = ("active", "inactive", "suspended", "graduated", "withdraw
 ACTIVE = "active"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     STUDENT = "student"
     STAFF = "staff"
 
@@ -29,7 +29,7 @@ class Actor:
         return self.role is Role.STAFF
 
 
-class RegisterOutcome(str, Enum):
+class RegisterOutcome(StrEnum):
     ENROLLED = "ENROLLED"
     WAITLISTED = "WAITLISTED"
     ALREADY_ENROLLED = "ALREADY_ENROLLED"
@@ -37,13 +37,13 @@ class RegisterOutcome(str, Enum):
     REJECTED = "REJECTED"
 
 
-class DropOutcome(str, Enum):
+class DropOutcome(StrEnum):
     DROPPED = "DROPPED"
     LEFT_WAITLIST = "LEFT_WAITLIST"
     NOT_REGISTERED = "NOT_REGISTERED"
 
 
-class Rejection(str, Enum):
+class Rejection(StrEnum):
     SECTION_NOT_FOUND = "SECTION_NOT_FOUND"
     SECTION_INACTIVE = "SECTION_INACTIVE"
     REGISTRATION_CLOSED = "REGISTRATION_CLOSED"

@@ -13,8 +13,8 @@ from domain.live import Standing
 from domain.model import (
     Course,
     DropAnswer,
-    Registration,
     RegisterAnswer,
+    Registration,
     SeatState,
     Section,
     SectionPage,

@@ -129,4 +129,3 @@ class Registrar:
             raise NotFound(f"student {student_id} not found")
         if status != ACTIVE:
             raise NotEligible(f"student is {status}, not active", enrollmentStatus=status)
-

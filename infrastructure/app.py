@@ -155,5 +155,3 @@ async def _wait_for_redis(container: Container) -> None:
         except Exception as exc:
             log.warning("waiting for Redis: %s", exc)
             await asyncio.sleep(STARTUP_RETRY_SECONDS)
-
-

@@ -111,7 +111,7 @@ def supervise(children: list[subprocess.Popen[bytes]]) -> int:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     codes = [child.wait(timeout=60) for child in children]
-    return EXIT_OK if stopping else max(codes + [EXIT_FAILED])
+    return EXIT_OK if stopping else max([*codes, EXIT_FAILED])
 
 
 def parser() -> argparse.ArgumentParser:

@@ -73,9 +73,7 @@ async def ready(request: Request) -> JSONResponse:
     if redis["status"] != "up" or not redis.get("state_loaded"):
         return JSONResponse({"status": "not ready", "redis": redis}, status_code=503)
     if not readiness.was_ready:
-        return JSONResponse(
-            {"status": "not ready", "reason": readiness.problem}, status_code=503
-        )
+        return JSONResponse({"status": "not ready", "reason": readiness.problem}, status_code=503)
     postgres = await _timed(_postgres(container))
     status = "ready" if postgres["status"] == "up" else "degraded"
     return JSONResponse({"status": status, "redis": "up", "postgres": postgres["status"]})
@@ -83,9 +81,7 @@ async def ready(request: Request) -> JSONResponse:
 
 async def health(request: Request) -> JSONResponse:
     container: Container = request.app.state.container
-    redis, postgres = await asyncio.gather(
-        _timed(_redis(container)), _timed(_postgres(container))
-    )
+    redis, postgres = await asyncio.gather(_timed(_redis(container)), _timed(_postgres(container)))
     body: dict[str, Any] = {"redis": redis, "postgres": postgres}
     if redis["status"] == "up":
         body["streams"] = await _timed(container.stream.lag(container.keys.shards))

@@ -63,8 +63,9 @@ async def live_sections(redis: Redis, keys: Keys, ids: list[UUID]) -> list[LiveS
     return found
 
 
-def compare(setup: SectionSetup, live: LiveSection | None, enrolled: set[str],
-            waiting: list[str]) -> list[str]:
+def compare(
+    setup: SectionSetup, live: LiveSection | None, enrolled: set[str], waiting: list[str]
+) -> list[str]:
     if live is None:
         return ["missing in Redis"]
     problems = []
@@ -86,8 +87,9 @@ def compare(setup: SectionSetup, live: LiveSection | None, enrolled: set[str],
 
 
 class Reconciler:
-    def __init__(self, redis: Redis, keys: Keys, snapshot: PostgresSnapshot,
-                 loader: StateLoader) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, snapshot: PostgresSnapshot, loader: StateLoader
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.snapshot = snapshot

@@ -89,7 +89,8 @@ class StateLoader:
         started = time.perf_counter()
         wanted = set(shards)
         setups = [
-            s for s in await self.snapshot.setups()
+            s
+            for s in await self.snapshot.setups()
             if shard_of(s.section_id, self.keys.shards) in wanted
         ]
         for i in range(0, len(setups), SECTIONS_PER_ROUND):
@@ -116,11 +117,18 @@ class StateLoader:
                 "Redis had lost its state: rebuilt %d sections of %d shards from Postgres in "
                 "%.2fs. Changes answered after these persisted stream ids could not be "
                 "recovered: %s",
-                report.sections, len(shards), report.seconds, report.persisted_up_to,
+                report.sections,
+                len(shards),
+                report.seconds,
+                report.persisted_up_to,
             )
         else:
-            log.info("loaded %d sections into %d shards in %.2fs",
-                     report.sections, len(shards), report.seconds)
+            log.info(
+                "loaded %d sections into %d shards in %.2fs",
+                report.sections,
+                len(shards),
+                report.seconds,
+            )
         return report
 
     async def load(self, setups: list[SectionSetup]) -> None:
@@ -132,7 +140,9 @@ class StateLoader:
         for setup in setups:
             k = self.keys.section(setup.section_id)
             members = [str(s) for s in enrolled.get(setup.section_id, [])]
-            line = [str(x) for seq, student in waiting.get(setup.section_id, []) for x in (seq, student)]
+            line = [
+                str(x) for seq, student in waiting.get(setup.section_id, []) for x in (seq, student)
+            ]
             args: list[str | int] = [
                 setup.total_seats,
                 1 if setup.active else 0,
@@ -143,7 +153,9 @@ class StateLoader:
                 *members,
                 *line,
             ]
-            calls.append(Call(self.scripts.load_section, [k.seats, k.enrolled, k.waitlist, k.meta], args))
+            calls.append(
+                Call(self.scripts.load_section, [k.seats, k.enrolled, k.waitlist, k.meta], args)
+            )
         await self.scripts.run_many(calls)
 
     async def _reopen_stream(self, shard: int, watermark: str | None) -> None:

@@ -32,9 +32,7 @@ class Settings(BaseSettings):
     graphiql: bool = Field(True, validation_alias="COURSEREG_GRAPHIQL")
     introspection: bool = Field(True, validation_alias="COURSEREG_INTROSPECTION")
     db_pool_size: int = Field(20, ge=1, le=500, validation_alias="COURSEREG_DB_POOL")
-    redis_pool_size: int = Field(
-        256, ge=8, le=10_000, validation_alias="COURSEREG_REDIS_POOL"
-    )
+    redis_pool_size: int = Field(256, ge=8, le=10_000, validation_alias="COURSEREG_REDIS_POOL")
     worker_batch: int = Field(1000, ge=1, le=20_000, validation_alias="COURSEREG_WORKER_BATCH")
     max_job_attempts: int = Field(5, ge=1, le=100, validation_alias="COURSEREG_MAX_JOB_ATTEMPTS")
 
@@ -66,7 +64,9 @@ class Settings(BaseSettings):
     def async_database_url(self) -> str:
         """The URL with SQLAlchemy's asyncpg driver named."""
         scheme, rest = self.database_url.split("://", 1)
-        return "postgresql+asyncpg://" + rest if scheme != "postgresql+asyncpg" else self.database_url
+        return (
+            "postgresql+asyncpg://" + rest if scheme != "postgresql+asyncpg" else self.database_url
+        )
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -74,6 +74,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = [f"{error['loc'][0] if error['loc'] else '?'}: {error['msg']}" for error in exc.errors()]
+        lines = [
+            f"{error['loc'][0] if error['loc'] else '?'}: {error['msg']}" for error in exc.errors()
+        ]
         raise SettingsError("invalid settings: " + "; ".join(lines)) from None
-

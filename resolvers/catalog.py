@@ -44,7 +44,9 @@ async def sections(
             available_only=bool(filter.available_only),
         )
     page = await info.context.services.catalog.find_sections(
-        query, 50 if first is None else first, _given(after)  # type: ignore[arg-type]
+        query,
+        50 if first is None else first,
+        _given(after),  # type: ignore[arg-type]
     )
     edges = [
         SectionEdge(cursor=c, node=Section.of(s))
@@ -124,5 +126,3 @@ async def set_student_status(info: Info, student_id: UUID, enrollment_status: st
         info.context.actor, student_id, enrollment_status
     )
     return Student.of(updated)
-
-

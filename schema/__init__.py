@@ -17,7 +17,6 @@ from strawberry.extensions import (
 from schema.errors import CodedErrors
 from schema.operations import Mutation, Query, Subscription
 
-
 ExtensionFactory = Callable[[], SchemaExtension]
 
 

@@ -65,4 +65,4 @@ class CodedErrors(SchemaExtension):
             return
         context = self.execution_context.context
         request_id = getattr(context, "request_id", "-")
-        result.errors = [coded(e, request_id) for e in errors]  # type: ignore[union-attr]
+        result.errors = [coded(e, request_id) for e in errors]

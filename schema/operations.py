@@ -97,7 +97,9 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Public. First one snapshot per section, then every change.")
+    @strawberry.subscription(
+        description="Public. First one snapshot per section, then every change."
+    )
     async def seat_updates(
         self, info: Info, section_ids: list[UUID]
     ) -> AsyncGenerator[SeatUpdate, None]:

@@ -4,7 +4,7 @@ DataLoaders; live counts come from the reservation store, never from Postgres.""
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from uuid import UUID
 
 import strawberry
@@ -22,7 +22,7 @@ WaitlistStatus = strawberry.enum(live.WaitlistStatus, name="WaitlistStatus")
 
 
 @strawberry.enum
-class RegistrationStatus(str, Enum):
+class RegistrationStatus(StrEnum):
     ENROLLED = "ENROLLED"
     DROPPED = "DROPPED"
 
@@ -62,7 +62,9 @@ class Course:
         return cls(id=c.id, code=c.code, name=c.name, is_active=c.is_active)
 
     @strawberry.field
-    async def sections(self, info: Info, semester_id: UUID | None = strawberry.UNSET) -> list[Section]:
+    async def sections(
+        self, info: Info, semester_id: UUID | None = strawberry.UNSET
+    ) -> list[Section]:
         semester = semester_id if semester_id else None
         rows = await info.context.loaders.course_sections.load((self.id, semester))
         return [Section.of(s) for s in rows]
@@ -191,7 +193,10 @@ class Student:
         ranks = await info.context.services.seats.ranks(self.id, [e.section_id for e in entries])
         return [
             WaitlistEntry(
-                position=rank, joined_at=e.joined_at, expires_at=e.expires_at, section_id=e.section_id
+                position=rank,
+                joined_at=e.joined_at,
+                expires_at=e.expires_at,
+                section_id=e.section_id,
             )
             for e, rank in zip(entries, ranks, strict=True)
             if rank is not None  # promoted or left since the record was written
@@ -356,4 +361,6 @@ class WaitlistUpdate:
     section_id: UUID
     student_id: UUID
     status: WaitlistStatus  # type: ignore[valid-type]
-    position: int | None = strawberry.field(description="1-based live rank while WAITING, else null.")
+    position: int | None = strawberry.field(
+        description="1-based live rank while WAITING, else null."
+    )

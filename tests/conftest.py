@@ -194,7 +194,9 @@ class Catalog:
 
     async def student(self) -> Any:
         n = uuid.uuid4().hex[:12]
-        return await self.container.catalog.create_student(STAFF, n, "Ada", "Lovelace", f"{n}@uni.edu")
+        return await self.container.catalog.create_student(
+            STAFF, n, "Ada", "Lovelace", f"{n}@uni.edu"
+        )
 
     async def students(self, count: int) -> list[Any]:
         return list(await asyncio.gather(*(self.student() for _ in range(count))))

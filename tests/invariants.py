@@ -70,9 +70,7 @@ async def check_answers_persisted(database_url: str, answers: Answers) -> dict[s
     a later change of the same student and section that did)."""
     connection = await asyncpg.connect(database_url)
     try:
-        rows = await connection.fetch(
-            "SELECT student_id, section_id, status FROM registrations"
-        )
+        rows = await connection.fetch("SELECT student_id, section_id, status FROM registrations")
         waiting = await connection.fetch("SELECT student_id, section_id FROM waitlist")
     finally:
         await connection.close()
@@ -87,5 +85,9 @@ async def check_answers_persisted(database_url: str, answers: Answers) -> dict[s
     for section, students in answers.waitlisted.items():
         lost += sum(1 for s in students if (s, section) not in on_list | registered)
     assert lost == 0, f"lost {lost} acknowledged answers"
-    return {"answers": answers.count, "rows": len(rows) + len(waiting), "lost": lost,
-            "dropped_rows": len(dropped_rows)}
+    return {
+        "answers": answers.count,
+        "rows": len(rows) + len(waiting),
+        "lost": lost,
+        "dropped_rows": len(dropped_rows),
+    }

@@ -161,7 +161,9 @@ class Persister:
                 await backoff.wait()
                 continue
             except Exception as exc:
-                log.warning("shard %d: batch of %d failed (%s); isolating", shard, len(pending), exc)
+                log.warning(
+                    "shard %d: batch of %d failed (%s); isolating", shard, len(pending), exc
+                )
                 pending = await self._isolate(shard, pending, backoff)
                 continue
             await self._ack(shard, pending)
@@ -170,9 +172,7 @@ class Persister:
             self.stats.last_batch_seconds = time.perf_counter() - started
             return
 
-    async def _isolate(
-        self, shard: int, changes: list[Change], backoff: Backoff
-    ) -> list[Change]:
+    async def _isolate(self, shard: int, changes: list[Change], backoff: Backoff) -> list[Change]:
         """Commit the changes before the failing one; count the failing one's attempts and
         dead-letter it after max_attempts. Returns what is left to write."""
         try:
@@ -186,11 +186,18 @@ class Persister:
             return []
         attempts = await self.stream.count_attempt(shard, failed)
         if attempts < self.max_attempts:
-            log.warning("shard %d: change %s failed %d time(s): %s", shard, failed.id, attempts, error)
+            log.warning(
+                "shard %d: change %s failed %d time(s): %s", shard, failed.id, attempts, error
+            )
             await backoff.wait()
             return changes[len(done) :]
-        log.error("shard %d: change %s dead-lettered after %d attempts: %s",
-                  shard, failed.id, attempts, error)
+        log.error(
+            "shard %d: change %s dead-lettered after %d attempts: %s",
+            shard,
+            failed.id,
+            attempts,
+            error,
+        )
         await self.stream.dead_letter(shard, failed, repr(error))
         await self.changes.skip(shard, failed)
         await self._ack(shard, [failed])

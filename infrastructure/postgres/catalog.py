@@ -98,7 +98,7 @@ SETUP_COLUMNS = (
 )
 
 
-def setup_select() -> Select[Any]:
+def setup_select() -> Any:
     return (
         select(*SETUP_COLUMNS)
         .join(SemesterRow, SemesterRow.semester_id == SectionRow.semester_id)
@@ -317,8 +317,12 @@ class PostgresCatalog:
         for r in rows:
             grouped[r.student_id].append(
                 Registration(
-                    r.registration_id, r.student_id, r.section_id, r.status,
-                    r.registration_date, r.dropped_date,
+                    r.registration_id,
+                    r.student_id,
+                    r.section_id,
+                    r.status,
+                    r.registration_date,
+                    r.dropped_date,
                 )
             )
         return [grouped[s] for s in student_ids]
@@ -337,5 +341,3 @@ class PostgresCatalog:
                 WaitlistEntry(r.student_id, r.section_id, r.position, r.timestamp, r.expires_at)
             )
         return [grouped[s] for s in student_ids]
-
-

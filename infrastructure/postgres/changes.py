@@ -7,9 +7,9 @@ batch replayed after a crash (or by a worker that lost its lease) is skipped as 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -116,8 +116,9 @@ async def write_effects(session: AsyncSession, effects: Effects) -> None:
 
 
 async def _write_registrations(session: AsyncSession, effects: Effects) -> None:
-    table = RegistrationRow.__table__
-    with_date, without_date = [], []
+    table = cast(Table, RegistrationRow.__table__)
+    with_date: list[dict[str, Any]] = []
+    without_date: list[dict[str, Any]] = []
     for (student_id, section_id), row in effects.registrations.items():
         values = {
             "student_id": student_id,
@@ -147,7 +148,7 @@ async def _write_registrations(session: AsyncSession, effects: Effects) -> None:
 
 
 async def _write_waitlist(session: AsyncSession, effects: Effects) -> None:
-    table = WaitlistRow.__table__
+    table = cast(Table, WaitlistRow.__table__)
     removed = list(effects.waitlist_removed)
     for chunk in _chunks(removed):
         await session.execute(
@@ -174,7 +175,7 @@ async def _write_waitlist(session: AsyncSession, effects: Effects) -> None:
 async def _write_sections(session: AsyncSession, effects: Effects) -> None:
     if not effects.sections:
         return
-    table = SectionRow.__table__
+    table = cast(Table, SectionRow.__table__)
     await session.execute(
         update(table)
         .where(table.c.section_id == bindparam("sid"))

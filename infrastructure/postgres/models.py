@@ -38,7 +38,9 @@ class Base(DeclarativeBase):
 
 
 def _id() -> Mapped[uuid.UUID]:
-    return mapped_column(PgUUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+    return mapped_column(
+        PgUUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
 
 
 def _created() -> Mapped[datetime]:
@@ -108,11 +110,16 @@ class SectionRow(Base):
     __tablename__ = "sections"
     __table_args__ = (
         CheckConstraint("total_seats > 0", name="total_seats_positive"),
-        UniqueConstraint("course_id", "semester_id", "section_number",
-                         name="uq_sections_course_semester_number"),
+        UniqueConstraint(
+            "course_id", "semester_id", "section_number", name="uq_sections_course_semester_number"
+        ),
         Index("idx_sections_course_semester", "course_id", "semester_id"),
-        Index("idx_sections_semester_active", "semester_id", "is_active",
-              postgresql_where=text("is_active = true")),
+        Index(
+            "idx_sections_semester_active",
+            "semester_id",
+            "is_active",
+            postgresql_where=text("is_active = true"),
+        ),
     )
     section_id: Mapped[uuid.UUID] = _id()
     course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("courses.course_id"), nullable=False)
@@ -136,13 +143,11 @@ class RegistrationRow(Base):
         Index("idx_registrations_section_status", "section_id", "status"),
     )
     registration_id: Mapped[uuid.UUID] = _id()
-    student_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("students.student_id"), nullable=False
+    student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("students.student_id"), nullable=False)
+    section_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sections.section_id"), nullable=False)
+    status: Mapped[str] = mapped_column(
+        String(20), server_default=text("'enrolled'"), nullable=False
     )
-    section_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("sections.section_id"), nullable=False
-    )
-    status: Mapped[str] = mapped_column(String(20), server_default=text("'enrolled'"), nullable=False)
     registration_date: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
@@ -160,12 +165,8 @@ class WaitlistRow(Base):
         Index("idx_waitlist_section_position", "section_id", "position"),
     )
     waitlist_id: Mapped[uuid.UUID] = _id()
-    student_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("students.student_id"), nullable=False
-    )
-    section_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("sections.section_id"), nullable=False
-    )
+    student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("students.student_id"), nullable=False)
+    section_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sections.section_id"), nullable=False)
     # The join sequence (FIFO key); the 1-based rank users see is derived from it.
     position: Mapped[int] = mapped_column(Integer, nullable=False)
     timestamp: Mapped[datetime] = mapped_column(

@@ -59,7 +59,9 @@ class PostgresSnapshot:
 
     async def student_statuses(self) -> list[tuple[UUID, str]]:
         async with unit_of_work(self.sessions) as session:
-            rows = await session.execute(select(StudentRow.student_id, StudentRow.enrollment_status))
+            rows = await session.execute(
+                select(StudentRow.student_id, StudentRow.enrollment_status)
+            )
             return [(r[0], r[1]) for r in rows]
 
     async def watermarks(self) -> dict[int, str]:

@@ -30,8 +30,16 @@ class Call:
 
 
 class Scripts:
-    NAMES = ("register", "drop", "capacity", "open_section", "load_section", "claim", "release",
-             "renew")
+    NAMES = (
+        "register",
+        "drop",
+        "capacity",
+        "open_section",
+        "load_section",
+        "claim",
+        "release",
+        "renew",
+    )
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from domain.errors import Unavailable
 from domain.live import Standing, WaitlistStatus
@@ -44,7 +45,9 @@ class RedisSeatStore:
         self.scripts = scripts
         self.keys = keys
 
-    def _call(self, script, section_id: UUID, first: str, request_id: str) -> Call:  # type: ignore[no-untyped-def]
+    def _call(
+        self, script: AsyncScript, section_id: UUID, first: str, request_id: str
+    ) -> Call:
         k = self.keys.section(section_id)
         return Call(script, k.script_keys, (first, str(section_id), k.channel, request_id))
 

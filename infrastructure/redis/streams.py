@@ -77,7 +77,10 @@ class RedisChangeStream:
     ) -> list[Change]:
         stream = self.keys.stream(shard)
         reply = await self.redis.xreadgroup(
-            CONSUMER_GROUP, consumer, {stream: "0" if backlog else ">"}, count=count,
+            CONSUMER_GROUP,
+            consumer,
+            {stream: "0" if backlog else ">"},
+            count=count,
             block=None if backlog else block_ms,
         )
         changes = []
@@ -104,7 +107,7 @@ class RedisChangeStream:
         return int(await self.redis.hincrby(self.keys.attempts(shard), change.id, 1))
 
     async def dead_letter(self, shard: int, change: Change, error: str) -> None:
-        fields = dict(self._raw.get(change.id, {}))
+        fields: dict[Any, Any] = dict(self._raw.get(change.id, {}))
         fields.update({"source_id": change.id, "error": error[:2000], "shard": str(shard)})
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.keys.dead_letters(shard), fields)
@@ -127,7 +130,9 @@ class RedisChangeStream:
         return bool(await self.redis.set(self.keys.lease(shard), consumer, nx=True, px=lifetime_ms))
 
     async def renew(self, shard: int, consumer: str, lifetime_ms: int) -> bool:
-        renewed = await self.scripts.renew(keys=[self.keys.lease(shard)], args=[consumer, lifetime_ms])
+        renewed = await self.scripts.renew(
+            keys=[self.keys.lease(shard)], args=[consumer, lifetime_ms]
+        )
         return bool(renewed)
 
     async def release(self, shard: int, consumer: str) -> None:
@@ -140,9 +145,8 @@ class RedisChangeStream:
         return sum(int(n) for n in await pipe.execute())
 
     async def dead_letters(self, shard: int) -> list[dict[str, str]]:
-        entries = await self.redis.xrange(self.keys.dead_letters(shard))
+        entries: list[Any] = await self.redis.xrange(self.keys.dead_letters(shard)) or []
         return [dict(fields) for _, fields in entries]
-
 
     async def lag(self, shards: int) -> dict[str, object]:
         """Entries not yet read (lag) and read but unacknowledged (pending), per shard."""

@@ -31,9 +31,11 @@ class CachedStudentDirectory:
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return hit[0]
-        status = await self.redis.hget(self.keys.student(student_id), "status")
-        if status is not None:
-            self._cache[student_id] = (status, now + self.ttl)
+        found = await self.redis.hget(self.keys.student(student_id), "status")
+        if found is None:
+            return None
+        status = str(found)
+        self._cache[student_id] = (status, now + self.ttl)
         return status
 
     async def remember(self, student_id: UUID, status: str) -> None:

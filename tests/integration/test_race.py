@@ -40,8 +40,10 @@ async def test_300_students_race_for_30_seats(
     assert len(enrolled) == 30
     assert len(waitlisted) == 270
     assert sorted(r["waitlistPosition"] for r in waitlisted) == list(range(1, 271))
-    print(f"\n300-for-30: enrolled={len(enrolled)} waitlisted={len(waitlisted)} "
-          f"positions=1..{max(r['waitlistPosition'] for r in waitlisted)}")
+    print(
+        f"\n300-for-30: enrolled={len(enrolled)} waitlisted={len(waitlisted)} "
+        f"positions=1..{max(r['waitlistPosition'] for r in waitlisted)}"
+    )
 
     await check_redis(api.container, [section.id])
     await worker.drain()
@@ -74,14 +76,16 @@ async def test_dropping_ten_promotes_the_first_ten_in_order(
     students = await catalog.students(60)
     results = await _register_all(api, students, str(section.id))
     line = sorted(
-        (r["waitlistPosition"], s) for s, r in zip(students, results, strict=True)
+        (r["waitlistPosition"], s)
+        for s, r in zip(students, results, strict=True)
         if r["outcome"] == "WAITLISTED"
     )
     holders = [s for s, r in zip(students, results, strict=True) if r["outcome"] == "ENROLLED"]
 
     for holder in holders[:10]:
         body = await api.gql(
-            DROP, api.student_token(holder.id),
+            DROP,
+            api.student_token(holder.id),
             i={"studentId": str(holder.id), "sectionId": str(section.id)},
         )
         assert body["data"]["drop"] == {"outcome": "DROPPED", "availableSeats": 0}
