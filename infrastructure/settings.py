@@ -70,9 +70,21 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment; raise SettingsError naming the bad variable, never a traceback."""
+    """Read the environment; raise SettingsError naming the bad variable, never a traceback.
+
+    Overrides are given by field name. Settings only reads its fields' aliases (the variable
+    names) and ignores other keywords, so an override is passed under its alias: passed by
+    name, `key_prefix`, `shards` or `jwt_secret` would be dropped without a word."""
+    fields = Settings.model_fields
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(unknown)}")
+    by_alias = {
+        alias if isinstance(alias := fields[name].validation_alias, str) else name: value
+        for name, value in overrides.items()
+    }
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**by_alias)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
             f"{error['loc'][0] if error['loc'] else '?'}: {error['msg']}" for error in exc.errors()
