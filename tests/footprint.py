@@ -1,0 +1,77 @@
+"""What a request leaves behind in Redis and Postgres, to prove a refused one left nothing;
+and what a refusal's body must not show a client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from tests.conftest import Api
+
+TABLES = ("students", "courses", "semesters", "sections", "registrations", "waitlist")
+# Signs of a leaked stack trace or of the internals behind an answer.
+INTERNALS = (
+    "Traceback",
+    'File "',
+    ".py",
+    "sqlalchemy",
+    "asyncpg",
+    "redis",
+    ".lua",
+    "IntegrityError",
+    "DataError",
+    "violates",
+    "Internal error",
+)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    redis: dict[str, Any]
+    postgres: dict[str, list[tuple[Any, ...]]]
+
+
+async def _redis_value(api: Api, key: str) -> Any:
+    redis = api.container.redis
+    kind = await redis.type(key)
+    if kind == "string":
+        return await redis.get(key)
+    if kind == "hash":
+        return await redis.hgetall(key)
+    if kind == "set":
+        return sorted(await redis.smembers(key))
+    if kind == "zset":
+        return await redis.zrange(key, 0, -1, withscores=True)
+    if kind == "stream":
+        return await redis.xlen(key)
+    return kind
+
+
+async def footprint(api: Api) -> Footprint:
+    """Every key of the test's key space (streams by length) and every catalog row."""
+    prefix = api.container.keys.prefix
+    keys = sorted([k async for k in api.container.redis.scan_iter(match=f"{prefix}*")])
+    live = {k: await _redis_value(api, k) for k in keys if not k.endswith(":recovery")}
+    connection = await asyncpg.connect(api.container.settings.database_url)
+    try:
+        rows = {
+            t: [tuple(r) for r in await connection.fetch(f"SELECT * FROM {t} ORDER BY 1")]
+            for t in TABLES
+        }
+    finally:
+        await connection.close()
+    return Footprint(live, rows)
+
+
+def assert_no_internals(text: str) -> None:
+    leaked = [marker for marker in INTERNALS if marker.lower() in text.lower()]
+    assert not leaked, f"the body shows {leaked}: {text[:500]}"
+
+
+def error_code(body: dict[str, Any]) -> str:
+    """The code of the one GraphQL error in a response body."""
+    errors = body.get("errors")
+    assert errors, f"expected a GraphQL error, got {body}"
+    return str(errors[0]["extensions"]["code"])
