@@ -63,7 +63,10 @@ class SeatFeed:
         self.sent: dict[UUID, int] = {}
 
     def deliver(self, channel: str, event: SectionEvent) -> None:
-        self._latest[event.state.section_id] = event.state
+        state = event.state
+        held = self._latest.get(state.section_id)
+        if held is None or held.version < state.version:
+            self._latest[state.section_id] = state
         self._wake.set()
 
     def resync(self) -> None:
@@ -84,8 +87,21 @@ class SeatFeed:
     def mark_sent(self, state: SeatState) -> None:
         self.sent[state.section_id] = state.version
 
+    def due(self, states: list[SeatState], snapshot: bool = False) -> list[SeatState]:
+        """The states to send now, marked as sent: those newer than the last one sent of
+        their section; for a snapshot (the first, or after a resync) also those equal to
+        it, since a client that may have missed events should get every section again."""
+        due = []
+        for state in states:
+            again = snapshot and state.version == self.sent.get(state.section_id)
+            if self.fresh(state) or again:
+                self.mark_sent(state)
+                due.append(state)
+        return due
 
-@dataclass(slots=True)
+
+# eq=False: listeners live in the hub's sets, so they hash by identity.
+@dataclass(slots=True, eq=False)
 class WaitlistWatch:
     """Listener of waitlistPosition: recomputes the student's rank from each event's
     departures, with no Redis call per subscriber per event."""

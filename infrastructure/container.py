@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -116,7 +118,9 @@ class Container:
         def decode(channel: str, data: str) -> object:
             return data if channel == catalog_channel else decode_section_event(data)
 
-        hub = RedisHub(self.redis, decode)
+        hub = RedisHub(
+            self.redis, decode, name=f"coursereg-hub-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        )
         await hub.start([catalog_channel])
         await hub.add(CatalogListener(self.students), [catalog_channel])
         self.hub = hub

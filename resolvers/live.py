@@ -1,4 +1,9 @@
-"""Subscriptions: seatUpdates and waitlistPosition, fed by the process's pub/sub hub."""
+"""Subscriptions: seatUpdates and waitlistPosition, fed by the process's pub/sub hub.
+
+Each resolver is a coroutine that checks the request (who asks, which sections exist) and
+only then returns the stream: a refusal raised there reaches the client as a
+graphql-transport-ws `error` message with its code, and the socket stays open.
+"""
 
 from __future__ import annotations
 
@@ -26,19 +31,21 @@ async def seat_updates(info: Info, section_ids: list[UUID]) -> AsyncGenerator[Se
     ids = list(dict.fromkeys(section_ids))
     if not 1 <= len(ids) <= MAX_WATCHED_SECTIONS:
         raise BadInput(f"sectionIds must name 1 to {MAX_WATCHED_SECTIONS} sections")
-    await _snapshot(info, ids)  # refuse unknown sections before subscribing
+    await _snapshot(info, ids)
+    return _seat_stream(info, ids)
+
+
+async def _seat_stream(info: Info, ids: list[UUID]) -> AsyncGenerator[SeatUpdate, None]:
     live = info.context.services.live
     feed = SeatFeed()
-    # Subscribe first, then read the snapshot: a change in between arrives as an event
-    # and the version filter drops whichever copy is older.
-    await live.watch(ids, feed)
     try:
-        pending = await _snapshot(info, ids)
+        # Subscribe first, then read the snapshot: a change in between arrives as an event
+        # and the version filter drops whichever copy is older.
+        await live.watch(ids, feed)
+        pending, resync = await _snapshot(info, ids), True
         while True:
-            for state in pending:
-                if feed.fresh(state):
-                    feed.mark_sent(state)
-                    yield SeatUpdate.of(state)
+            for state in feed.due(pending, resync):
+                yield SeatUpdate.of(state)
             resync, pending = await feed.next()
             if resync:
                 pending = await _snapshot(info, ids)
@@ -58,7 +65,7 @@ def _update(section_id: UUID, student_id: UUID, standing: Standing) -> WaitlistU
 async def _standing(info: Info, student_id: UUID, section_id: UUID) -> Standing:
     standing = await info.context.services.seats.standing(student_id, section_id)
     if standing is None:
-        raise NotFound(f"section {section_id} not found")
+        raise NotFound(f"section {section_id} not found", sectionIds=[str(section_id)])
     return standing
 
 
@@ -66,27 +73,33 @@ async def waitlist_position(
     info: Info, student_id: UUID, section_id: UUID
 ) -> AsyncGenerator[WaitlistUpdate, None]:
     authorize(info.context.actor, student_id)
+    await _standing(info, student_id, section_id)
+    return _waitlist_stream(info, student_id, section_id)
+
+
+async def _waitlist_stream(
+    info: Info, student_id: UUID, section_id: UUID
+) -> AsyncGenerator[WaitlistUpdate, None]:
     live = info.context.services.live
     watch = WaitlistWatch(student_id, Standing(WaitlistStatus.NOT_WAITLISTED))
-    await live.watch([section_id], watch)
     try:
+        await live.watch([section_id], watch)
         watch.standing = await _standing(info, student_id, section_id)
         yield _update(section_id, student_id, watch.standing)
         while not watch.standing.final:
-            item = await watch.next()
-            if item is RESYNC:
-                fresh = await _standing(info, student_id, section_id)
-                changed = (fresh.status, fresh.position) != (
-                    watch.standing.status,
-                    watch.standing.position,
-                )
-                watch.standing = fresh
-                if not changed:
-                    continue
-            else:
-                assert isinstance(item, SectionEvent)
-                if watch.apply(item) is None:
-                    continue
-            yield _update(section_id, student_id, watch.standing)
+            if await _advance(info, watch, section_id):
+                yield _update(section_id, student_id, watch.standing)
     finally:
         await live.unwatch([section_id], watch)
+
+
+async def _advance(info: Info, watch: WaitlistWatch, section_id: UUID) -> bool:
+    """Apply the next event (or re-read after a resync); True if the standing changed."""
+    item = await watch.next()
+    if item is not RESYNC:
+        assert isinstance(item, SectionEvent)
+        return watch.apply(item) is not None
+    fresh = await _standing(info, watch.student_id, section_id)
+    changed = (fresh.status, fresh.position) != (watch.standing.status, watch.standing.position)
+    watch.standing = fresh
+    return changed

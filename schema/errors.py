@@ -57,9 +57,22 @@ def _with(
 
 
 class CodedErrors(SchemaExtension):
+    """Codes the errors of a query or mutation when it ends, and those of a subscription
+    (or any streamed operation) result by result, before each reaches the socket."""
+
+    _streamed = False
+
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        if not self._streamed:
+            self._code(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self._streamed = True
+        self._code(result)
+        yield
+
+    def _code(self, result: Any) -> None:
         errors = getattr(result, "errors", None)
         if result is None or not errors:
             return

@@ -103,8 +103,7 @@ class Subscription:
     async def seat_updates(
         self, info: Info, section_ids: list[UUID]
     ) -> AsyncGenerator[SeatUpdate, None]:
-        async for update in live.seat_updates(info, section_ids):
-            yield update
+        return await live.seat_updates(info, section_ids)
 
     @strawberry.subscription(
         description="The student themself or staff. First the current state, then every change "
@@ -113,5 +112,4 @@ class Subscription:
     async def waitlist_position(
         self, info: Info, student_id: UUID, section_id: UUID
     ) -> AsyncGenerator[WaitlistUpdate, None]:
-        async for update in live.waitlist_position(info, student_id, section_id):
-            yield update
+        return await live.waitlist_position(info, student_id, section_id)

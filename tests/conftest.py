@@ -24,6 +24,7 @@ from infrastructure.container import Container
 from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings, load_settings
 from infrastructure.worker import make_persister
+from tests.servers import serve
 from workers.persister import Persister
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/postgres")
@@ -205,3 +206,10 @@ class Catalog:
 @pytest.fixture
 def catalog(api: Api) -> Catalog:
     return Catalog(api.container)
+
+
+@pytest.fixture
+async def server(api: Api) -> AsyncIterator[str]:
+    """The app of `api` on a real uvicorn socket, for websockets; yields http://host:port."""
+    async with serve(api.app) as url:
+        yield url

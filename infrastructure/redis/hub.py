@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,19 @@ class Listener(Protocol):
 
 
 class RedisHub:
-    def __init__(self, redis: Redis, decode: Callable[[str, str], Any]) -> None:
+    def __init__(
+        self, redis: Redis, decode: Callable[[str, str], Any], name: str = "coursereg-hub"
+    ) -> None:
         self.redis = redis
         self.decode = decode
+        self.name = name  # CLIENT SETNAME of the connection, so operators can find it
         self._listeners: dict[str, set[Listener]] = {}
         self._subscribed: dict[str, asyncio.Future[None]] = {}
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._resyncing: asyncio.Task[None] | None = None
         self.reconnects = 0
 
     @property
@@ -61,10 +66,11 @@ class RedisHub:
         await asyncio.wait_for(self._connected.wait(), timeout=10)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._resyncing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
@@ -121,6 +127,7 @@ class RedisHub:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
         pubsub = self.redis.pubsub()
+        await self._name(pubsub)
         async with self._lock:
             channels = list(self._listeners)
             for channel in channels:
@@ -130,12 +137,28 @@ class RedisHub:
             await pubsub.subscribe(*channels)
             self._pubsub = pubsub
             self._connected.set()
+            confirmations = [self._subscribed[c] for c in channels]
         if not first:
             self.reconnects += 1
-            log.info("pub/sub reconnected; resyncing %d listeners", self.listener_count)
-            for members in list(self._listeners.values()):
-                for listener in list(members):
-                    listener.resync()
+            if self._resyncing is not None:
+                self._resyncing.cancel()
+            self._resyncing = asyncio.create_task(self._resync_when_subscribed(confirmations))
+
+    async def _name(self, pubsub: PubSub) -> None:
+        await pubsub.connect()
+        assert pubsub.connection is not None
+        await pubsub.connection.send_command("CLIENT", "SETNAME", self.name)
+        with contextlib.suppress(ResponseError):  # a server that refuses names still works
+            await pubsub.connection.read_response()
+
+    async def _resync_when_subscribed(self, confirmations: list[asyncio.Future[None]]) -> None:
+        # Only once Redis holds the subscriptions again: a listener re-reading its state
+        # earlier could miss a change published in between.
+        await asyncio.gather(*(asyncio.shield(c) for c in confirmations), return_exceptions=True)
+        listeners = {listener for members in self._listeners.values() for listener in members}
+        log.info("pub/sub reconnected; resyncing %d listeners", len(listeners))
+        for listener in listeners:
+            listener.resync()
 
     async def _read(self) -> None:
         assert self._pubsub is not None
