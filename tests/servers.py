@@ -33,9 +33,12 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve an app whose lifespan already runs; yields its http://host:port."""
+async def serve(app: ASGIApp, send_buffer: int | None = None) -> AsyncIterator[str]:
+    """Serve an app whose lifespan already runs; yields its http://host:port.
+    `send_buffer` sets SO_SNDBUF of the accepted sockets (they inherit the listener's)."""
     sock = bound_socket()
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,

@@ -42,15 +42,23 @@ class GqlSocket:
         self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
+        self._reading = asyncio.Event()
+        self._reading.set()
         self.closed: Closed | None = None
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, url: str, token: str | None = None, payload: dict[str, Any] | None = None
+        cls,
+        url: str,
+        token: str | None = None,
+        payload: dict[str, Any] | None = None,
+        **connect: Any,
     ) -> AsyncIterator[GqlSocket]:
-        """Connect and acknowledge; raises Closed if the server refuses connection_init."""
-        async with websockets.connect(url, subprotocols=[PROTOCOL], max_queue=None) as connection:
+        """Connect and acknowledge; raises Closed if the server refuses connection_init.
+        `connect` goes to websockets.connect (default: an unbounded incoming queue)."""
+        connect.setdefault("max_queue", None)
+        async with websockets.connect(url, subprotocols=[PROTOCOL], **connect) as connection:
             socket = cls(connection)
             init = payload if payload is not None else {}
             if token is not None:
@@ -77,6 +85,7 @@ class GqlSocket:
     async def _read(self) -> None:
         try:
             while True:
+                await self._reading.wait()
                 message = await self._raw()
                 if message.get("type") == "ping":
                     await self.connection.send(json.dumps({"type": "pong"}))
@@ -86,6 +95,13 @@ class GqlSocket:
             self.closed = exc
             for queue in self._queues.values():
                 queue.put_nowait({"type": "closed", "code": exc.code})
+
+    def pause(self) -> None:
+        """Stop reading the socket (after the message in hand), like a stalled client."""
+        self._reading.clear()
+
+    def resume(self) -> None:
+        self._reading.set()
 
     def _queue(self, operation_id: str) -> asyncio.Queue[dict[str, Any]]:
         return self._queues.setdefault(operation_id, asyncio.Queue())
