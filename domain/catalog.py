@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
@@ -34,6 +35,9 @@ def require_text(field: str, value: str, max_length: int) -> str:
         raise BadInput(f"{field} must not be empty", field=field)
     if len(text) > max_length:
         raise BadInput(f"{field} must be at most {max_length} characters", field=field)
+    # Postgres cannot store NUL in text, and no name or code needs a control character.
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise BadInput(f"{field} must not contain control characters", field=field)
     return text
 
 
@@ -78,8 +82,9 @@ class CatalogService:
 
     async def create_course(self, actor: Actor, code: str, name: str) -> Course:
         require_staff(actor)
+        # Upper-cased before the length check: "ß".upper() is "SS", longer than the input.
         return await self.catalog.create_course(
-            require_text("code", code, 20).upper(), require_text("name", name, 200)
+            require_text("code", code.upper(), 20), require_text("name", name, 200)
         )
 
     async def create_section(

@@ -14,7 +14,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from schema.errors import CodedErrors
+from schema.errors import CodedErrors, code_in_place
 from schema.operations import Mutation, Query, Subscription
 
 ExtensionFactory = Callable[[], SchemaExtension]
@@ -39,8 +39,11 @@ def build_schema(
 
 class CourseregSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Client mistakes and refusals are answers, not server errors; CodedErrors has
-        already logged the unexpected ones with their request id."""
+        """Client mistakes and refusals are answers, not server errors: nothing to log here
+        (coded() logs the unexpected ones with their request id). Strawberry calls this with
+        every result's errors, also those CodedErrors never sees (a syntax error)."""
+        context = getattr(execution_context, "context", None)
+        code_in_place(errors, getattr(context, "request_id", "-"))
 
 
 schema = build_schema()

@@ -24,12 +24,12 @@ def coded(error: GraphQLError, request_id: str) -> GraphQLError:
         return _with(error, original.message, original.code, original.extensions)
     if isinstance(error.extensions, dict) and "code" in error.extensions:
         return error
-    if error.path is None:
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
         # Parsing, validation or variable coercion: the client's document or input.
         return _with(error, error.message, ErrorCode.BAD_USER_INPUT, {})
     log.error(
         "unexpected error in %s (request %s)",
-        ".".join(str(p) for p in error.path),
+        ".".join(str(p) for p in error.path or ["the operation"]),
         request_id,
         exc_info=original,
     )
@@ -54,6 +54,12 @@ def _with(
         original_error=error.original_error if keep else None,
         extensions={"code": code.value, **extra},
     )
+
+
+def code_in_place(errors: list[GraphQLError], request_id: str) -> None:
+    """The same codes, for errors raised where CodedErrors cannot reach them: a document the
+    parser cache refuses fails inside its parsing hook, before the operation hook resumes."""
+    errors[:] = [coded(e, request_id) for e in errors]
 
 
 class CodedErrors(SchemaExtension):

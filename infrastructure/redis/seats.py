@@ -28,12 +28,16 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+# The scripts reply 0 seats for these; the count is not known, so the answer leaves it out.
+UNKNOWN_SEATS = ("UNAVAILABLE", "SECTION_NOT_FOUND")
+
+
 def _section_result(section_id: UUID, reply: list) -> SectionResult:
     outcome, seats, position, reason = reply
     return SectionResult(
         section_id=section_id,
         outcome=RegisterOutcome(outcome),
-        available_seats=int(seats) if reason != "UNAVAILABLE" else None,
+        available_seats=None if reason in UNKNOWN_SEATS else int(seats),
         waitlist_position=int(position) or None,
         reason=reason or None,
     )
