@@ -76,22 +76,29 @@ def replica_env(settings: Settings, port: int) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def replica(settings: Settings, timeout: float = 30.0) -> AsyncIterator[str]:
-    """A `coursereg serve` process on a free port; yields its URL once /ready is 200."""
-    port = free_port()
+async def replicas(
+    settings: Settings, count: int, timeout: float = 30.0
+) -> AsyncIterator[list[str]]:
+    """`count` `coursereg serve` processes on free ports, sharing the settings' database and
+    key prefix; yields their URLs once every /ready is 200."""
+    ports = [free_port() for _ in range(count)]
     command = [sys.executable, "-m", "infrastructure.cli", "serve"]
-    process = subprocess.Popen(command, env=replica_env(settings, port))
-    url = f"http://127.0.0.1:{port}"
+    processes = [subprocess.Popen(command, env=replica_env(settings, port)) for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        await wait_ready(url, process, timeout)
-        yield url
+        await asyncio.gather(
+            *(wait_ready(u, p, timeout) for u, p in zip(urls, processes, strict=True))
+        )
+        yield urls
     finally:
-        process.terminate()
-        try:
-            await asyncio.to_thread(process.wait, 10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                await asyncio.to_thread(process.wait, 10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
