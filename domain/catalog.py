@@ -35,10 +35,14 @@ def require_text(field: str, value: str, max_length: int) -> str:
         raise BadInput(f"{field} must not be empty", field=field)
     if len(text) > max_length:
         raise BadInput(f"{field} must be at most {max_length} characters", field=field)
-    # Postgres cannot store NUL in text, and no name or code needs a control character.
+    require_no_controls(field, text)
+    return text
+
+
+def require_no_controls(field: str, text: str) -> None:
+    # Postgres cannot take NUL in text, and no name, code or filter needs a control character.
     if any(unicodedata.category(c) == "Cc" for c in text):
         raise BadInput(f"{field} must not contain control characters", field=field)
-    return text
 
 
 def require_seats(total_seats: int) -> None:
@@ -157,6 +161,8 @@ class CatalogService:
     ) -> SectionPage:
         if not 0 <= first <= MAX_PAGE:
             raise BadInput(f"first must be between 0 and {MAX_PAGE}", field="first")
+        if query.course_code is not None:
+            require_no_controls("courseCode", query.course_code)
         available: set[UUID] | None = None
         if query.available_only:
             ids = await self.catalog.section_ids(query)

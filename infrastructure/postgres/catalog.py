@@ -83,9 +83,12 @@ def encode_cursor(code: str, number: str, section_id: UUID) -> str:
 def decode_cursor(cursor: str) -> tuple[str, str, UUID]:
     try:
         code, number, section_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(code), str(number), UUID(section_id)
+        key = str(code), str(number), UUID(section_id)
     except (ValueError, TypeError, UnicodeError) as exc:
         raise BadInput("after is not a cursor this API gave out", field="after") from exc
+    if "\x00" in key[0] + key[1]:  # a forged cursor; Postgres refuses NUL in text
+        raise BadInput("after is not a cursor this API gave out", field="after")
+    return key
 
 
 SETUP_COLUMNS = (
