@@ -132,6 +132,9 @@ class Catalog(Protocol):
 
     async def semesters(self, ids: Sequence[UUID]) -> list[Semester | None]: ...
 
+    async def all_semesters(self) -> list[Semester]:
+        """Every semester, the latest registration window first."""
+
     async def courses(self, ids: Sequence[UUID]) -> list[Course | None]: ...
 
     async def courses_by_code(self, codes: Sequence[str]) -> list[Course | None]: ...

@@ -19,10 +19,11 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from domain.errors import DomainError
-from infrastructure import health
+from infrastructure import health, web
 from infrastructure.container import Container
 from infrastructure.migrate import current_revision, head_revision
 from infrastructure.settings import Settings
+from infrastructure.web.graphiql import offline_graphiql_html
 from resolvers import rest
 from resolvers.context import Context, Services
 from schema import build_schema
@@ -49,6 +50,11 @@ class GraphQLView(GraphQL[Context, None]):
             request=request,
             response=response,
         )
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL with its assets served by this app: it works with no internet."""
+        return offline_graphiql_html()
 
     async def on_ws_connect(self, context: Context) -> None:
         """A bad token in connection_init closes the socket (4403); none is fine."""
@@ -140,6 +146,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/ready", health.ready),
             Route("/health", health.health),
             *rest.routes(),
+            *web.routes(),
         ],
         lifespan=lifespan,
     )

@@ -61,6 +61,10 @@ async def sections(
     )
 
 
+async def semesters(info: Info) -> list[Semester]:
+    return [Semester.of(s) for s in await info.context.services.records.all_semesters()]
+
+
 async def student(info: Info, id: UUID) -> Student | None:
     authorize(info.context.actor, id)
     found = await info.context.loaders.students.load(id)

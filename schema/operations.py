@@ -46,6 +46,13 @@ class Query:
     ) -> SectionConnection:
         return await catalog.sections(info, filter or None, first, after)
 
+    @strawberry.field(
+        description="Public. Every semester, the latest registration window first "
+        "(the live seat dashboard lists them)."
+    )
+    async def semesters(self, info: Info) -> list[Semester]:
+        return await catalog.semesters(info)
+
     @strawberry.field
     async def student(self, info: Info, id: UUID) -> Student | None:
         return await catalog.student(info, id)

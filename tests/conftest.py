@@ -213,3 +213,28 @@ async def server(api: Api) -> AsyncIterator[str]:
     """The app of `api` on a real uvicorn socket, for websockets; yields http://host:port."""
     async with serve(api.app) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium (the system's, `CHROMIUM`; see the Makefile) driven by Playwright."""
+    from playwright.async_api import async_playwright
+
+    executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(executable):
+        raise AssertionError(f"no Chromium at {executable}: run `make install` (apt chromium)")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        await chromium.close()

@@ -224,6 +224,12 @@ class PostgresCatalog:
     async def semesters(self, ids: Sequence[UUID]) -> list[Semester | None]:
         return await self._by_id(SemesterRow.semester_id, ids, semester_of)
 
+    async def all_semesters(self) -> list[Semester]:
+        order = (SemesterRow.registration_start.desc(), SemesterRow.semester_name)
+        async with unit_of_work(self.sessions) as session:
+            rows = (await session.execute(select(SemesterRow).order_by(*order))).scalars()
+            return [semester_of(r) for r in rows]
+
     async def courses(self, ids: Sequence[UUID]) -> list[Course | None]:
         return await self._by_id(CourseRow.course_id, ids, course_of)
 
