@@ -12,8 +12,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from domain.catalog import MAX_PAGE
 from domain.errors import BadInput, DomainError, ErrorCode, NotFound, Unauthenticated
-from domain.model import Actor, DropOutcome, RegisterOutcome, SectionQuery, SectionResult
+from domain.model import (
+    Actor,
+    DropOutcome,
+    RegisterOutcome,
+    Section,
+    SectionQuery,
+    SectionResult,
+)
 from domain.registration import authorize
 from resolvers.context import Services
 
@@ -144,8 +152,9 @@ def _actor(request: Request, services: Services) -> Actor:
 
 
 async def _student(request: Request, services: Services) -> UUID:
+    actor = _actor(request, services)  # who asks comes first, as on every endpoint
     student_id = _uuid(request.path_params["student_id"], "student_id")
-    authorize(_actor(request, services), student_id)
+    authorize(actor, student_id)
     (student,) = await services.records.students([student_id])
     if student is None:
         raise NotFound(f"student {student_id} not found")
@@ -194,12 +203,12 @@ async def available(request: Request, services: Services) -> JSONResponse:
     if not raw:
         raise BadInput("semester_id is required", field="semester_id")
     query = SectionQuery(semester_id=_uuid(raw, "semester_id"), available_only=True)
-    page = await services.catalog.find_sections(query, 500, None)
-    states = await services.seats.states([s.id for s in page.sections])
-    courses = await services.records.courses(list({s.course_id for s in page.sections}))
+    found = await _all_sections(services, query)
+    states = await services.seats.states([s.id for s in found])
+    courses = await services.records.courses(list({s.course_id for s in found}))
     by_course = {c.id: c for c in courses if c is not None}
     sections = []
-    for section, state in zip(page.sections, states, strict=True):
+    for section, state in zip(found, states, strict=True):
         if state is None or state.available_seats <= 0:
             continue
         course = by_course.get(section.course_id)
@@ -218,6 +227,18 @@ async def available(request: Request, services: Services) -> JSONResponse:
             }
         )
     return envelope("Available sections retrieved", {"sections": sections})
+
+
+async def _all_sections(services: Services, query: SectionQuery) -> list[Section]:
+    """Every page: the seed API lists all of a semester's open sections, not the first 500."""
+    found: list[Section] = []
+    after: str | None = None
+    while True:
+        page = await services.catalog.find_sections(query, MAX_PAGE, after)
+        found += page.sections
+        if not page.has_next_page or not page.cursors:
+            return found
+        after = page.cursors[-1]
 
 
 def routes() -> list[Route]:

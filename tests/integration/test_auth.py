@@ -399,6 +399,21 @@ async def test_rest_endpoints_answer_401_to_a_bad_token_and_change_nothing(
     assert await footprint(api) == before
 
 
+async def test_rest_endpoints_answer_401_before_looking_at_malformed_input(
+    api: Api, world: World
+) -> None:
+    calls: list[tuple[str, str, Any]] = [
+        ("POST", "/api/v1/register", b"{not json"),
+        ("POST", "/api/v1/register/drop", b"[]"),
+        ("GET", "/api/v1/students/not-a-uuid/registrations", None),
+        ("GET", "/api/v1/students/not-a-uuid/waitlist", None),
+        ("GET", "/api/v1/sections/available?semester_id=nope", None),
+    ]
+    for method, path, content in calls:
+        response = await api.client.request(method, path, content=content)
+        rest_refused(response, 401, "UNAUTHENTICATED")
+
+
 @pytest.mark.parametrize("index", range(4), ids=REST_NAMES[:4])
 async def test_rest_endpoints_answer_403_to_a_student_acting_for_another(
     api: Api, world: World, index: int

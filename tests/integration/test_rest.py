@@ -4,14 +4,17 @@ and waitlists are read from Postgres (after draining the streams), ranks live fr
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from domain.model import SectionSetup
 from tests.conftest import Api, Catalog, Worker
 from tests.footprint import assert_no_internals, footprint
 
@@ -249,6 +252,38 @@ async def test_available_sections_lists_only_sections_with_seats_left_and_live_c
         f"/api/v1/sections/available?semester_id={uuid.uuid4()}", headers=as_staff(api)
     )
     assert envelope(other, 200)["data"] == {"sections": []}
+
+
+async def test_available_sections_lists_every_open_section_of_a_large_semester(
+    api: Api, catalog: Catalog
+) -> None:
+    """More sections than one page of the catalog (500): none may go missing."""
+    semester, course = await catalog.semester(), await catalog.course()
+    connection = await asyncpg.connect(api.container.settings.database_url)
+    try:
+        rows = await connection.fetch(
+            """INSERT INTO sections (course_id, semester_id, section_number, total_seats)
+               SELECT $1, $2, lpad(g::text, 4, '0'), 1 FROM generate_series(1, 501) g
+               RETURNING section_id""",
+            course.id,
+            semester.id,
+        )
+    finally:
+        await connection.close()
+    ids = [r["section_id"] for r in rows]
+    await asyncio.gather(
+        *(
+            api.container.seats.open_section(
+                SectionSetup(i, 1, True, semester.registration_start, semester.registration_end)
+            )
+            for i in ids
+        )
+    )
+    response = await api.client.get(
+        f"/api/v1/sections/available?semester_id={semester.id}", headers=as_staff(api)
+    )
+    listed = envelope(response, 200)["data"]["sections"]
+    assert sorted(s["section_id"] for s in listed) == sorted(str(i) for i in ids)
 
 
 def _body(w: World, **changes: Any) -> dict[str, Any]:
