@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 from domain.errors import BadInput, Forbidden, NotFound
@@ -53,6 +53,11 @@ def require_seats(total_seats: int) -> None:
 def require_aware(field: str, moment: datetime) -> None:
     if moment.tzinfo is None:
         raise BadInput(f"{field} needs a time zone offset", field=field)
+    try:
+        # Stored in UTC and read back as a Python datetime, which ends at year 9999.
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise BadInput(f"{field} is out of range in UTC", field=field) from None
 
 
 @dataclass(slots=True)

@@ -296,6 +296,14 @@ CATALOG_CASES = [
         Case(CREATE_SEMESTER, semester_input(startDate="2027-13-45"), BAD), id="semester-bad-date"
     ),
     pytest.param(
+        Case(CREATE_SEMESTER, semester_input(registrationEnd="9999-12-31T23:59:59-12:00"), BAD),
+        id="semester-window-ends-after-year-9999-in-utc",
+    ),
+    pytest.param(
+        Case(CREATE_SEMESTER, semester_input(registrationStart="0001-01-01T00:00:00+14:00"), BAD),
+        id="semester-window-starts-before-year-1-in-utc",
+    ),
+    pytest.param(
         Case(CREATE_SEMESTER, semester_input(startDate=20270110), BAD), id="semester-date-an-int"
     ),
     # createCourse
