@@ -21,6 +21,8 @@ from strawberry.exceptions import ConnectionRejectionError
 from domain.errors import DomainError
 from infrastructure import health, web
 from infrastructure.container import Container
+from infrastructure.logs import request_id_var
+from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
 from infrastructure.migrate import current_revision, head_revision
 from infrastructure.settings import Settings
 from infrastructure.web.graphiql import offline_graphiql_html
@@ -37,7 +39,7 @@ STARTUP_RETRY_SECONDS = 1.0
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            build_schema(introspection=settings.introspection),
+            build_schema(introspection=settings.introspection, observers=[GraphQLMetrics]),
             graphql_ide="graphiql" if settings.graphiql else None,
         )
 
@@ -65,7 +67,8 @@ class GraphQLView(GraphQL[Context, None]):
 
 
 class RequestIds:
-    """Gives every request an id (or keeps the caller's X-Request-ID) and echoes it."""
+    """Gives every request an id (or keeps the caller's X-Request-ID) and echoes it; log
+    lines made while it is handled carry it (infrastructure/logs.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -83,7 +86,11 @@ class RequestIds:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
 
 
 async def _prepare(readiness: health.Readiness, container: Container) -> None:
@@ -145,11 +152,13 @@ def create_app(settings: Settings) -> Starlette:
             Route("/live", health.live),
             Route("/ready", health.ready),
             Route("/health", health.health),
+            Route("/metrics", scrape),
             *rest.routes(),
             *web.routes(),
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(HttpMetrics)  # inside RequestIds: its slow-request lines carry the id
     app.add_middleware(RequestIds)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -12,23 +13,20 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from domain.model import Role
+from infrastructure.commands import CommandFailed, add_commands, describe_demo, seed
+from infrastructure.embedded import EmbeddedUnavailable
+from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("coursereg")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+# Commands that talk to PostgreSQL and Redis: with DATABASE_URL / REDIS_URL unset they use
+# the embedded servers under COURSEREG_DATA_DIR (infrastructure/embedded.py).
+NEEDS_SERVERS = {"serve", "worker", "migrate", "run", "seed-demo", "reconcile", "rebuild-cache"}
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -44,6 +42,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         http="httptools",
         lifespan="on",
         log_level=settings.log_level.lower(),
+        log_config=None,  # configure_logging's handler: JSON or text, request ids, redaction
         access_log=False,
         timeout_graceful_shutdown=20,
     )
@@ -54,6 +53,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from infrastructure.worker import run_worker
 
     consumer = args.name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if args.metrics_port is not None:
+        settings = settings.model_copy(update={"worker_metrics_port": args.metrics_port})
     asyncio.run(run_worker(settings, consumer))
     return EXIT_OK
 
@@ -87,11 +88,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     code = cmd_migrate(args, settings)
     if code != EXIT_OK:
         return code
+    demo = seed(settings) if args.demo else None
     me = [sys.executable, "-m", "infrastructure.cli"]
-    children = [subprocess.Popen([*me, "serve"])]
-    children += [subprocess.Popen([*me, "worker"]) for _ in range(args.workers)]
+    # The children use the same servers, embedded ones included.
+    env = {**os.environ, "DATABASE_URL": settings.postgres, "REDIS_URL": settings.redis}
+    children = [subprocess.Popen([*me, "serve"], env=env)]
+    for i in range(args.workers):
+        port = settings.worker_metrics_port
+        metrics = ["--metrics-port", str(port + i)] if port else []
+        children.append(subprocess.Popen([*me, "worker", *metrics], env=env))
     host, port = settings.host, settings.port
     print(f"API on http://{host}:{port}/graphql with {args.workers} worker(s); Ctrl-C stops all")
+    if demo is not None:
+        print("\n".join(describe_demo(settings, demo)))
     return supervise(children)
 
 
@@ -123,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
     worker = sub.add_parser("worker", help="run a stream worker (persists changes to Postgres)")
     worker.add_argument("--name", help="consumer name (default: host-pid-random)")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics here (default: COURSEREG_WORKER_METRICS_PORT)",
+    )
     worker.set_defaults(run=cmd_worker)
     migrate = sub.add_parser("migrate", help="create the database if missing; Alembic to head")
     migrate.set_defaults(run=cmd_migrate)
@@ -133,8 +147,31 @@ def parser() -> argparse.ArgumentParser:
     token.set_defaults(run=cmd_token)
     run = sub.add_parser("run", help="migrate, then the API and workers in one process group")
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--demo", action="store_true", help="load the demo catalog (seed-demo)")
     run.set_defaults(run=cmd_run)
+    add_commands(sub)
     return p
+
+
+@contextlib.contextmanager
+def servers_for(command: str, settings: Settings) -> Iterator[Settings]:
+    """The settings with the embedded servers' URLs where DATABASE_URL / REDIS_URL are
+    unset; the servers start unless running and stop when their last user is done."""
+    if command not in NEEDS_SERVERS or not settings.needs_embedded:
+        yield settings
+        return
+    from infrastructure.embedded import EmbeddedServers
+
+    servers = EmbeddedServers(settings.data_dir)
+    wanted = {"postgres": settings.database_url is None, "redis_server": settings.redis_url is None}
+    with servers.serving(**wanted) as found:
+        ready = settings.with_urls(found.postgres_url or "", found.redis_url or "")
+        print(
+            f"coursereg: embedded {servers.describe()}\n"
+            f"  DATABASE_URL={ready.database_url}\n  REDIS_URL={ready.redis_url}",
+            file=sys.stderr,
+        )
+        yield ready
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,9 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     command: Callable[[argparse.Namespace, Settings], int] = args.run
     try:
-        return command(args, settings)
+        with servers_for(args.command, settings) as ready:
+            return command(args, ready)
     except KeyboardInterrupt:
         return EXIT_OK
+    except SettingsError as exc:
+        print(f"coursereg: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CommandFailed, EmbeddedUnavailable) as exc:
+        print(f"coursereg: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.catalog import CatalogService
 from domain.registration import Registrar
 from infrastructure.auth import TokenService
+from infrastructure.metrics import MeteredSeatStore
 from infrastructure.postgres.catalog import PostgresCatalog
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.postgres.database import make_engine, make_sessions
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 def make_redis(settings: Settings) -> Redis:
     # A blocking pool: at the rush, requests queue for a connection instead of failing.
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
+        settings.redis,
         decode_responses=True,
         max_connections=settings.redis_pool_size,
         timeout=10,
@@ -87,7 +88,7 @@ class Container:
         redis = make_redis(settings)
         keys = Keys(settings.key_prefix, settings.shards)
         scripts = Scripts(redis)
-        seats = RedisSeatStore(redis, scripts, keys)
+        seats = MeteredSeatStore(redis, scripts, keys)
         students = CachedStudentDirectory(redis, keys)
         records = PostgresCatalog(sessions)
         snapshot = PostgresSnapshot(sessions)

@@ -4,6 +4,7 @@ behind by design."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -95,7 +96,14 @@ class Reconciler:
         self.snapshot = snapshot
         self.loader = loader
 
-    async def run(self, repair: bool = False, only: set[UUID] | None = None) -> Report:
+    async def run(
+        self,
+        repair: bool = False,
+        only: set[UUID] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Report:
+        """`progress`, if given, is called after each round with (sections checked in it,
+        sections in all)."""
         report = Report()
         setups = [s for s in await self.snapshot.setups() if only is None or s.section_id in only]
         for i in range(0, len(setups), ROUND):
@@ -104,6 +112,8 @@ class Reconciler:
             if repair and drifted:
                 await self.loader.load(drifted)
                 report.repaired += len(drifted)
+            if progress is not None:
+                progress(len(chunk), len(setups))
         return report
 
     async def _check(self, setups: list[SectionSetup], report: Report) -> list[SectionSetup]:

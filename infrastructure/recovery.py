@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 LOCK_MS = 300_000
 SECTIONS_PER_ROUND = 200
+
+# Called after each round of a rebuild with (sections loaded in it, sections in all).
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,37 @@ class StateLoader:
             await asyncio.sleep(0.1)
         return None
 
-    async def _rebuild(self, shards: list[int]) -> RebuildReport:
+    async def rebuild(
+        self,
+        settle: Callable[[], Awaitable[bool]],
+        progress: Progress | None = None,
+        wait_seconds: float = 300,
+    ) -> RebuildReport | None:
+        """Rebuild every shard from Postgres although none is missing (`coursereg
+        rebuild-cache`). Under the lock the ready markers go first, so the scripts refuse and
+        nothing changes; then `settle` waits for changes already answered to reach Postgres.
+        If it returns False the markers are put back untouched and None is returned."""
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + wait_seconds
+        while not await self.redis.set(self.keys.rebuild_lock, token, nx=True, px=LOCK_MS):
+            if time.monotonic() > deadline:
+                raise TimeoutError("another process holds the rebuild lock for too long")
+            await asyncio.sleep(0.1)
+        shards = list(range(self.keys.shards))
+        markers = [self.keys.shard_ready(shard) for shard in shards]
+        try:
+            kept = await self.redis.mget(markers)
+            await self.redis.delete(*markers)
+            if not await settle():
+                restore = {k: v for k, v in zip(markers, kept, strict=True) if v is not None}
+                if restore:
+                    await self.redis.mset(restore)
+                return None
+            return await self._rebuild(shards, progress)
+        finally:
+            await self.scripts.release(keys=[self.keys.rebuild_lock], args=[token])
+
+    async def _rebuild(self, shards: list[int], progress: Progress | None = None) -> RebuildReport:
         started = time.perf_counter()
         wanted = set(shards)
         setups = [
@@ -95,6 +129,8 @@ class StateLoader:
         ]
         for i in range(0, len(setups), SECTIONS_PER_ROUND):
             await self.load(setups[i : i + SECTIONS_PER_ROUND])
+            if progress is not None:
+                progress(len(setups[i : i + SECTIONS_PER_ROUND]), len(setups))
         students = await self.students.store_all(await self.snapshot.student_statuses())
         watermarks = await self.snapshot.watermarks()
         for shard in shards:

@@ -18,10 +18,10 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    database_url: str = Field(
-        "postgresql://root@127.0.0.1:5432/coursereg", validation_alias="DATABASE_URL"
-    )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    # Unset (or empty): `coursereg` starts embedded servers under data_dir (embedded.py).
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    data_dir: str = Field(".data", min_length=1, validation_alias="COURSEREG_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="HOST")
     port: int = Field(8000, ge=1, le=65535, validation_alias="PORT")
     jwt_secret: str = Field(DEV_JWT_SECRET, min_length=32, validation_alias="COURSEREG_JWT_SECRET")
@@ -35,10 +35,28 @@ class Settings(BaseSettings):
     redis_pool_size: int = Field(256, ge=8, le=10_000, validation_alias="COURSEREG_REDIS_POOL")
     worker_batch: int = Field(1000, ge=1, le=20_000, validation_alias="COURSEREG_WORKER_BATCH")
     max_job_attempts: int = Field(5, ge=1, le=100, validation_alias="COURSEREG_MAX_JOB_ATTEMPTS")
+    # A worker's own Prometheus endpoint (0: none); the API serves /metrics on its port.
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, validation_alias="COURSEREG_WORKER_METRICS_PORT"
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
             raise ValueError("must be a postgresql:// URL")
@@ -48,7 +66,9 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_url(cls, value: str) -> str:
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
@@ -61,11 +81,34 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def needs_embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+    @property
     def async_database_url(self) -> str:
         """The URL with SQLAlchemy's asyncpg driver named."""
-        scheme, rest = self.database_url.split("://", 1)
-        return (
-            "postgresql+asyncpg://" + rest if scheme != "postgresql+asyncpg" else self.database_url
+        scheme, rest = self.postgres.split("://", 1)
+        return "postgresql+asyncpg://" + rest if scheme != "postgresql+asyncpg" else self.postgres
+
+    @property
+    def postgres(self) -> str:
+        if self.database_url is None:
+            raise SettingsError("DATABASE_URL: not set, and no embedded server was started")
+        return self.database_url
+
+    @property
+    def redis(self) -> str:
+        if self.redis_url is None:
+            raise SettingsError("REDIS_URL: not set, and no embedded server was started")
+        return self.redis_url
+
+    def with_urls(self, database_url: str, redis_url: str) -> Settings:
+        """These settings with the URLs filled in where they were unset."""
+        return self.model_copy(
+            update={
+                "database_url": self.database_url or database_url,
+                "redis_url": self.redis_url or redis_url,
+            }
         )
 
 

@@ -1,28 +1,105 @@
-"""A worker process: the persister with its own pools, stopped cleanly by SIGTERM/SIGINT."""
+"""A worker process: the persister with its own pools, stopped cleanly by SIGTERM/SIGINT,
+its own /metrics port, and log lines naming the requests whose changes it wrote."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import time
+from collections.abc import Iterator, Sequence
 
+from prometheus_client import start_http_server
+
+from domain.changes import Change
 from infrastructure.container import Container
+from infrastructure.metrics import (
+    WORKER_APPLIED,
+    WORKER_BATCH_SECONDS,
+    WORKER_BATCH_SIZE,
+    WORKER_DEAD_LETTERED,
+)
+from infrastructure.postgres.changes import PostgresChangeLog
+from infrastructure.redis.streams import RedisChangeStream
 from infrastructure.settings import Settings
 from workers.persister import Persister
 
 log = logging.getLogger(__name__)
 
 
+def request_ids(changes: Sequence[Change]) -> list[str]:
+    return list(dict.fromkeys(c.request_id for c in changes if c.request_id))
+
+
+class ObservedChangeLog(PostgresChangeLog):
+    """Times and counts each batch, and logs which requests' changes it wrote."""
+
+    async def apply(self, shard: int, changes: Sequence[Change]) -> int:
+        started = time.perf_counter()
+        applied = await super().apply(shard, changes)
+        WORKER_BATCH_SECONDS.observe(time.perf_counter() - started)
+        WORKER_BATCH_SIZE.observe(len(changes))
+        WORKER_APPLIED.inc(applied)
+        ids = request_ids(changes)
+        log.info(
+            "shard %d: applied %d of %d change(s) of request(s) %s",
+            shard,
+            applied,
+            len(changes),
+            " ".join(ids),
+            extra={"shard": shard, "applied": applied, "request_ids": ids},
+        )
+        return applied
+
+    async def apply_prefix(
+        self, shard: int, changes: Sequence[Change]
+    ) -> tuple[int, Change | None, BaseException | None]:
+        applied, failed, error = await super().apply_prefix(shard, changes)
+        WORKER_APPLIED.inc(applied)
+        return applied, failed, error
+
+
+class ObservedChangeStream(RedisChangeStream):
+    """Counts dead letters and names the request of each."""
+
+    async def dead_letter(self, shard: int, change: Change, error: str) -> None:
+        await super().dead_letter(shard, change, error)
+        WORKER_DEAD_LETTERED.inc()
+        log.error(
+            "shard %d: change %s dead-lettered",
+            shard,
+            change.id,
+            extra={"request_id": change.request_id or "-", "shard": shard},
+        )
+
+
 def make_persister(container: Container, consumer: str) -> Persister:
     settings = container.settings
     return Persister(
-        stream=container.stream,
-        changes=container.changes,
+        stream=ObservedChangeStream(container.redis, container.scripts, container.keys),
+        changes=ObservedChangeLog(container.sessions),
         shards=settings.shards,
         consumer=consumer,
         batch=settings.worker_batch,
         max_attempts=settings.max_job_attempts,
     )
+
+
+@contextlib.contextmanager
+def metrics_server(port: int) -> Iterator[None]:
+    """Prometheus's /metrics for this process on `port` (0: none)."""
+    if not port:
+        yield
+        return
+    server, thread = start_http_server(port)
+    log.info("worker metrics on :%d/metrics", port)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 async def run_worker(settings: Settings, consumer: str) -> None:
@@ -34,7 +111,8 @@ async def run_worker(settings: Settings, consumer: str) -> None:
     persister = make_persister(container, consumer)
     log.info("worker %s started", consumer)
     try:
-        await persister.run(stop)
+        with metrics_server(settings.worker_metrics_port):
+            await persister.run(stop)
     finally:
         await container.close()
         log.info("worker %s stopped: %d changes applied", consumer, persister.stats.applied)

@@ -21,10 +21,14 @@ ExtensionFactory = Callable[[], SchemaExtension]
 
 
 def build_schema(
-    introspection: bool = True, limits: Sequence[ExtensionFactory] = ()
+    introspection: bool = True,
+    limits: Sequence[ExtensionFactory] = (),
+    observers: Sequence[ExtensionFactory] = (),
 ) -> strawberry.Schema:
+    """`observers` (metrics) come first, so they see each operation whole."""
     # Factories: a fresh extension per request; the document caches are shared by maxsize.
     extensions: list[type[SchemaExtension] | ExtensionFactory] = [
+        *observers,
         CodedErrors,
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),

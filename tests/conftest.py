@@ -21,14 +21,13 @@ from starlette.applications import Starlette
 from domain.model import Actor, Role
 from infrastructure.app import create_app
 from infrastructure.container import Container
+from infrastructure.embedded import EmbeddedServers
 from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings, load_settings
 from infrastructure.worker import make_persister
 from tests.servers import serve
 from workers.persister import Persister
 
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "test-secret-" + "x" * 40
 STAFF = Actor("staff-1", Role.STAFF)
 
@@ -38,11 +37,33 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+@dataclass(frozen=True)
+class Servers:
+    admin_url: str  # a database of the server to create this run's database from
+    redis_url: str
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """TEST_DATABASE_URL / TEST_REDIS_URL when given (.ci/run gives this machine's
+    services); embedded servers started for this run otherwise (a bare machine)."""
+    admin, redis_url = os.environ.get("TEST_DATABASE_URL"), os.environ.get("TEST_REDIS_URL")
+    if admin and redis_url:
+        yield Servers(admin, redis_url)
+        return
+    embedded = EmbeddedServers(tmp_path_factory.mktemp("servers"))
+    with embedded.serving(postgres=not admin, redis_server=not redis_url) as found:
+        yield Servers(
+            admin or _with_database(str(found.postgres_url), "postgres"),
+            redis_url or str(found.redis_url),
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: Servers) -> Iterator[str]:
     """A fresh database for this run, migrated with Alembic; dropped afterwards."""
     name = f"coursereg_test_{uuid.uuid4().hex[:10]}"
-    admin = ADMIN_URL
+    admin = servers.admin_url
 
     async def run(sql: str) -> None:
         connection = await asyncpg.connect(admin)
@@ -59,10 +80,10 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, servers: Servers) -> Settings:
     return load_settings(
         database_url=database_url,
-        redis_url=REDIS_URL,
+        redis_url=servers.redis_url,
         jwt_secret=SECRET,
         key_prefix=f"t{uuid.uuid4().hex[:12]}:",
         shards=4,

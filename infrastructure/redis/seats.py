@@ -49,9 +49,7 @@ class RedisSeatStore:
         self.scripts = scripts
         self.keys = keys
 
-    def _call(
-        self, script: AsyncScript, section_id: UUID, first: str, request_id: str
-    ) -> Call:
+    def _call(self, script: AsyncScript, section_id: UUID, first: str, request_id: str) -> Call:
         k = self.keys.section(section_id)
         return Call(script, k.script_keys, (first, str(section_id), k.channel, request_id))
 
