@@ -10,16 +10,16 @@ import contextlib
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from tqdm import tqdm
 
-from domain.model import Role
-from infrastructure.container import Container
-from infrastructure.demo import DemoCatalog, seed_demo, total_steps
-from infrastructure.migrate import current_revision, head_revision
-from infrastructure.reconcile import Reconciler, Report
 from infrastructure.settings import Settings
+
+if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` and `token` stay quick
+    from infrastructure.container import Container
+    from infrastructure.demo import DemoCatalog
+    from infrastructure.reconcile import Report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SHOWN_DRIFTS = 20
@@ -51,6 +51,8 @@ def advance(bar: tqdm) -> Callable[[int, int], None]:
 
 def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
     """Run `work` with this process's pools, once the database is at the migration head."""
+    from infrastructure.container import Container
+    from infrastructure.migrate import current_revision, head_revision
 
     async def run() -> T:
         container = Container.build(settings)
@@ -92,6 +94,8 @@ def demo_urls(settings: Settings, semester: object) -> list[str]:
 
 
 def seed(settings: Settings) -> DemoCatalog:
+    from infrastructure.demo import seed_demo, total_steps
+
     async def work(container: Container) -> DemoCatalog:
         with progress_bar("seeding the demo catalog", "row", total_steps()) as bar:
             return await seed_demo(container, bar.update)
@@ -100,6 +104,7 @@ def seed(settings: Settings) -> DemoCatalog:
 
 
 def describe_demo(settings: Settings, demo: DemoCatalog) -> list[str]:
+    from domain.model import Role
     from infrastructure.auth import TokenService
 
     done = "seeded" if demo.seeded else "already there"
@@ -132,6 +137,8 @@ def print_report(report: Report, repaired: bool) -> None:
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from infrastructure.reconcile import Reconciler
+
     async def work(container: Container) -> int:
         if not args.force and not await wait_drained(container, args.wait):
             raise CommandFailed(
