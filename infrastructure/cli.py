@@ -34,6 +34,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from infrastructure.app import create_app
 
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once done; this
+    # handler takes that second one, so the embedded servers are released and we exit 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,

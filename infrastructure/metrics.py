@@ -108,8 +108,8 @@ WORKER_DEAD_LETTERED = Counter(
 
 
 class HttpMetrics:
-    """Counts and times every HTTP request by its route's template (bounded labels), and
-    logs the slow and failed ones with their request id."""
+    """Counts and times every HTTP request by its route's template (bounded labels); logs
+    the slow and failed ones (every one at DEBUG) with their request id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -144,6 +144,8 @@ class HttpMetrics:
             HTTP_SECONDS.labels(route).observe(elapsed)
             if (status >= 500 and status != 503) or elapsed > SLOW_SECONDS:
                 log.warning("%s %s %d in %.3fs", method, scope["path"], status, elapsed)
+            elif log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s %d in %.3fs", method, scope["path"], status, elapsed)
 
 
 def operation_label(document: Any, operation_name: str | None) -> str:
