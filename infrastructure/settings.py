@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     redis_pool_size: int = Field(256, ge=8, le=10_000, validation_alias="COURSEREG_REDIS_POOL")
     worker_batch: int = Field(1000, ge=1, le=20_000, validation_alias="COURSEREG_WORKER_BATCH")
     max_job_attempts: int = Field(5, ge=1, le=100, validation_alias="COURSEREG_MAX_JOB_ATTEMPTS")
+    # How long a dead worker's shards stay unowned before another worker takes them over.
+    lease_ms: int = Field(10_000, ge=500, le=600_000, validation_alias="COURSEREG_LEASE_MS")
     # A worker's own Prometheus endpoint (0: none); the API serves /metrics on its port.
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, validation_alias="COURSEREG_WORKER_METRICS_PORT"

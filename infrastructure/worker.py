@@ -83,6 +83,7 @@ def make_persister(container: Container, consumer: str) -> Persister:
         consumer=consumer,
         batch=settings.worker_batch,
         max_attempts=settings.max_job_attempts,
+        lease_ms=settings.lease_ms,
     )
 
 

@@ -13,12 +13,16 @@ from infrastructure.reconcile import Reconciler, live_sections
 
 @dataclass
 class Answers:
-    """What clients were told, to prove nothing acknowledged was lost."""
+    """What clients were told, to prove nothing acknowledged was lost: the last answer
+    per (student, section). Each client's requests for a pair are sequential."""
 
-    enrolled: dict[UUID, set[UUID]] = field(default_factory=dict)  # section -> students
-    waitlisted: dict[UUID, set[UUID]] = field(default_factory=dict)
-    dropped: dict[UUID, set[UUID]] = field(default_factory=dict)
+    last: dict[tuple[UUID, UUID], str] = field(default_factory=dict)
     count: int = 0
+
+    def record(self, student: UUID, section: UUID, outcome: str) -> None:
+        self.count += 1
+        if outcome in ("ENROLLED", "WAITLISTED", "DROPPED", "LEFT_WAITLIST"):
+            self.last[(student, section)] = outcome
 
 
 async def check_redis(container: Container, section_ids: list[UUID]) -> dict[str, int]:
@@ -66,28 +70,27 @@ async def check_postgres(
 
 
 async def check_answers_persisted(database_url: str, answers: Answers) -> dict[str, int]:
-    """Every ENROLLED / WAITLISTED / DROPPED answer reached Postgres (or was superseded by
-    a later change of the same student and section that did)."""
+    """Every ENROLLED / WAITLISTED / DROPPED / LEFT_WAITLIST answer is reflected in Postgres:
+    enrolled stays enrolled, waitlisted is waiting or was promoted, dropped is a dropped
+    registration, left is neither enrolled nor waiting."""
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch("SELECT student_id, section_id, status FROM registrations")
         waiting = await connection.fetch("SELECT student_id, section_id FROM waitlist")
     finally:
         await connection.close()
-    registered = {(r["student_id"], r["section_id"]) for r in rows}
-    lost = 0
-    for section, students in answers.enrolled.items():
-        lost += sum(1 for s in students if (s, section) not in registered)
-    dropped_rows = {(r["student_id"], r["section_id"]) for r in rows if r["status"] == "dropped"}
-    for section, students in answers.dropped.items():
-        lost += sum(1 for s in students if (s, section) not in registered)
+    status = {(r["student_id"], r["section_id"]): r["status"] for r in rows}
     on_list = {(w["student_id"], w["section_id"]) for w in waiting}
-    for section, students in answers.waitlisted.items():
-        lost += sum(1 for s in students if (s, section) not in on_list | registered)
-    assert lost == 0, f"lost {lost} acknowledged answers"
-    return {
-        "answers": answers.count,
-        "rows": len(rows) + len(waiting),
-        "lost": lost,
-        "dropped_rows": len(dropped_rows),
-    }
+    lost = []
+    for pair, outcome in answers.last.items():
+        found = status.get(pair)
+        ok = {
+            "ENROLLED": found == "enrolled",
+            "WAITLISTED": pair in on_list or found == "enrolled",
+            "DROPPED": found == "dropped" and pair not in on_list,
+            "LEFT_WAITLIST": pair not in on_list and found != "enrolled",
+        }[outcome]
+        if not ok:
+            lost.append((pair, outcome, found, pair in on_list))
+    assert not lost, f"lost {len(lost)} acknowledged answers, e.g. {lost[:3]}"
+    return {"answers": answers.count, "rows": len(rows) + len(waiting), "lost": len(lost)}

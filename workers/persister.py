@@ -14,32 +14,51 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from domain.changes import Change
 from domain.errors import Unavailable
 from domain.ports import ChangeLog, ChangeStream
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-LEASE_MS = 10_000
 BALANCE_SECONDS = 1.0
 BLOCK_MS = 1_000
 MAX_BACKOFF = 5.0
 
 
+async def until_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """The result of `work`, or None (work cancelled) if `stop` is set first."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return None
+
+
 @dataclass(slots=True)
 class Backoff:
-    """Exponential, capped, with jitter; reset after a success."""
+    """Exponential, capped, with jitter; reset after a success. Waiting ends early when
+    the worker is asked to stop."""
 
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
     first: float = 0.05
     cap: float = MAX_BACKOFF
     current: float = 0.0
 
     async def wait(self) -> None:
         self.current = min(self.cap, self.current * 2 if self.current else self.first)
-        await asyncio.sleep(self.current * random.uniform(0.5, 1.0))
+        await until_stopped(self.stop, asyncio.sleep(self.current * random.uniform(0.5, 1.0)))
 
     def reset(self) -> None:
         self.current = 0.0
@@ -61,6 +80,7 @@ class Persister:
     consumer: str
     batch: int = 1000
     max_attempts: int = 5
+    lease_ms: int = 10_000
     stats: Stats = field(default_factory=Stats)
     _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _releasing: dict[int, asyncio.Event] = field(default_factory=dict)
@@ -72,7 +92,7 @@ class Persister:
     async def run(self, stop: asyncio.Event) -> None:
         """Balance leases and consume owned shards until `stop` is set, then finish the
         batches in hand, acknowledge them and hand the shards back."""
-        backoff = Backoff(first=0.2)
+        backoff = Backoff(stop, first=0.2)
         try:
             while not stop.is_set():
                 try:
@@ -88,11 +108,11 @@ class Persister:
             await self._stop_all()
 
     async def _balance(self) -> None:
-        live = await self.stream.heartbeat(self.consumer, LEASE_MS)
+        live = await self.stream.heartbeat(self.consumer, self.lease_ms)
         share = math.ceil(self.shards / max(len(live), 1))
         for shard in list(self._tasks):
             task = self._tasks[shard]
-            if task.done() or not await self.stream.renew(shard, self.consumer, LEASE_MS):
+            if task.done() or not await self.stream.renew(shard, self.consumer, self.lease_ms):
                 await self._drop(shard, release=False)
         extra = len(self._tasks) - share
         for shard in self.owned[len(self.owned) - extra :] if extra > 0 else []:
@@ -102,7 +122,7 @@ class Persister:
         for shard in free:
             if len(self._tasks) >= share:
                 break
-            if await self.stream.acquire(shard, self.consumer, LEASE_MS):
+            if await self.stream.acquire(shard, self.consumer, self.lease_ms):
                 self._start(shard)
 
     def _start(self, shard: int) -> None:
@@ -127,16 +147,17 @@ class Persister:
             await self.stream.leave(self.consumer)
 
     async def _consume(self, shard: int, stop: asyncio.Event) -> None:
-        backoff = Backoff()
+        backoff = Backoff(stop)
         backlog = True
         while not stop.is_set():
             try:
                 if backlog:
                     await self.stream.prepare(shard)
                     await self.stream.adopt(shard, self.consumer)
-                changes = await self.stream.read(
-                    shard, self.consumer, self.batch, backlog, BLOCK_MS
-                )
+                read = self.stream.read(shard, self.consumer, self.batch, backlog, BLOCK_MS)
+                changes = await until_stopped(stop, read)
+                if changes is None:
+                    return  # stopped while waiting: whatever was delivered stays pending
                 backoff.reset()
             except Exception as exc:  # Redis away or its data lost: start over from the backlog
                 log.warning("reading shard %d failed: %s", shard, exc)
@@ -146,13 +167,16 @@ class Persister:
             if not changes:
                 backlog = False
                 continue
-            await self.persist(shard, changes)
+            await self.persist(shard, changes, stop)
 
-    async def persist(self, shard: int, changes: Sequence[Change]) -> None:
-        """Write a batch, retrying while Postgres is away; isolate a change that fails."""
-        backoff = Backoff()
+    async def persist(
+        self, shard: int, changes: Sequence[Change], stop: asyncio.Event | None = None
+    ) -> None:
+        """Write a batch, retrying while Postgres is away; isolate a change that fails.
+        A stop request during the retries leaves the batch pending for the next owner."""
+        backoff = Backoff(stop or asyncio.Event())
         pending = list(changes)
-        while pending:
+        while pending and not backoff.stop.is_set():
             started = time.perf_counter()
             try:
                 applied = await self.changes.apply(shard, pending)
@@ -205,7 +229,7 @@ class Persister:
         return changes[len(done) + 1 :]
 
     async def _ack(self, shard: int, changes: Sequence[Change]) -> None:
-        """Acknowledge committed changes; until it succeeds they would only be replayed
+        """Acknowledge committed changes. Until it succeeds they would only be replayed
         (and skipped by the watermark), so keep trying rather than move on."""
         backoff = Backoff()
         while True:

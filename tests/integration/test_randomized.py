@@ -1,0 +1,140 @@
+"""A seeded random mix of register, drop, capacity changes and idempotent replays from many
+concurrent clients; then the five invariants, in Redis and (after draining) in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, Catalog, Worker
+from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
+
+REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
+  results { sectionId outcome waitlistPosition availableSeats } } }"""
+DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
+CAPACITY = """mutation($s: UUID!, $n: Int!) { setSectionCapacity(sectionId: $s, totalSeats: $n) {
+  id } }"""
+SEEDS = [int(s) for s in os.environ.get("RANDOM_SEEDS", "1,2").split(",")]
+
+
+class EventLog:
+    """Every event published for the sections, to replay the waitlists and prove FIFO."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[dict[str, Any]]] = {}
+
+    async def listen(self, api: Api, section_ids: list[uuid.UUID], ready: asyncio.Event) -> None:
+        pubsub = api.container.redis.pubsub()
+        await pubsub.subscribe(*(api.container.keys.section_channel(s) for s in section_ids))
+        confirmed = 0
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    confirmed += 1
+                    if confirmed == len(section_ids):
+                        ready.set()
+                elif message["type"] == "message":
+                    event = json.loads(message["data"])
+                    self.events.setdefault(event["s"], []).append(event)
+        finally:
+            await pubsub.aclose()
+
+    def check_fifo(self, first_version: int = 1) -> int:
+        """Replay joins, leaves and promotions in version order: every promotion must take
+        exactly the heads of the line. Returns the number of promotions checked."""
+        promotions = 0
+        for section, events in self.events.items():
+            events.sort(key=lambda e: e["v"])
+            versions = [e["v"] for e in events]
+            assert versions == list(range(versions[0], versions[0] + len(versions))), (
+                f"events of {section} are not contiguous: none may be missing"
+            )
+            line: list[str] = []
+            for e in events:
+                if e["k"] == "join":
+                    line.append(e["u"])
+                elif e["k"] == "leave":
+                    assert line.index(e["u"]) + 1 == e["r"], "the rank that left is reported"
+                    line.remove(e["u"])
+                promoted = e.get("p") or []
+                assert promoted == line[: len(promoted)], f"FIFO broken in {section}: {e}"
+                del line[: len(promoted)]
+                promotions += len(promoted)
+                assert e["w"] == len(line)
+        return promotions
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_random_mix_keeps_every_invariant(
+    api: Api, catalog: Catalog, worker: Worker, settings, seed: int
+) -> None:
+    """Invariants: no oversell, FIFO, nothing acknowledged lost, convergence, one place."""
+    rng = random.Random(seed)
+    sections = [await catalog.section(seats=rng.randint(2, 6)) for _ in range(5)]
+    students = await catalog.students(50)
+    ids = [s.id for s in sections]
+    log, ready = EventLog(), asyncio.Event()
+    listener = asyncio.create_task(log.listen(api, ids, ready))
+    await ready.wait()
+    answers = Answers()
+    replays = 0
+
+    async def client(n: int) -> None:
+        nonlocal replays
+        me = random.Random(seed * 1000 + n)
+        student = students[n]
+        token = api.student_token(student.id)
+        sent: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for _ in range(12):
+            roll = me.random()
+            if roll < 0.5:
+                chosen = me.sample(ids, me.randint(1, 3))
+                i = {
+                    "studentId": str(student.id),
+                    "sectionIds": [str(s) for s in chosen],
+                    "idempotencyKey": uuid.uuid4().hex,
+                }
+                body = await api.gql(REGISTER, token, i=i)
+                for r in body["data"]["register"]["results"]:
+                    answers.record(student.id, uuid.UUID(r["sectionId"]), r["outcome"])
+                sent.append((i, body))
+            elif roll < 0.8:
+                section = me.choice(ids)
+                body = await api.gql(
+                    DROP, token, i={"studentId": str(student.id), "sectionId": str(section)}
+                )
+                answers.record(student.id, section, body["data"]["drop"]["outcome"])
+            elif roll < 0.9 and sent:
+                i, first = me.choice(sent)
+                assert await api.gql(REGISTER, token, i=i) == first, "a replay answers the same"
+                replays += 1
+            else:
+                section = me.choice(ids)
+                body = await api.gql(CAPACITY, api.token(), s=str(section), n=me.randint(1, 9))
+                if "errors" in body:
+                    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+            await check_redis(api.container, ids)
+
+    await asyncio.gather(*(client(n) for n in range(len(students))))
+    await asyncio.sleep(0.2)  # the last events reach the listener
+    listener.cancel()
+    await asyncio.gather(listener, return_exceptions=True)
+    redis = await check_redis(api.container, ids)
+    promotions = log.check_fifo()
+    await worker.drain()
+    pg = await check_postgres(api.container, settings.database_url, ids)
+    persisted = await check_answers_persisted(settings.database_url, answers)
+    print(
+        f"\nseed={seed} answers={answers.count} replays={replays} promotions={promotions} "
+        f"lost={persisted['lost']} oversold={redis['oversold'] + pg['oversold']} "
+        f"duplicates={redis['duplicates'] + pg['duplicates']}"
+    )
