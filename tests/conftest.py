@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -44,19 +46,24 @@ class Servers:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
     """TEST_DATABASE_URL / TEST_REDIS_URL when given (.ci/run gives this machine's
     services); embedded servers started for this run otherwise (a bare machine)."""
     admin, redis_url = os.environ.get("TEST_DATABASE_URL"), os.environ.get("TEST_REDIS_URL")
     if admin and redis_url:
         yield Servers(admin, redis_url)
         return
-    embedded = EmbeddedServers(tmp_path_factory.mktemp("servers"))
-    with embedded.serving(postgres=not admin, redis_server=not redis_url) as found:
-        yield Servers(
-            admin or _with_database(str(found.postgres_url), "postgres"),
-            redis_url or str(found.redis_url),
-        )
+    # Not under pytest's tmp_path: each pytest start makes that 0700 again, and PostgreSQL
+    # runs as another user when we are root.
+    data = tempfile.mkdtemp(prefix="coursereg-test-servers-")
+    try:
+        with EmbeddedServers(data).serving(postgres=not admin, redis_server=not redis_url) as found:
+            yield Servers(
+                admin or _with_database(str(found.postgres_url), "postgres"),
+                redis_url or str(found.redis_url),
+            )
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
