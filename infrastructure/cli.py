@@ -29,14 +29,21 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 NEEDS_SERVERS = {"serve", "worker", "migrate", "run", "seed-demo", "reconcile", "rebuild-cache"}
 
 
+class Terminated(BaseException):
+    """SIGTERM reached the process's own handler: while it starts, or after uvicorn's graceful
+    shutdown (which raises the signal again once done). Unwinds, so the embedded servers
+    are released, and the process exits 0."""
+
+
+def terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from infrastructure.app import create_app
 
-    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again once done; this
-    # handler takes that second one, so the embedded servers are released and we exit 0.
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
@@ -179,6 +186,7 @@ def servers_for(command: str, settings: Settings) -> Iterator[Settings]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, terminate)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -189,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with servers_for(args.command, settings) as ready:
             return command(args, ready)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         return EXIT_OK
     except SettingsError as exc:
         print(f"coursereg: {exc}", file=sys.stderr)

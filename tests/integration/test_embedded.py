@@ -107,6 +107,46 @@ async def test_servers_are_shared_kept_across_restarts_and_stopped_by_the_last_u
         await connection.close()
 
 
+async def _urls_printed(log: Path, seconds: float = 30) -> list[str]:
+    """The DATABASE_URL= and REDIS_URL= lines a process printed about its servers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        lines = [line.strip() for line in log.read_text().splitlines()]
+        found = [line for line in lines if line.startswith(("DATABASE_URL=", "REDIS_URL="))]
+        if len(found) == 2:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no URLs in {log}: {log.read_text()[-2000:]}")
+
+
+async def test_serve_and_worker_started_apart_share_the_servers(data: Path, tmp_path: Path) -> None:
+    env = bare_env(data, PORT=str(free_port()), LOG_LEVEL="WARNING")
+    logs = {name: tmp_path / f"{name}.log" for name in ("serve", "worker")}
+    children = {}
+    for name, log in logs.items():
+        with log.open("wb") as sink:
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "infrastructure.cli", name], env=env, stderr=sink
+            )
+        await _urls_printed(log)  # one at a time: the second finds the first's servers
+    try:
+        serve_urls, worker_urls = [await _urls_printed(log) for log in logs.values()]
+        assert serve_urls == worker_urls
+        redis_url = serve_urls[1].removeprefix("REDIS_URL=")
+        children["serve"].send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(children["serve"].wait, 30) == 0
+        assert reachable(redis_url), "the worker still uses them"
+        children["worker"].send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(children["worker"].wait, 30) == 0
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert not reachable(redis_url), "the last one out stopped them"
+    assert not (data / "postgres" / "postmaster.pid").exists()
+
+
 async def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(timeout=2) as client:

@@ -1,0 +1,57 @@
+"""Settings: unset server URLs mean "use the embedded servers"; bad values name their
+variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from infrastructure.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def no_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "COURSEREG_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_unset_or_empty_urls_ask_for_the_embedded_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert settings.database_url is None and settings.redis_url is None
+    assert settings.needs_embedded and settings.data_dir == ".data"
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    partly = load_settings()
+    assert partly.database_url is None and partly.needs_embedded
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        _ = partly.async_database_url
+
+
+def test_embedded_urls_fill_only_what_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/1")
+    filled = load_settings().with_urls(
+        "postgresql://postgres@/coursereg?host=/data/postgres", "redis://127.0.0.1:5555/0"
+    )
+    assert filled.database_url == "postgresql://postgres@/coursereg?host=/data/postgres"
+    assert filled.redis_url == "redis://cache:6379/1"
+    assert not filled.needs_embedded
+    assert filled.async_database_url.startswith("postgresql+asyncpg://postgres@/coursereg?host=")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("REDIS_URL", "nonsense"),
+        ("DATABASE_URL", "postgresql://localhost"),
+        ("LOG_LEVEL", "chatty"),
+        ("COURSEREG_WORKER_METRICS_PORT", "-1"),
+    ],
+)
+def test_a_bad_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith(f"invalid settings: {variable}: ")
