@@ -4,6 +4,7 @@ engine runs here, so this is what stands between them and a typo."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +136,15 @@ def test_the_image_is_slim_multi_stage_and_unprivileged() -> None:
     assert re.search(r'^ENTRYPOINT \["coursereg"\]', dockerfile, re.MULTILINE)
     for copied in re.findall(r"^COPY (?!--)(\S+)", dockerfile, re.MULTILINE):
         assert (ROOT / copied).exists(), copied
+
+
+def test_the_image_gets_every_package_of_the_project() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    build = dockerfile.split("\nFROM ")[1]  # the build stage
+    copied = {c.rstrip("/") for c in re.findall(r"^COPY (?!--)(\S+)", build, re.MULTILINE)}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {p.rstrip("*") for p in packages} <= copied
+    assert "pyproject.toml" in copied
+    # The project's runtime dependencies only: no extras (test tools, embedded servers).
+    assert re.search(r"^RUN pip wheel [^\[\n]*--wheel-dir /wheels \.$", build, re.MULTILINE)
