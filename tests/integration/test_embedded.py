@@ -147,11 +147,11 @@ async def test_serve_and_worker_started_apart_share_the_servers(data: Path, tmp_
     assert not (data / "postgres" / "postmaster.pid").exists()
 
 
-async def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+async def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float, log: Path) -> None:
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() < deadline:
-            assert process.poll() is None, "coursereg run exited"
+            assert process.poll() is None, f"coursereg run exited: {log.read_text()[-3000:]}"
             try:
                 if (await client.get(f"{url}/ready")).status_code == 200:
                     return
@@ -177,7 +177,7 @@ async def test_make_run_on_a_bare_machine_serves_the_demo_and_stops_everything(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        await _wait_for(url, run, 60)
+        await _wait_for(url, run, 60, err)
         for _ in range(100):
             if "dashboard:" in out.read_text():
                 break
