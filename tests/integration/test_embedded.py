@@ -51,6 +51,8 @@ def data() -> Iterator[Path]:
     makes that 0700 again, and PostgreSQL runs as another user when we are root."""
     path = Path(tempfile.mkdtemp(prefix="coursereg-embedded-"))
     yield path / "data"
+    if (path / "data").exists():  # a failed test may have killed their last user
+        EmbeddedServers(path / "data").release()
     shutil.rmtree(path, ignore_errors=True)
 
 
