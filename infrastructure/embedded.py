@@ -219,11 +219,17 @@ class EmbeddedServers:
 
     def _stop_valkey(self, state: dict[str, Any]) -> None:
         port = self._running_valkey(state)
-        state.pop("redis_port", None)
         if port is None:
+            state.pop("redis_port", None)
             return
-        with contextlib.closing(_client(port)) as client, contextlib.suppress(redis.RedisError):
-            client.execute_command("SHUTDOWN")
+        with contextlib.closing(_client(port)) as client:
+            try:
+                client.execute_command("SHUTDOWN")
+            except redis.ConnectionError:
+                pass  # what a SHUTDOWN that worked answers: the connection closes
+            except redis.ResponseError as exc:  # e.g. it cannot write its data: keeps running
+                raise EmbeddedUnavailable(f"embedded Valkey did not stop: {exc}") from exc
+        state.pop("redis_port", None)
         # Valkey removes its pid file after the final fsync, right before it exits.
         pidfile = self.valkey_dir / "valkey.pid"
         deadline = time.monotonic() + START_TIMEOUT
