@@ -19,6 +19,7 @@ from domain.model import (
     Student,
 )
 from domain.ports import Catalog, SeatStore, StudentDirectory
+from domain.promotion import Promoter
 
 MAX_SEATS = 100_000
 MAX_PAGE = 500
@@ -65,6 +66,7 @@ class CatalogService:
     catalog: Catalog
     seats: SeatStore
     students: StudentDirectory
+    promoter: Promoter | None = None  # where seats added by a capacity raise go
 
     async def create_semester(
         self,
@@ -150,15 +152,19 @@ class CatalogService:
         (section,) = await self.catalog.sections([section_id])
         if section is None:
             raise NotFound(f"section {section_id} not found")
-        change = await self.seats.set_capacity(section_id, total_seats, request_id)
-        if change is None:
+        checked = self.promoter is not None and self.promoter.rules is not None
+        found = await self.seats.set_capacity(section_id, total_seats, request_id, checked)
+        if found is None:
             raise NotFound(f"section {section_id} has no live state")
+        change, holders = found
         if not change.ok:
             raise BadInput(
-                f"totalSeats {total_seats} is below the {change.enrolled} students enrolled",
+                f"totalSeats {total_seats} is below the {change.enrolled} seats taken",
                 field="totalSeats",
                 enrolled=change.enrolled,
             )
+        if self.promoter is not None:
+            await self.promoter.pass_on(holders, request_id)
         return section
 
     async def find_sections(

@@ -23,6 +23,8 @@ class ChangeKind(StrEnum):
     LEAVE = "leave"  # left the waitlist
     PROMOTE = "promote"  # waitlist head took a freed seat
     CAPACITY = "capacity"
+    OFFER = "offer"  # a freed seat offered to a student in line, until `expires`
+    ATTEMPT = "attempt"  # a refused registration, for the attempts log
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Change:
     sequence: int | None = None
     total: int | None = None
     request_id: str = ""
+    reason: str | None = None  # a refusal's reason, or why a student left the line
+    expires: datetime | None = None
 
 
 Key = tuple[UUID, UUID]  # (student_id, section_id)
@@ -49,6 +53,28 @@ class RegistrationRow:
     status: str
     registered_at: datetime | None
     dropped_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    student_id: UUID
+    section_id: UUID
+    reason: str
+    at: datetime
+    request_id: str
+
+
+# A student removed from a line for one of these broke a rule: that goes to the attempts log.
+RULE_REASONS = frozenset(
+    {
+        "HOLD",
+        "DUPLICATE_COURSE",
+        "TIME_CONFLICT",
+        "CREDIT_LIMIT",
+        "PREREQUISITE_NOT_MET",
+        "LINK_REQUIRED",
+    }
+)
 
 
 @dataclass(slots=True)
@@ -65,6 +91,8 @@ class Effects:
     waitlist: dict[Key, tuple[int, datetime]] = field(default_factory=dict)
     waitlist_removed: set[Key] = field(default_factory=set)
     sections: dict[UUID, SectionRow] = field(default_factory=dict)
+    offers: dict[Key, datetime] = field(default_factory=dict)
+    attempts: list[AttemptRow] = field(default_factory=list)
 
     def add(self, change: Change) -> None:
         self._touch_section(change)
@@ -73,8 +101,24 @@ class Effects:
         key = (change.student_id, change.section_id)
         if change.kind in (ChangeKind.ENROLL, ChangeKind.PROMOTE):
             self.registrations[key] = RegistrationRow(ENROLLED, change.at, None)
+        if change.kind is ChangeKind.ATTEMPT or (
+            change.kind is ChangeKind.LEAVE and change.reason and change.reason in RULE_REASONS
+        ):
+            self.attempts.append(
+                AttemptRow(
+                    change.student_id,
+                    change.section_id,
+                    str(change.reason),
+                    change.at,
+                    change.request_id,
+                )
+            )
+        if change.kind is ChangeKind.OFFER:
+            assert change.expires is not None, "an offer carries its expiry"
+            self.offers[key] = change.expires
         if change.kind in (ChangeKind.PROMOTE, ChangeKind.LEAVE):
             self.waitlist.pop(key, None)
+            self.offers.pop(key, None)
             self.waitlist_removed.add(key)
         elif change.kind is ChangeKind.JOIN:
             assert change.sequence is not None, "a join carries its waitlist sequence"

@@ -24,6 +24,10 @@ class SectionEvent:
     student_id: UUID | None = None
     left_rank: int = 0  # 1-based rank that left the waitlist (not by promotion), 0 if none
     promoted: tuple[UUID, ...] = ()  # students promoted from the head of the line, in order
+    enrolled: UUID | None = None  # a student who claimed the seat held for them
+    offered: tuple[UUID, ...] = ()  # students offered a seat (they stay in line)
+    expires_ms: int | None = None  # when those offers lapse
+    reason: str | None = None  # why `student_id` was removed from the line
 
 
 class WaitlistStatus(StrEnum):
@@ -31,9 +35,25 @@ class WaitlistStatus(StrEnum):
     ENROLLED = "ENROLLED"
     REMOVED = "REMOVED"
     NOT_WAITLISTED = "NOT_WAITLISTED"
+    OFFERED = "OFFERED"
+    EXPIRED = "EXPIRED"
 
 
-FINAL = frozenset({WaitlistStatus.ENROLLED, WaitlistStatus.REMOVED, WaitlistStatus.NOT_WAITLISTED})
+FINAL = frozenset(
+    {
+        WaitlistStatus.ENROLLED,
+        WaitlistStatus.REMOVED,
+        WaitlistStatus.NOT_WAITLISTED,
+        WaitlistStatus.EXPIRED,
+    }
+)
+IN_LINE = frozenset({WaitlistStatus.WAITING, WaitlistStatus.OFFERED})
+LEFT_THE_LINE = {
+    "leave": WaitlistStatus.REMOVED,
+    "skip": WaitlistStatus.REMOVED,
+    "decline": WaitlistStatus.REMOVED,
+    "expire": WaitlistStatus.EXPIRED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +61,10 @@ class Standing:
     """Where a student stands in one section."""
 
     status: WaitlistStatus
-    position: int | None = None
+    position: int | None = None  # 1-based rank while in line (waiting or offered)
     version: int = 0  # the section's version this standing was read at
+    reason: str | None = None  # why the student was removed from the line
+    expires_ms: int | None = None  # when an offer lapses
 
     @property
     def final(self) -> bool:
@@ -131,23 +153,25 @@ class WaitlistWatch:
     def apply(self, event: SectionEvent) -> Standing | None:
         """The new standing if this event changed it, else None. Events the standing
         already reflects (older versions) change nothing."""
-        current = self.standing
+        current, me = self.standing, self.student_id
         version = event.state.version
-        if version <= current.version:
+        if version <= current.version or current.status not in IN_LINE:
             return None
-        if current.status is not WaitlistStatus.WAITING or current.position is None:
+        if current.position is None:
             return None
-        if self.student_id in event.promoted:
+        if me in event.promoted or event.enrolled == me:
             return self._move(Standing(WaitlistStatus.ENROLLED, None, version))
-        if event.kind == "leave" and event.student_id == self.student_id:
-            return self._move(Standing(WaitlistStatus.REMOVED, None, version))
-        ahead_left = len(event.promoted)
-        if 0 < event.left_rank < current.position:
-            ahead_left += 1
-        if ahead_left == 0:
-            self.standing = Standing(current.status, current.position, version)
+        if event.student_id == me and event.kind in LEFT_THE_LINE:
+            return self._move(Standing(LEFT_THE_LINE[event.kind], None, version, event.reason))
+        ahead_left = len(event.promoted) + (1 if 0 < event.left_rank < current.position else 0)
+        status, expires = current.status, current.expires_ms
+        if me in event.offered:
+            status, expires = WaitlistStatus.OFFERED, event.expires_ms
+        moved = Standing(status, current.position - ahead_left, version, None, expires)
+        if (moved.status, moved.position) == (current.status, current.position):
+            self.standing = moved
             return None
-        return self._move(Standing(WaitlistStatus.WAITING, current.position - ahead_left, version))
+        return self._move(moved)
 
     def _move(self, standing: Standing) -> Standing:
         self.standing = standing

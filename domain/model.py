@@ -7,6 +7,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
 
+from domain.rules import SectionRules
+
 MAX_SECTIONS_PER_REQUEST = 10
 ENROLLMENT_STATUSES = ("active", "inactive", "suspended", "graduated", "withdrawn")
 ACTIVE = "active"
@@ -116,7 +118,8 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class SectionSetup:
-    """What the reservation store needs to take seats for a section without asking Postgres."""
+    """What the reservation store needs to take seats for a section without asking Postgres:
+    its seats, window, and the static data its rules are checked against."""
 
     section_id: UUID
     total_seats: int
@@ -124,6 +127,7 @@ class SectionSetup:
     opens_at: datetime
     closes_at: datetime
     version: int = 1
+    rules: SectionRules | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +172,17 @@ class SectionPage:
     cursors: tuple[str, ...]
     has_next_page: bool
     total_count: int
+
+
+class SwapOutcome(StrEnum):
+    SWAPPED = "SWAPPED"
+    WAITLISTED_KEEPING_CURRENT = "WAITLISTED_KEEPING_CURRENT"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True, slots=True)
+class SwapAnswer:
+    student_id: UUID
+    outcome: SwapOutcome
+    reason: str | None = None
+    waitlist_position: int | None = None

@@ -23,7 +23,17 @@ from domain.model import (
     SectionSetup,
     Semester,
     Student,
+    SwapAnswer,
     WaitlistEntry,
+)
+from domain.rules import (
+    Attempt,
+    DueReservation,
+    HeldSection,
+    Holder,
+    Holding,
+    StudentRules,
+    Verdict,
 )
 
 
@@ -45,12 +55,25 @@ class SeatStore(Protocol):
         self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
     ) -> list[SectionResult]: ...
 
-    async def drop(self, student_id: UUID, section_id: UUID, request_id: str) -> DropAnswer | None:
-        """None when the section is unknown to the store."""
+    async def drop(
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, checked: bool
+    ) -> list[tuple[DropAnswer, list[Holder]] | None]:
+        """Drop each section (None where unknown to the store), and who each freed seat went
+        to or is held for. With `checked` (rules on) a seat is held pending the next
+        student's check instead of going to them at once."""
 
     async def set_capacity(
-        self, section_id: UUID, total_seats: int, request_id: str
-    ) -> CapacityChange | None: ...
+        self, section_id: UUID, total_seats: int, request_id: str, checked: bool
+    ) -> tuple[CapacityChange, list[Holder]] | None: ...
+
+    async def resolve(
+        self, student_id: UUID, section_id: UUID, action: str, reason: str, request_id: str
+    ) -> tuple[str, list[Holder]]:
+        """Settle a seat held for a student in line: claim, skip (with the rule broken),
+        decline or expire. (status, who the seat went on to)."""
+
+    async def due_holds(self, shards: Sequence[int], limit: int = 200) -> list[Holder]:
+        """Held seats past their time: lapsed offers, and pending checks whose request died."""
 
     async def states(self, section_ids: Sequence[UUID]) -> list[SeatState | None]: ...
 
@@ -88,10 +111,14 @@ class IdempotencyStore(Protocol):
 
     async def begin(
         self, student_id: UUID, key: str, fingerprint: str
-    ) -> RegisterAnswer | DropAnswer | None: ...
+    ) -> RegisterAnswer | DropAnswer | SwapAnswer | None: ...
 
     async def finish(
-        self, student_id: UUID, key: str, fingerprint: str, answer: RegisterAnswer | DropAnswer
+        self,
+        student_id: UUID,
+        key: str,
+        fingerprint: str,
+        answer: RegisterAnswer | DropAnswer | SwapAnswer,
     ) -> None: ...
 
     async def abandon(self, student_id: UUID, key: str) -> None:
@@ -208,3 +235,67 @@ class ChangeLog(Protocol):
 
     async def skip(self, shard: int, change: Change) -> None:
         """Record a dead-lettered change as handled."""
+
+
+class RuleStore(Protocol):
+    """A student's rule state in their own Redis slot: the hot path's checks and
+    reservations, and the mirror of what staff set in Postgres."""
+
+    async def reserve(
+        self,
+        student_id: UUID,
+        sections: Sequence[SectionSetup],
+        all_section_ids: Sequence[UUID],
+        request_id: str,
+        swap_from: UUID | None = None,
+    ) -> list[Verdict]:
+        """Check each section against the rules and reserve credits and meeting time for
+        those that pass, until `settle` or a sweep after the deadline. `all_section_ids` is
+        the whole request (a linked partner may be in it)."""
+
+    async def settle(
+        self,
+        student_id: UUID,
+        outcomes: Sequence[tuple[SectionSetup, Holding | None]],
+        request_id: str,
+        indexed: Sequence[SectionSetup] = (),
+        attempts: Sequence[Attempt] = (),
+    ) -> list[UUID]:
+        """Turn this request's reservations into holdings (ENROLLED or WAITING) or release
+        them (None); log refused attempts. Returns the sections a swap replaced."""
+
+    async def release(self, student_id: UUID, semester_id: UUID, section_id: UUID) -> list[UUID]:
+        """Forget a dropped section; return the sections that depended on it (a lecture whose
+        last linked lab this was), forgotten too: the caller drops them in the same step."""
+
+    async def forget(self, student_id: UUID, semester_id: UUID, section_id: UUID) -> None:
+        """Forget one holding (the student left a line), without dependants."""
+
+    async def confirm_promotion(
+        self, student_id: UUID, section: SectionSetup, request_id: str, reserve: bool = True
+    ) -> str | None:
+        """A seat is being given to a student in line: check the rules again. None when they
+        still hold (and, with `reserve`, the seat's credits and time are reserved); else the
+        rule they would now break (their holding of the section is forgotten)."""
+
+    async def mirror(self, rules: StudentRules) -> None:
+        """Write what staff set for a student (holds, tickets, credit limit, completed)."""
+
+    async def load_held(
+        self, student_id: UUID, semester_id: UUID, held: Sequence[HeldSection]
+    ) -> None:
+        """Replace the student's holdings of a semester (rebuild from Postgres)."""
+
+    async def due_reservations(self, limit: int = 200) -> list[DueReservation]: ...
+
+    async def clear_reservation(self, due: DueReservation) -> None: ...
+
+
+class SectionDirectory(Protocol):
+    """Sections' static data (window, rules) for the hot path: in-process, kept current by
+    announcements, backed by Redis."""
+
+    async def setups(self, section_ids: Sequence[UUID]) -> list[SectionSetup | None]: ...
+
+    async def announce(self, section_ids: Sequence[UUID]) -> None:
+        """Tell every API process these sections' static data changed."""

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,10 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.base import HTTPException  # what Strawberry turns into a 4xx
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from domain.errors import DomainError
 from infrastructure import health, web
 from infrastructure.container import Container
+from infrastructure.limits import BodyLimit, CodedTransportWS, document_limits
 from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
 from infrastructure.migrate import current_revision, head_revision
@@ -37,11 +41,32 @@ STARTUP_RETRY_SECONDS = 1.0
 
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CodedTransportWS
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            build_schema(introspection=settings.introspection, observers=[GraphQLMetrics]),
+            build_schema(
+                introspection=settings.introspection,
+                limits=document_limits(settings),
+                observers=[GraphQLMetrics],
+            ),
             graphql_ide="graphiql" if settings.graphiql else None,
+            # The contract's protocol only: the legacy graphql-ws one has no init timeout.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.connection_init_seconds),
+            max_subscriptions_per_connection=settings.max_subscriptions,
         )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Strawberry answers 400 to a JSONDecodeError only: a body nested too deep for the
+        parser, not UTF-8, or neither an object nor a list would be a 500."""
+        try:
+            parsed = super().parse_json(data)
+        except (RecursionError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return parsed
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services: Services = request.app.state.services
@@ -114,11 +139,12 @@ async def _prepare(readiness: health.Readiness, container: Container) -> None:
 
 
 async def _watch_state(container: Container) -> None:
-    """Redis restarted empty while we run: rebuild before scripts can act again."""
+    """Redis restarted empty while we run: rebuild before scripts can act again. Each look
+    also notes the streams' backlog, so the rebuild can say what the loss took with it."""
     while True:
         await asyncio.sleep(STATE_CHECK_SECONDS)
         try:
-            if await container.state.missing_shards():
+            if await container.state.observe():
                 await container.state.ensure()
         except Exception as exc:
             log.warning("state check failed: %s", exc)
@@ -158,6 +184,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)  # inside RequestIds: its slow-request lines carry the id
     app.add_middleware(RequestIds)
     return app

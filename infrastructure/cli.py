@@ -14,12 +14,16 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from domain.model import Role
 from infrastructure.commands import CommandFailed, add_commands, describe_demo, seed
 from infrastructure.embedded import EmbeddedUnavailable
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` stays quick
+    from starlette.types import ASGIApp
 
 log = logging.getLogger("coursereg")
 
@@ -39,15 +43,54 @@ def terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+def _gc_exp() -> None:
+    import gc
+    import sys as _s
+    import time as _t
 
+    spec = os.environ.get("GCEXP", "")
+    if spec:
+        parts = spec.split(",")
+        if parts[0] == "freeze":
+            gc.freeze()
+            parts = parts[1:]
+        if parts:
+            gc.set_threshold(*map(int, parts))
+    start = {}
+
+    def cb(phase, info):
+        if phase == "start":
+            start["t"] = _t.perf_counter()
+        else:
+            d = _t.perf_counter() - start.get("t", _t.perf_counter())
+            if d > 0.05:
+                print(
+                    f"GCPROBE {_t.time():.1f} gen{info['generation']} {d * 1000:.0f} ms",
+                    file=_s.stderr,
+                    flush=True,
+                )
+
+    gc.callbacks.append(cb)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    _gc_exp()
     from infrastructure.app import create_app
 
+    serve_app(
+        create_app(settings), settings, args.host or settings.host, args.port or settings.port
+    )
+    return EXIT_OK
+
+
+def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
+    """uvicorn with the API's options (the benches serve their variants with them too)."""
+    import uvicorn
+
     uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        app,
+        host=host,
+        port=port,
         loop="uvloop",
         http="httptools",
         lifespan="on",
@@ -56,7 +99,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=20,
     )
-    return EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,23 +10,32 @@ import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.catalog import CatalogService
+from domain.promotion import Promoter
 from domain.registration import Registrar
+from domain.rules import DEFAULT_MAX_CREDITS
+from domain.rules_admin import RulesAdmin
 from infrastructure.auth import TokenService
-from infrastructure.metrics import MeteredSeatStore
+from infrastructure.metrics import MeteredRegistrar
 from infrastructure.postgres.catalog import PostgresCatalog
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.postgres.database import make_engine, make_sessions
+from infrastructure.postgres.rules import PostgresRuleRecords
 from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.ratelimit import RequestThrottle
 from infrastructure.recovery import StateLoader
 from infrastructure.redis.events import RedisLiveEvents, decode_section_event
 from infrastructure.redis.hub import RedisHub
 from infrastructure.redis.idempotency import RedisIdempotencyStore
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.rules import RedisRuleStore
 from infrastructure.redis.scripts import Scripts
 from infrastructure.redis.seats import RedisSeatStore
+from infrastructure.redis.sections import RedisSectionDirectory
 from infrastructure.redis.streams import RedisChangeStream
 from infrastructure.redis.students import CachedStudentDirectory
 from infrastructure.settings import Settings
@@ -35,30 +44,37 @@ from resolvers.context import Services
 log = logging.getLogger(__name__)
 
 
-def make_redis(settings: Settings) -> Redis:
+def make_redis(settings: Settings, retries: int = 3, connections: int | None = None) -> Redis:
     # A blocking pool: at the rush, requests queue for a connection instead of failing.
     pool = BlockingConnectionPool.from_url(
         settings.redis,
         decode_responses=True,
-        max_connections=settings.redis_pool_size,
+        max_connections=connections or settings.redis_pool_size,
         timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,
+        # A pool given to Redis() has no retries by default: after a Redis restart every
+        # pooled connection would fail once. Retried commands are safe: the seat scripts
+        # answer ALREADY_* to a repeat, and claim.lua recognizes its own claim.
+        retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries),
     )
     return Redis(connection_pool=pool)
 
 
 class CatalogListener:
-    """Keeps this process's student cache in step with status changes made elsewhere."""
+    """Keeps this process's caches (students, sections) in step with changes made elsewhere."""
 
-    def __init__(self, students: CachedStudentDirectory) -> None:
+    def __init__(self, students: CachedStudentDirectory, sections: RedisSectionDirectory) -> None:
         self.students = students
+        self.sections = sections
 
     def deliver(self, channel: str, event: object) -> None:
         self.students.on_catalog_message(str(event))
+        self.sections.on_catalog_message(str(event))
 
     def resync(self) -> None:
         self.students.forget_all()
+        self.sections.forget_all()
 
 
 @dataclass
@@ -79,6 +95,12 @@ class Container:
     state: StateLoader
     registrar: Registrar
     catalog: CatalogService
+    sections: RedisSectionDirectory
+    rules: RedisRuleStore
+    promoter: Promoter
+    rule_records: PostgresRuleRecords
+    rules_admin: RulesAdmin
+    throttle: RequestThrottle
     hub: RedisHub | None = None
 
     @classmethod
@@ -88,9 +110,14 @@ class Container:
         redis = make_redis(settings)
         keys = Keys(settings.key_prefix, settings.shards)
         scripts = Scripts(redis)
-        seats = MeteredSeatStore(redis, scripts, keys)
+        seats = RedisSeatStore(redis, scripts, keys)
         students = CachedStudentDirectory(redis, keys)
+        sections = RedisSectionDirectory(redis, keys)
+        rules = RedisRuleStore(redis, scripts, keys, DEFAULT_MAX_CREDITS, settings.reservation_ms)
+        checked = rules if settings.rules else None
+        promoter = Promoter(seats, sections, checked)
         records = PostgresCatalog(sessions)
+        rule_records = PostgresRuleRecords(sessions)
         snapshot = PostgresSnapshot(sessions)
         stream = RedisChangeStream(redis, scripts, keys)
         return cls(
@@ -101,15 +128,28 @@ class Container:
             keys=keys,
             scripts=scripts,
             tokens=TokenService(settings.jwt_secret),
+            throttle=RequestThrottle(settings),
             seats=seats,
             students=students,
             records=records,
             snapshot=snapshot,
             changes=PostgresChangeLog(sessions),
             stream=stream,
-            state=StateLoader(redis, scripts, keys, snapshot, students, stream),
-            registrar=Registrar(seats, RedisIdempotencyStore(redis, scripts, keys), students),
-            catalog=CatalogService(records, seats, students),
+            state=StateLoader(redis, scripts, keys, snapshot, students, stream, rules),
+            registrar=MeteredRegistrar(
+                seats,
+                RedisIdempotencyStore(redis, scripts, keys),
+                students,
+                sections,
+                checked,
+                promoter,
+            ),
+            catalog=CatalogService(records, seats, students, promoter),
+            sections=sections,
+            rules=rules,
+            promoter=promoter,
+            rule_records=rule_records,
+            rules_admin=RulesAdmin(records, rule_records, seats, rules, sections),
         )
 
     async def start_hub(self) -> RedisHub:
@@ -119,11 +159,15 @@ class Container:
         def decode(channel: str, data: str) -> object:
             return data if channel == catalog_channel else decode_section_event(data)
 
+        # Its own connection, never retried: a pub/sub connection that redis-py quietly
+        # re-established would hide the lost messages, and the hub must resync its listeners.
         hub = RedisHub(
-            self.redis, decode, name=f"coursereg-hub-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+            make_redis(self.settings, retries=0, connections=8),
+            decode,
+            name=f"coursereg-hub-{os.getpid()}-{uuid.uuid4().hex[:6]}",
         )
         await hub.start([catalog_channel])
-        await hub.add(CatalogListener(self.students), [catalog_channel])
+        await hub.add(CatalogListener(self.students, self.sections), [catalog_channel])
         self.hub = hub
         return hub
 
@@ -136,6 +180,9 @@ class Container:
             seats=self.seats,
             live=RedisLiveEvents(self.hub, self.keys),
             auth=self.tokens,
+            throttle=self.throttle,
+            rules_admin=self.rules_admin,
+            rule_records=self.rule_records,
         )
 
     async def warm_students(self) -> int:
@@ -148,6 +195,8 @@ class Container:
     async def close(self) -> None:
         if self.hub is not None:
             await self.hub.stop()
+            with contextlib.suppress(Exception):
+                await self.hub.redis.aclose(close_connection_pool=True)
         with contextlib.suppress(Exception):
             await self.redis.aclose(close_connection_pool=True)
         await self.engine.dispose()

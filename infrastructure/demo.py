@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from infrastructure.container import Container
-from infrastructure.postgres.catalog import setup_of, setup_select
+from infrastructure.postgres.catalog import load_setups
 from infrastructure.postgres.database import unit_of_work
 from infrastructure.postgres.models import CourseRow, SectionRow, SemesterRow, StudentRow
 
@@ -171,8 +171,7 @@ async def _load_live_state(
     them. Shards not loaded yet are loaded whole by the API's start (StateLoader)."""
     ids = [row["section_id"] for row in rows["sections"]]
     async with unit_of_work(container.sessions) as session:
-        found = await session.execute(setup_select().where(SectionRow.section_id.in_(ids)))
-        setups = [setup_of(row) for row in found]
+        setups = await load_setups(session, SectionRow.section_id.in_(ids))
     for i in range(0, len(setups), CHUNK):
         await container.state.load(setups[i : i + CHUNK])
         progress(len(setups[i : i + CHUNK]))

@@ -27,9 +27,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-from domain.model import DropAnswer, SectionResult
+from domain.errors import NotFound
+from domain.model import DropAnswer, RegisterAnswer
+from domain.registration import Registrar
 from infrastructure.redis.keys import CONSUMER_GROUP
-from infrastructure.redis.seats import RedisSeatStore
 
 if TYPE_CHECKING:
     from infrastructure.container import Container
@@ -175,20 +176,24 @@ class GraphQLMetrics(SchemaExtension):
             GRAPHQL_SECONDS.labels(kind, operation).observe(time.perf_counter() - started)
 
 
-class MeteredSeatStore(RedisSeatStore):
-    """The seat store, counting register and drop outcomes."""
+class MeteredRegistrar(Registrar):
+    """The registrar, counting register and drop outcomes (rule refusals included)."""
 
-    async def register(
+    async def _register(
         self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
-    ) -> list[SectionResult]:
-        results = await super().register(student_id, section_ids, request_id)
-        for result in results:
+    ) -> RegisterAnswer:
+        answer = await super()._register(student_id, section_ids, request_id)
+        for result in answer.results:
             REGISTER_OUTCOMES.labels(result.outcome.value, result.reason or "").inc()
-        return results
+        return answer
 
-    async def drop(self, student_id: UUID, section_id: UUID, request_id: str) -> DropAnswer | None:
-        answer = await super().drop(student_id, section_id, request_id)
-        DROP_OUTCOMES.labels(answer.outcome.value if answer else "NOT_FOUND").inc()
+    async def _drop(self, student_id: UUID, section_id: UUID, request_id: str) -> DropAnswer:
+        try:
+            answer = await super()._drop(student_id, section_id, request_id)
+        except NotFound:
+            DROP_OUTCOMES.labels("NOT_FOUND").inc()
+            raise
+        DROP_OUTCOMES.labels(answer.outcome.value).inc()
         return answer
 
 

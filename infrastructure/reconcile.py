@@ -24,6 +24,7 @@ class LiveSection:
     seats: int
     enrolled: frozenset[str]
     waitlist: tuple[str, ...]
+    held: int = 0  # seats held for students in line (pending a check, or offered)
 
 
 @dataclass(slots=True)
@@ -51,15 +52,18 @@ async def live_sections(redis: Redis, keys: Keys, ids: list[UUID]) -> list[LiveS
         pipe.get(k.seats)
         pipe.smembers(k.enrolled)
         pipe.zrange(k.waitlist, 0, -1)
+        pipe.hlen(k.held)
     replies = await pipe.execute()
     found: list[LiveSection | None] = []
     for i in range(len(ids)):
-        total, seats, enrolled, waitlist = replies[4 * i : 4 * i + 4]
+        total, seats, enrolled, waitlist, held = replies[5 * i : 5 * i + 5]
         if total is None:
             found.append(None)
         else:
             found.append(
-                LiveSection(int(total), int(seats or 0), frozenset(enrolled), tuple(waitlist))
+                LiveSection(
+                    int(total), int(seats or 0), frozenset(enrolled), tuple(waitlist), int(held)
+                )
             )
     return found
 
@@ -74,8 +78,13 @@ def compare(
         problems.append(f"total seats: Redis {live.total}, Postgres {setup.total_seats}")
     if len(live.enrolled) > live.total:
         problems.append(f"oversold in Redis: {len(live.enrolled)} enrolled of {live.total}")
-    if live.seats != live.total - len(live.enrolled):
-        problems.append(f"seat count {live.seats} != {live.total} - {len(live.enrolled)} enrolled")
+    if len(live.enrolled) + live.held > live.total:
+        problems.append(f"over-held in Redis: {live.held} seats held beyond the total")
+    if live.seats != live.total - len(live.enrolled) - live.held:
+        problems.append(
+            f"seat count {live.seats} != {live.total} - {len(live.enrolled)} enrolled"
+            f" - {live.held} held"
+        )
     if live.enrolled != enrolled:
         only_redis = len(live.enrolled - enrolled)
         only_pg = len(enrolled - live.enrolled)

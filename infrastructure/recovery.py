@@ -16,15 +16,18 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.model import SectionSetup
+from infrastructure.losses import Backlog, describe, look, unrecovered
 from infrastructure.postgres.snapshot import PostgresSnapshot
 from infrastructure.redis.keys import Keys, shard_of
+from infrastructure.redis.rules import RedisRuleStore, epoch_ms
 from infrastructure.redis.scripts import Call, Scripts
-from infrastructure.redis.seats import epoch_ms
+from infrastructure.redis.seats import static_fields
 from infrastructure.redis.streams import RedisChangeStream
 from infrastructure.redis.students import CachedStudentDirectory
 
@@ -47,6 +50,9 @@ class RebuildReport:
     # The newest change Postgres holds per shard: anything answered after it and not yet
     # persisted when Redis lost its data could not be recovered.
     persisted_up_to: dict[int, str]
+    # Per shard, what Postgres holds and what was waiting at the last look (losses.py).
+    unrecovered: dict[int, dict[str, Any]]
+    message: str
 
 
 class StateLoader:
@@ -58,6 +64,7 @@ class StateLoader:
         snapshot: PostgresSnapshot,
         students: CachedStudentDirectory,
         stream: RedisChangeStream,
+        rules: RedisRuleStore | None = None,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -65,6 +72,8 @@ class StateLoader:
         self.snapshot = snapshot
         self.students = students
         self.stream = stream
+        self.backlog: dict[int, Backlog] = {}
+        self.rules = rules
 
     async def missing_shards(self) -> list[int]:
         pipe = self.redis.pipeline(transaction=False)
@@ -72,6 +81,13 @@ class StateLoader:
             pipe.exists(self.keys.shard_ready(shard))
         present = await pipe.execute()
         return [shard for shard, ok in enumerate(present) if not ok]
+
+    async def observe(self) -> list[int]:
+        """The missing shards; notes the others' backlog, for a later rebuild to report what
+        a loss of Redis's data took with it."""
+        missing, backlog = await look(self.redis, self.keys)
+        self.backlog.update(backlog)
+        return missing
 
     async def ensure(self, wait_seconds: float = 300) -> RebuildReport | None:
         """Rebuild the missing shards, or wait while another process does."""
@@ -108,6 +124,7 @@ class StateLoader:
         shards = list(range(self.keys.shards))
         markers = [self.keys.shard_ready(shard) for shard in shards]
         try:
+            await self.observe()
             kept = await self.redis.mget(markers)
             await self.redis.delete(*markers)
             if not await settle():
@@ -132,6 +149,8 @@ class StateLoader:
             if progress is not None:
                 progress(len(setups[i : i + SECTIONS_PER_ROUND]), len(setups))
         students = await self.students.store_all(await self.snapshot.student_statuses())
+        if self.rules is not None:
+            await self.load_students()
         watermarks = await self.snapshot.watermarks()
         for shard in shards:
             await self._reopen_stream(shard, watermarks.get(shard))
@@ -139,6 +158,8 @@ class StateLoader:
         for shard in shards:
             pipe.set(self.keys.shard_ready(shard), datetime.now(UTC).isoformat())
         await pipe.execute()
+        details = unrecovered(shards, watermarks, self.backlog)
+        level, message = describe(details)
         report = RebuildReport(
             at=datetime.now(UTC).isoformat(),
             shards=shards,
@@ -146,25 +167,20 @@ class StateLoader:
             students=students,
             seconds=round(time.perf_counter() - started, 3),
             persisted_up_to={s: watermarks[s] for s in shards if s in watermarks},
+            unrecovered=details,
+            message=message,
         )
         await self.redis.set(self.keys.recovery, json.dumps(asdict(report)))
-        if report.persisted_up_to:
-            log.warning(
-                "Redis had lost its state: rebuilt %d sections of %d shards from Postgres in "
-                "%.2fs. Changes answered after these persisted stream ids could not be "
-                "recovered: %s",
-                report.sections,
-                len(shards),
-                report.seconds,
-                report.persisted_up_to,
-            )
-        else:
-            log.info(
-                "loaded %d sections into %d shards in %.2fs",
-                report.sections,
-                len(shards),
-                report.seconds,
-            )
+        log.log(
+            level,
+            "Live state of %d shard(s) (%d sections) rebuilt from Postgres in %.2fs. %s",
+            len(shards),
+            report.sections,
+            report.seconds,
+            message,
+        )
+        for shard in shards:
+            self.backlog.pop(shard, None)  # that look was before this rebuild
         return report
 
     async def load(self, setups: list[SectionSetup]) -> None:
@@ -172,6 +188,7 @@ class StateLoader:
         ids = [s.section_id for s in setups]
         enrolled = await self.snapshot.enrolled(ids)
         waiting = await self.snapshot.waitlists(ids)
+        offers = await self.snapshot.offers(ids)
         calls = []
         for setup in setups:
             k = self.keys.section(setup.section_id)
@@ -179,20 +196,41 @@ class StateLoader:
             line = [
                 str(x) for seq, student in waiting.get(setup.section_id, []) for x in (seq, student)
             ]
+            statics = static_fields(setup)
+            held = [
+                x
+                for student, expires in offers.get(setup.section_id, [])
+                for x in (str(student), f"o:{epoch_ms(expires)}")
+            ]
             args: list[str | int] = [
                 setup.total_seats,
                 1 if setup.active else 0,
                 epoch_ms(setup.opens_at),
                 epoch_ms(setup.closes_at),
                 setup.version,
+                str(setup.section_id),
+                len(statics) // 2,
+                *statics,
                 len(members),
                 *members,
+                len(held) // 2,
+                *held,
                 *line,
             ]
-            calls.append(
-                Call(self.scripts.load_section, [k.seats, k.enrolled, k.waitlist, k.meta], args)
-            )
+            keys = [k.seats, k.enrolled, k.waitlist, k.meta, k.held, k.held_index]
+            calls.append(Call(self.scripts.load_section, keys, args))
         await self.scripts.run_many(calls)
+
+    async def load_students(self) -> int:
+        """Every student's rule state (holds, tickets, limits, completed courses, and what
+        they hold per semester) from the record."""
+        assert self.rules is not None, "a loader that loads rule state has the rule store"
+        everyone = await self.snapshot.all_student_rules()
+        for rules in everyone:
+            await self.rules.mirror(rules)
+        for (student_id, semester_id), held in (await self.snapshot.holdings()).items():
+            await self.rules.load_held(student_id, semester_id, held)
+        return len(everyone)
 
     async def _reopen_stream(self, shard: int, watermark: str | None) -> None:
         """New stream ids must sort after everything Postgres already applied."""

@@ -35,12 +35,41 @@ class Settings(BaseSettings):
     redis_pool_size: int = Field(256, ge=8, le=10_000, validation_alias="COURSEREG_REDIS_POOL")
     worker_batch: int = Field(1000, ge=1, le=20_000, validation_alias="COURSEREG_WORKER_BATCH")
     max_job_attempts: int = Field(5, ge=1, le=100, validation_alias="COURSEREG_MAX_JOB_ATTEMPTS")
+    # Registration rules (contract/rules.graphql) checked on the hot path; off measures the
+    # rule-free hot path (make bench) and turns swap and offers off.
+    rules: bool = Field(True, validation_alias="COURSEREG_RULES")
+    # How long a rules check holds a student's credits and meeting time for a request that
+    # has not settled; a sweep releases reservations of requests that died.
+    reservation_ms: int = Field(
+        30_000, ge=100, le=600_000, validation_alias="COURSEREG_RESERVATION_MS"
+    )
     # How long a dead worker's shards stay unowned before another worker takes them over.
     lease_ms: int = Field(10_000, ge=500, le=600_000, validation_alias="COURSEREG_LEASE_MS")
     # A worker's own Prometheus endpoint (0: none); the API serves /metrics on its port.
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, validation_alias="COURSEREG_WORKER_METRICS_PORT"
     )
+    # Abuse limits (README "Limits"). Rates are per API process: N replicas admit up to N
+    # times as much. A rate of 0 turns that limit off.
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, le=64 * 1_048_576, validation_alias="COURSEREG_MAX_BODY_BYTES"
+    )
+    max_query_depth: int = Field(10, ge=2, le=100, validation_alias="COURSEREG_MAX_QUERY_DEPTH")
+    max_aliases: int = Field(20, ge=1, le=1000, validation_alias="COURSEREG_MAX_ALIASES")
+    max_tokens: int = Field(2000, ge=100, le=100_000, validation_alias="COURSEREG_MAX_TOKENS")
+    max_subscriptions: int = Field(
+        100, ge=1, le=10_000, validation_alias="COURSEREG_MAX_SUBSCRIPTIONS"
+    )
+    connection_init_seconds: float = Field(
+        10.0, gt=0, le=600, validation_alias="COURSEREG_CONNECTION_INIT_SECONDS"
+    )
+    # register and drop per second (sustained) and in a burst, per student and per address.
+    rate_student: float = Field(10.0, ge=0, validation_alias="COURSEREG_RATE_STUDENT")
+    rate_student_burst: int = Field(
+        30, ge=1, le=100_000, validation_alias="COURSEREG_RATE_STUDENT_BURST"
+    )
+    rate_ip: float = Field(2000.0, ge=0, validation_alias="COURSEREG_RATE_IP")
+    rate_ip_burst: int = Field(4000, ge=1, le=1_000_000, validation_alias="COURSEREG_RATE_IP_BURST")
 
     @field_validator("log_level")
     @classmethod

@@ -84,6 +84,7 @@ def make_persister(container: Container, consumer: str) -> Persister:
         batch=settings.worker_batch,
         max_attempts=settings.max_job_attempts,
         lease_ms=settings.lease_ms,
+        sweep=container.promoter.sweep,
     )
 
 

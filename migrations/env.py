@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from infrastructure.postgres import rule_models  # noqa: F401  (its tables join Base.metadata)
 from infrastructure.postgres.models import Base
 
 config = context.config

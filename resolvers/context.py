@@ -3,21 +3,30 @@ and the DataLoaders."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.catalog import CatalogService
-from domain.errors import Unauthenticated
+from domain.errors import RateLimited, Unauthenticated
 from domain.model import Actor
 from domain.ports import Catalog, LiveEvents, SeatStore
 from domain.registration import Registrar
+from domain.rule_records import RuleRecords
+from domain.rules_admin import RulesAdmin
 from resolvers.loaders import Loaders
 
 
 class Authenticator(Protocol):
     def actor(self, authorization: str | None) -> Actor | None:
         """None without a token; raises Unauthenticated for a bad one."""
+
+
+class Throttle(Protocol):
+    def admit(self, actor: Actor, address: str | None) -> None:
+        """Raises RateLimited (with retryAfter, in seconds) when this actor or the client
+        address asks too often."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +37,9 @@ class Services:
     seats: SeatStore
     live: LiveEvents
     auth: Authenticator
+    throttle: Throttle
+    rules_admin: RulesAdmin
+    rule_records: RuleRecords
 
 
 @dataclass
@@ -43,7 +55,9 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.services.records, self.services.seats)
+            self._loaders = Loaders(
+                self.services.records, self.services.seats, self.services.rule_records
+            )
         return self._loaders
 
     def authorization_value(self) -> str | None:
@@ -63,4 +77,17 @@ class Context:
         actor = self.actor_or_none()
         if actor is None:
             raise Unauthenticated("a Bearer token is required")
+        return actor
+
+    def admitted_actor(self) -> Actor:
+        """The authenticated actor, within the rate limits of register and drop. A refusal
+        over HTTP also carries a Retry-After header."""
+        actor = self.actor
+        client = getattr(self.request, "client", None)
+        try:
+            self.services.throttle.admit(actor, client.host if client else None)
+        except RateLimited as exc:
+            if self.response is not None:
+                self.response.headers["Retry-After"] = str(math.ceil(exc.extensions["retryAfter"]))
+            raise
         return actor

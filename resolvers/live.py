@@ -8,6 +8,7 @@ graphql-transport-ws `error` message with its code, and the socket stays open.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from uuid import UUID
 
 from domain.errors import BadInput, NotFound
@@ -54,11 +55,14 @@ async def _seat_stream(info: Info, ids: list[UUID]) -> AsyncGenerator[SeatUpdate
 
 
 def _update(section_id: UUID, student_id: UUID, standing: Standing) -> WaitlistUpdate:
+    expires = standing.expires_ms
     return WaitlistUpdate(
         section_id=section_id,
         student_id=student_id,
         status=standing.status,
-        position=standing.position,
+        position=standing.position if standing.status is WaitlistStatus.WAITING else None,
+        reason=standing.reason,
+        expires_at=None if expires is None else datetime.fromtimestamp(expires / 1000, tz=UTC),
     )
 
 

@@ -17,15 +17,20 @@ from domain.model import (
     WaitlistEntry,
 )
 from domain.ports import Catalog, SeatStore
+from domain.rule_records import CourseRules, Hold, LoggedAttempt, RuleRecords
+from domain.rules import SectionRules, StudentRules
 
 CourseSections = tuple[UUID, UUID | None]  # (course id, semester id or None)
 StudentStatus = tuple[UUID, str | None]  # (student id, registration status or None)
+StudentSemester = tuple[UUID, UUID]  # (student id, semester id)
+StudentPage = tuple[UUID, int]  # (student id, how many)
 
 
 class Loaders:
-    def __init__(self, records: Catalog, seats: SeatStore) -> None:
+    def __init__(self, records: Catalog, seats: SeatStore, rules: RuleRecords) -> None:
         self.records = records
         self.seats = seats
+        self.rules = rules
         self.sections: DataLoader[UUID, Section | None] = DataLoader(records.sections)
         self.courses: DataLoader[UUID, Course | None] = DataLoader(records.courses)
         self.semesters: DataLoader[UUID, Semester | None] = DataLoader(records.semesters)
@@ -38,6 +43,12 @@ class Loaders:
         self.course_sections: DataLoader[CourseSections, list[Section]] = DataLoader(
             self._course_sections
         )
+        self.course_rules: DataLoader[UUID, CourseRules | None] = DataLoader(rules.course_rules)
+        self.section_rules: DataLoader[UUID, SectionRules | None] = DataLoader(rules.section_rules)
+        self.student_rules: DataLoader[UUID, StudentRules | None] = DataLoader(rules.student_rules)
+        self.holds: DataLoader[UUID, list[Hold]] = DataLoader(rules.holds)
+        self.credits: DataLoader[StudentSemester, float] = DataLoader(rules.credits)
+        self.attempts: DataLoader[StudentPage, list[LoggedAttempt]] = DataLoader(self._attempts)
 
     async def _registrations(self, keys: Sequence[StudentStatus]) -> list[list[Registration]]:
         by_status: dict[str | None, list[UUID]] = {}
@@ -57,4 +68,15 @@ class Loaders:
         for semester_id, courses in by_semester.items():
             lists = await self.records.sections_of_courses(courses, semester_id)
             found.update({(c, semester_id): rows for c, rows in zip(courses, lists, strict=True)})
+        return [found[k] for k in keys]
+
+    async def _attempts(self, keys: Sequence[StudentPage]) -> list[list[LoggedAttempt]]:
+        # One query per distinct page size (a request asks with one or two at most).
+        by_first: dict[int, list[UUID]] = {}
+        for student_id, first in keys:
+            by_first.setdefault(first, []).append(student_id)
+        found: dict[StudentPage, list[LoggedAttempt]] = {}
+        for first, students in by_first.items():
+            lists = await self.rules.attempts(students, first)
+            found.update({(s, first): rows for s, rows in zip(students, lists, strict=True)})
         return [found[k] for k in keys]

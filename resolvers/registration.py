@@ -1,8 +1,19 @@
-"""register and drop: the hot path's GraphQL entry points."""
+"""register, drop, swap and offers: the hot path's GraphQL entry points."""
 
 from __future__ import annotations
 
-from schema.types import DropInput, DropPayload, Info, RegisterInput, RegisterPayload
+from uuid import UUID
+
+from domain.live import WaitlistStatus
+from schema.rules import SwapInput, SwapPayload
+from schema.types import (
+    ClaimPayload,
+    DropInput,
+    DropPayload,
+    Info,
+    RegisterInput,
+    RegisterPayload,
+)
 
 
 def _key(value: str | None) -> str | None:
@@ -12,7 +23,11 @@ def _key(value: str | None) -> str | None:
 async def register(info: Info, input: RegisterInput) -> RegisterPayload:
     ctx = info.context
     answer = await ctx.services.registrar.register(
-        ctx.actor, input.student_id, input.section_ids, _key(input.idempotency_key), ctx.request_id
+        ctx.admitted_actor(),
+        input.student_id,
+        input.section_ids,
+        _key(input.idempotency_key),
+        ctx.request_id,
     )
     return RegisterPayload.of(answer)
 
@@ -20,6 +35,39 @@ async def register(info: Info, input: RegisterInput) -> RegisterPayload:
 async def drop(info: Info, input: DropInput) -> DropPayload:
     ctx = info.context
     answer = await ctx.services.registrar.drop(
-        ctx.actor, input.student_id, input.section_id, _key(input.idempotency_key), ctx.request_id
+        ctx.admitted_actor(),
+        input.student_id,
+        input.section_id,
+        _key(input.idempotency_key),
+        ctx.request_id,
     )
     return DropPayload.of(answer)
+
+
+async def swap(info: Info, input: SwapInput) -> SwapPayload:
+    ctx = info.context
+    answer = await ctx.services.registrar.swap(
+        ctx.actor,
+        input.student_id,
+        input.drop_section_id,
+        input.add_section_id,
+        _key(input.idempotency_key),
+        ctx.request_id,
+    )
+    return SwapPayload.of(answer)
+
+
+async def claim_seat(info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
+    ctx = info.context
+    status = await ctx.services.registrar.claim_seat(
+        ctx.actor, student_id, section_id, ctx.request_id
+    )
+    return ClaimPayload(student_id=student_id, section_id=section_id, status=WaitlistStatus(status))
+
+
+async def decline_offer(info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
+    ctx = info.context
+    status = await ctx.services.registrar.decline_offer(
+        ctx.actor, student_id, section_id, ctx.request_id
+    )
+    return ClaimPayload(student_id=student_id, section_id=section_id, status=WaitlistStatus(status))

@@ -4,6 +4,7 @@ clients keep working. Envelope: {"success", "message", "data"?, "errors"?}."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -63,7 +64,10 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
             return await handler(request, request.app.state.services)
         except DomainError as exc:
             extra = {"code": exc.code.value, "message": exc.message, **exc.extensions}
-            return envelope(exc.message, status=STATUS.get(exc.code, 500), errors=[extra])
+            response = envelope(exc.message, status=STATUS.get(exc.code, 500), errors=[extra])
+            if "retryAfter" in exc.extensions:
+                response.headers["Retry-After"] = str(math.ceil(exc.extensions["retryAfter"]))
+            return response
 
     return run
 
@@ -74,7 +78,7 @@ async def _body(request: Request) -> dict[str, Any]:
         raise BadInput("request body too large")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadInput("request body must be JSON") from None
     if not isinstance(body, dict):
         raise BadInput("request body must be a JSON object")
@@ -109,7 +113,7 @@ def _result(r: SectionResult) -> dict[str, Any]:
 
 @endpoint
 async def register(request: Request, services: Services) -> JSONResponse:
-    actor = _actor(request, services)
+    actor = _admitted(request, services)
     body = await _body(request)
     student_id = _uuid(body.get("student_id"), "student_id")
     raw_ids = body.get("section_ids")
@@ -127,7 +131,7 @@ async def register(request: Request, services: Services) -> JSONResponse:
 
 @endpoint
 async def drop(request: Request, services: Services) -> JSONResponse:
-    actor = _actor(request, services)
+    actor = _admitted(request, services)
     body = await _body(request)
     student_id = _uuid(body.get("student_id"), "student_id")
     section_id = _uuid(body.get("section_id"), "section_id")
@@ -142,6 +146,13 @@ async def drop(request: Request, services: Services) -> JSONResponse:
     if answer.outcome is DropOutcome.LEFT_WAITLIST:
         return envelope("Removed from the waitlist")
     return envelope("Course dropped successfully")
+
+
+def _admitted(request: Request, services: Services) -> Actor:
+    """The actor of register and drop, within their rate limits (429 and Retry-After)."""
+    actor = _actor(request, services)
+    services.throttle.admit(actor, request.client.host if request.client else None)
+    return actor
 
 
 def _actor(request: Request, services: Services) -> Actor:

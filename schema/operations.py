@@ -4,12 +4,16 @@ resolver in resolvers/."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from uuid import UUID
 
 import strawberry
 
 from resolvers import catalog, live, registration
+from resolvers import rules as rule_changes
+from schema.rules import Hold, SectionRulesInput, SwapInput, SwapPayload, given
 from schema.types import (
+    ClaimPayload,
     Course,
     CreateCourseInput,
     CreateSectionInput,
@@ -26,6 +30,7 @@ from schema.types import (
     SectionFilter,
     Semester,
     Student,
+    TimeTicket,
     WaitlistUpdate,
 )
 
@@ -72,6 +77,18 @@ class Mutation:
     async def drop(self, info: Info, input: DropInput) -> DropPayload:
         return await registration.drop(info, input)
 
+    @strawberry.mutation(description="A student for themself, or staff.")
+    async def swap(self, info: Info, input: SwapInput) -> SwapPayload:
+        return await registration.swap(info, input)
+
+    @strawberry.mutation
+    async def claim_seat(self, info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
+        return await registration.claim_seat(info, student_id, section_id)
+
+    @strawberry.mutation
+    async def decline_offer(self, info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
+        return await registration.decline_offer(info, student_id, section_id)
+
     @strawberry.mutation(description="Staff only.")
     async def create_semester(self, info: Info, input: CreateSemesterInput) -> Semester:
         return await catalog.create_semester(info, input)
@@ -100,6 +117,55 @@ class Mutation:
         self, info: Info, student_id: UUID, enrollment_status: str
     ) -> Student:
         return await catalog.set_student_status(info, student_id, enrollment_status)
+
+    @strawberry.mutation(description="Staff only.")
+    async def set_course_rules(
+        self,
+        info: Info,
+        course_id: UUID,
+        credits: float | None = strawberry.UNSET,
+        prerequisite_course_ids: list[UUID] | None = strawberry.UNSET,
+    ) -> Course:
+        return await rule_changes.set_course_rules(
+            info, course_id, given(credits), given(prerequisite_course_ids)
+        )
+
+    @strawberry.mutation
+    async def set_section_rules(
+        self, info: Info, section_id: UUID, input: SectionRulesInput
+    ) -> Section:
+        return await rule_changes.set_section_rules(info, section_id, input)
+
+    @strawberry.mutation
+    async def place_hold(self, info: Info, student_id: UUID, reason: str) -> Hold:
+        return await rule_changes.place_hold(info, student_id, reason)
+
+    @strawberry.mutation
+    async def lift_hold(self, info: Info, hold_id: UUID) -> Student:
+        return await rule_changes.lift_hold(info, hold_id)
+
+    @strawberry.mutation
+    async def set_time_ticket(
+        self,
+        info: Info,
+        student_id: UUID,
+        semester_id: UUID,
+        opens_at: datetime,
+        closes_at: datetime,
+    ) -> TimeTicket:
+        return await rule_changes.set_time_ticket(
+            info, student_id, semester_id, opens_at, closes_at
+        )
+
+    @strawberry.mutation
+    async def set_max_credits(self, info: Info, student_id: UUID, max_credits: float) -> Student:
+        return await rule_changes.set_max_credits(info, student_id, max_credits)
+
+    @strawberry.mutation
+    async def record_completed_course(
+        self, info: Info, student_id: UUID, course_id: UUID
+    ) -> Student:
+        return await rule_changes.record_completed_course(info, student_id, course_id)
 
 
 @strawberry.type

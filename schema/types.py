@@ -3,6 +3,7 @@ DataLoaders; live counts come from the reservation store, never from Postgres.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
@@ -12,7 +13,13 @@ from strawberry import Info as _Info
 from strawberry import Private
 
 from domain import live, model
+from domain.registration import authorize
+from domain.rule_records import LoggedAttempt
+from domain.rule_records import TimeTicket as TicketRecord
+from domain.rules import DEFAULT_CREDITS, DEFAULT_MAX_CREDITS, SectionRules
+from domain.rules_admin import require_attempts_page
 from resolvers.context import Context
+from schema.rules import Hold, Meeting, WaitlistMode
 
 Info = _Info[Context, None]
 
@@ -69,6 +76,16 @@ class Course:
         rows = await info.context.loaders.course_sections.load((self.id, semester))
         return [Section.of(s) for s in rows]
 
+    @strawberry.field
+    async def credits(self, info: Info) -> float:
+        found = await info.context.loaders.course_rules.load(self.id)
+        return found.credits if found else DEFAULT_CREDITS
+
+    @strawberry.field
+    async def prerequisites(self, info: Info) -> list[Course]:
+        found = await info.context.loaders.course_rules.load(self.id)
+        return await _courses(info, found.prerequisites if found else ())
+
 
 @strawberry.type
 class Section:
@@ -117,11 +134,46 @@ class Section:
         state = await info.context.loaders.seat_states.load(self.id)
         return state.waitlist_length if state else 0
 
+    async def _rules(self, info: Info) -> SectionRules:
+        found = await info.context.loaders.section_rules.load(self.id)
+        return found or SectionRules(self.course_id, self.semester_id)
+
+    @strawberry.field
+    async def meetings(self, info: Info) -> list[Meeting]:
+        return [Meeting.of(m) for m in (await self._rules(info)).meetings]
+
+    @strawberry.field(
+        description="Sections of which the student must hold one to hold this one "
+        "(lecture and lab)."
+    )
+    async def linked_sections(self, info: Info) -> list[Section]:
+        linked = (await self._rules(info)).linked_sections
+        found = await info.context.loaders.sections.load_many(linked)
+        return [Section.of(s) for s in found if s is not None]
+
+    @strawberry.field(description="Null means unlimited.")
+    async def waitlist_capacity(self, info: Info) -> int | None:
+        return (await self._rules(info)).waitlist_capacity
+
+    @strawberry.field
+    async def waitlist_mode(self, info: Info) -> WaitlistMode:
+        return WaitlistMode.of((await self._rules(info)).waitlist_mode)
+
+    @strawberry.field(description="Hours an OFFER stays open.")
+    async def offer_hours(self, info: Info) -> int:
+        return (await self._rules(info)).offer_hours
+
 
 async def _section(info: Info, section_id: UUID) -> Section:
     section = await info.context.loaders.sections.load(section_id)
     assert section is not None, "a registration's section exists (foreign key)"
     return Section.of(section)
+
+
+async def _courses(info: Info, course_ids: Sequence[UUID]) -> list[Course]:
+    """By code: sets of courses (prerequisites, completed ones) have no order of their own."""
+    found = await info.context.loaders.courses.load_many(course_ids)
+    return sorted((Course.of(c) for c in found if c is not None), key=lambda c: c.code)
 
 
 @strawberry.type
@@ -201,6 +253,79 @@ class Student:
             for e, rank in zip(entries, ranks, strict=True)
             if rank is not None  # promoted or left since the record was written
         ]
+
+    @strawberry.field
+    async def holds(self, info: Info) -> list[Hold]:
+        return [Hold.of(h) for h in await info.context.loaders.holds.load(self.id)]
+
+    @strawberry.field
+    async def max_credits(self, info: Info) -> float:
+        found = await info.context.loaders.student_rules.load(self.id)
+        return found.max_credits if found else DEFAULT_MAX_CREDITS
+
+    @strawberry.field(
+        description="Credits enrolled in the semester (waitlisted sections do not count)."
+    )
+    async def credits(self, info: Info, semester_id: UUID) -> float:
+        return await info.context.loaders.credits.load((self.id, semester_id))
+
+    @strawberry.field
+    async def completed_courses(self, info: Info) -> list[Course]:
+        found = await info.context.loaders.student_rules.load(self.id)
+        return await _courses(info, list(found.completed_courses) if found else [])
+
+    @strawberry.field
+    async def time_ticket(self, info: Info, semester_id: UUID) -> TimeTicket | None:
+        found = await info.context.loaders.student_rules.load(self.id)
+        window = found.tickets.get(semester_id) if found else None
+        if window is None:
+            return None
+        return TimeTicket.of(TicketRecord(self.id, semester_id, *window))
+
+    @strawberry.field(
+        description="Refused attempts, newest first: for the student themself, advisors and staff."
+    )
+    async def registration_attempts(
+        self, info: Info, first: int | None = 50
+    ) -> list[RegistrationAttempt]:
+        # Advisors are staff here: the student themself or a staff token.
+        authorize(info.context.actor, self.id)
+        wanted = 50 if first is None else first
+        require_attempts_page(wanted)
+        found = await info.context.loaders.attempts.load((self.id, wanted))
+        return [RegistrationAttempt.of(a) for a in found]
+
+
+@strawberry.type
+class TimeTicket:
+    opens_at: datetime
+    closes_at: datetime
+    semester_id: Private[UUID]
+
+    @classmethod
+    def of(cls, t: TicketRecord) -> TimeTicket:
+        return cls(opens_at=t.opens_at, closes_at=t.closes_at, semester_id=t.semester_id)
+
+    @strawberry.field
+    async def semester(self, info: Info) -> Semester:
+        semester = await info.context.loaders.semesters.load(self.semester_id)
+        assert semester is not None, "a ticket's semester exists (foreign key)"
+        return Semester.of(semester)
+
+
+@strawberry.type
+class RegistrationAttempt:
+    at: datetime
+    reason: str
+    section_id: Private[UUID]
+
+    @classmethod
+    def of(cls, a: LoggedAttempt) -> RegistrationAttempt:
+        return cls(at=a.at, reason=a.reason, section_id=a.section_id)
+
+    @strawberry.field
+    async def section(self, info: Info) -> Section:
+        return await _section(info, self.section_id)
 
 
 @strawberry.type
@@ -363,4 +488,19 @@ class WaitlistUpdate:
     status: WaitlistStatus  # type: ignore[valid-type]
     position: int | None = strawberry.field(
         description="1-based live rank while WAITING, else null."
+    )
+    reason: str | None = strawberry.field(
+        default=None, description="Why the student was REMOVED: the rule they would now break."
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="While OFFERED: when the offer lapses."
+    )
+
+
+@strawberry.type
+class ClaimPayload:
+    student_id: UUID
+    section_id: UUID
+    status: WaitlistStatus = strawberry.field(  # type: ignore[valid-type]
+        description="ENROLLED when the offer was still open, else EXPIRED or NOT_WAITLISTED."
     )

@@ -34,7 +34,7 @@ async def check_redis(container: Container, section_ids: list[UUID]) -> dict[str
         oversold += max(0, len(state.enrolled) - state.total)
         duplicates += len(state.enrolled & set(state.waitlist))
         duplicates += len(state.waitlist) - len(set(state.waitlist))
-        assert state.seats == state.total - len(state.enrolled), (sid, state)
+        assert state.seats == state.total - len(state.enrolled) - state.held, (sid, state)
         assert state.seats >= 0
     assert oversold == 0, f"oversold {oversold}"
     assert duplicates == 0, f"duplicates {duplicates}"

@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -81,6 +81,8 @@ class Persister:
     batch: int = 1000
     max_attempts: int = 5
     lease_ms: int = 10_000
+    # Settles what died half-way in the owned shards (domain/promotion.py Promoter.sweep).
+    sweep: Callable[[Sequence[int]], Awaitable[int]] | None = None
     stats: Stats = field(default_factory=Stats)
     _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _releasing: dict[int, asyncio.Event] = field(default_factory=dict)
@@ -124,6 +126,11 @@ class Persister:
                 break
             if await self.stream.acquire(shard, self.consumer, self.lease_ms):
                 self._start(shard)
+        if self.sweep is not None and self._tasks:
+            try:
+                await self.sweep(self.owned)
+            except Exception as exc:  # a sweep that failed is simply tried next round
+                log.warning("sweeping shards %s failed: %s", self.owned, exc)
 
     def _start(self, shard: int) -> None:
         stop = asyncio.Event()

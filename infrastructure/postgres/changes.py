@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +33,15 @@ from infrastructure.postgres.models import (
     WaitlistRow,
 )
 
+# The attempts log (migration 0002), written here by name: an append-only table.
+AttemptsTable = table(
+    "registration_attempts",
+    column("student_id"),
+    column("section_id"),
+    column("reason"),
+    column("attempted_at"),
+    column("request_id"),
+)
 CHUNK = 4000  # rows per statement, under asyncpg's 32767 parameters
 
 
@@ -112,7 +132,36 @@ class PostgresChangeLog:
 async def write_effects(session: AsyncSession, effects: Effects) -> None:
     await _write_registrations(session, effects)
     await _write_waitlist(session, effects)
+    await _write_offers(session, effects)
+    await _write_attempts(session, effects)
     await _write_sections(session, effects)
+
+
+async def _write_offers(session: AsyncSession, effects: Effects) -> None:
+    if not effects.offers:
+        return
+    table = cast(Table, WaitlistRow.__table__)
+    await session.execute(
+        update(table)
+        .where(table.c.student_id == bindparam("who"), table.c.section_id == bindparam("sec"))
+        .values(expires_at=bindparam("until"), updated_at=func.now()),
+        [{"who": k[0], "sec": k[1], "until": until} for k, until in effects.offers.items()],
+    )
+
+
+async def _write_attempts(session: AsyncSession, effects: Effects) -> None:
+    rows = [
+        {
+            "student_id": a.student_id,
+            "section_id": a.section_id,
+            "reason": a.reason,
+            "attempted_at": a.at,
+            "request_id": a.request_id[:64],
+        }
+        for a in effects.attempts
+    ]
+    for chunk in _chunks(rows):
+        await session.execute(insert(AttemptsTable).values(list(chunk)))
 
 
 async def _write_registrations(session: AsyncSession, effects: Effects) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     UniqueConstraint,
     func,
@@ -62,6 +64,7 @@ class StudentRow(Base):
             "enrollment_status IN ('active','inactive','suspended','graduated','withdrawn')",
             name="enrollment_status",
         ),
+        CheckConstraint("max_credits > 0 AND max_credits <= 60", name="max_credits_range"),
         Index("idx_students_student_number", "student_number"),
     )
     student_id: Mapped[uuid.UUID] = _id()
@@ -72,6 +75,9 @@ class StudentRow(Base):
     enrollment_status: Mapped[str] = mapped_column(
         String(20), server_default=text("'active'"), nullable=False
     )
+    max_credits: Mapped[Decimal] = mapped_column(
+        Numeric(4, 1), server_default=text("18.0"), nullable=False
+    )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
     version: Mapped[int] = _version()
@@ -79,9 +85,13 @@ class StudentRow(Base):
 
 class CourseRow(Base):
     __tablename__ = "courses"
+    __table_args__ = (CheckConstraint("credits >= 0 AND credits <= 30", name="credits_range"),)
     course_id: Mapped[uuid.UUID] = _id()
     course_code: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
     course_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    credits: Mapped[Decimal] = mapped_column(
+        Numeric(4, 1), server_default=text("3.0"), nullable=False
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), nullable=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -110,6 +120,11 @@ class SectionRow(Base):
     __tablename__ = "sections"
     __table_args__ = (
         CheckConstraint("total_seats > 0", name="total_seats_positive"),
+        CheckConstraint(
+            "waitlist_capacity IS NULL OR waitlist_capacity >= 0", name="waitlist_capacity_range"
+        ),
+        CheckConstraint("waitlist_mode IN ('auto_enroll','offer')", name="waitlist_mode"),
+        CheckConstraint("offer_hours > 0 AND offer_hours <= 720", name="offer_hours_range"),
         UniqueConstraint(
             "course_id", "semester_id", "section_number", name="uq_sections_course_semester_number"
         ),
@@ -129,6 +144,12 @@ class SectionRow(Base):
     section_number: Mapped[str] = mapped_column(String(10), nullable=False)
     total_seats: Mapped[int] = mapped_column(Integer, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), nullable=False)
+    # Null: an unlimited waitlist.
+    waitlist_capacity: Mapped[int | None] = mapped_column(Integer)
+    waitlist_mode: Mapped[str] = mapped_column(
+        String(12), server_default=text("'auto_enroll'"), nullable=False
+    )
+    offer_hours: Mapped[int] = mapped_column(Integer, server_default=text("24"), nullable=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
     version: Mapped[int] = _version()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import select
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.changes import ENROLLED
 from domain.model import SectionSetup
-from infrastructure.postgres.catalog import setup_of, setup_select
+from domain.rules import HeldSection, Holding, StudentRules
+from infrastructure.postgres.catalog import load_setups
 from infrastructure.postgres.database import unit_of_work
 from infrastructure.postgres.models import (
     RegistrationRow,
@@ -21,6 +23,8 @@ from infrastructure.postgres.models import (
     StudentRow,
     WaitlistRow,
 )
+from infrastructure.postgres.section_rules import load_section_rules
+from infrastructure.postgres.student_rules import student_rules_of
 
 
 class PostgresSnapshot:
@@ -29,8 +33,7 @@ class PostgresSnapshot:
 
     async def setups(self) -> list[SectionSetup]:
         async with unit_of_work(self.sessions) as session:
-            rows = (await session.execute(setup_select().order_by(SectionRow.section_id))).all()
-        return [setup_of(r) for r in rows]
+            return await load_setups(session)
 
     async def enrolled(self, section_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
         statement = (
@@ -57,6 +60,18 @@ class PostgresSnapshot:
                 grouped[section_id].append((position, student_id))
         return grouped
 
+    async def offers(self, section_ids: Sequence[UUID]) -> dict[UUID, list[tuple[UUID, datetime]]]:
+        """Per section, the students offered a seat and when the offer lapses."""
+        statement = select(
+            WaitlistRow.section_id, WaitlistRow.student_id, WaitlistRow.expires_at
+        ).where(WaitlistRow.section_id.in_(section_ids), WaitlistRow.expires_at.is_not(None))
+        grouped: dict[UUID, list[tuple[UUID, datetime]]] = defaultdict(list)
+        async with unit_of_work(self.sessions) as session:
+            for section_id, student_id, expires_at in await session.execute(statement):
+                if expires_at is not None:
+                    grouped[section_id].append((student_id, expires_at))
+        return grouped
+
     async def student_statuses(self) -> list[tuple[UUID, str]]:
         async with unit_of_work(self.sessions) as session:
             rows = await session.execute(
@@ -68,3 +83,33 @@ class PostgresSnapshot:
         async with unit_of_work(self.sessions) as session:
             rows = await session.execute(select(StreamOffsetRow.shard, StreamOffsetRow.last_id))
             return {shard: last_id for shard, last_id in rows}
+
+    async def all_student_rules(self) -> list[StudentRules]:
+        """Every student's rule state: holds, credit limit, time tickets, completed courses."""
+        async with unit_of_work(self.sessions) as session:
+            return list((await student_rules_of(session)).values())
+
+    async def holdings(self) -> dict[tuple[UUID, UUID], list[HeldSection]]:
+        """Per (student, semester), the sections enrolled in, then those waited for, each
+        with its rules. A swap's pending replacement is not in the record: swap_from stays
+        None."""
+        enrolled = select(RegistrationRow.student_id, RegistrationRow.section_id).where(
+            RegistrationRow.status == ENROLLED
+        )
+        waiting = select(WaitlistRow.student_id, WaitlistRow.section_id)
+        held = select(enrolled.subquery().c.section_id).union(
+            select(waiting.subquery().c.section_id)
+        )
+        grouped: dict[tuple[UUID, UUID], list[HeldSection]] = defaultdict(list)
+        async with unit_of_work(self.sessions) as session:
+            rules = await load_section_rules(session, SectionRow.section_id.in_(held))
+            for statement, holding in (
+                (enrolled.order_by(RegistrationRow.section_id), Holding.ENROLLED),
+                (waiting.order_by(WaitlistRow.section_id), Holding.WAITING),
+            ):
+                for student_id, section_id in await session.execute(statement):
+                    found = rules[section_id]
+                    grouped[(student_id, found.semester_id)].append(
+                        HeldSection(section_id, found, holding)
+                    )
+        return grouped

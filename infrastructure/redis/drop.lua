@@ -1,63 +1,55 @@
--- drop.lua: one student leaves one section, or its waitlist. A freed seat goes to the head
--- of the waitlist in the same step (promotion), so no newcomer ever sees it while someone
--- waits. Atomic with the persistence jobs (XADD) and the live event (PUBLISH).
+--!include lib/line.lua
+-- drop.lua: one student leaves one section, or its waitlist. A freed seat goes to the line
+-- in the same step (lib/line.lua pass_on): without rule checks the head is enrolled at
+-- once; with them the seat is held for the head pending its check, or offered (OFFER
+-- mode), so no newcomer ever sees it while someone waits. Atomic with the persistence
+-- jobs (XADD) and the live event (PUBLISH).
 --
--- KEYS[1] seats  KEYS[2] enrolled  KEYS[3] waitlist  KEYS[4] meta  KEYS[5] stream
--- KEYS[6] ready  (shapes as in register.lua)
+-- KEYS: 1 seats, 2 enrolled, 3 waitlist, 4 meta, 5 stream, 6 ready, 7 held, 8 held index
+--       (shapes in register.lua and lib/line.lua)
 -- ARGV[1] student id   ARGV[2] section id   ARGV[3] channel   ARGV[4] request id
+-- ARGV[5] 1 when registration rules are checked
 --
--- Reply: {outcome, available seats, promoted student id ('' if none)}
---   outcome: DROPPED | LEFT_WAITLIST | NOT_REGISTERED | NOT_FOUND | UNAVAILABLE
--- Event (JSON): s, v, a, t, w as in register.lua; k kind (drop | leave), u student,
---   r the 1-based rank that left the waitlist (0 if none), h how many left from its head
---   (promoted), p the promoted student ids.
+-- Reply: {outcome, available seats, holder, ...}: outcome DROPPED | LEFT_WAITLIST |
+--   NOT_REGISTERED | NOT_FOUND | UNAVAILABLE; holders as returned by pass_on.
+-- Event (JSON) of every section script: s section, v version, a available, t total,
+--   w waitlist length, k kind, u the student acted for, r the 1-based rank that left the
+--   waitlist (0 if none), h and p the students promoted from its head (enrolled), e a
+--   student who claimed a held seat (enrolled), o students offered a seat until x (ms),
+--   q students a seat is held for while the rules are checked again, why the reason a
+--   student was removed from the line.
 
 local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local checked = ARGV[5] == '1'
 
-if redis.call('EXISTS', KEYS[6]) == 0 then
-  return {'UNAVAILABLE', 0, ''}
-end
-local total = redis.call('HGET', KEYS[4], 'total')
-if not total then
-  return {'NOT_FOUND', 0, ''}
-end
-local seats = tonumber(redis.call('GET', KEYS[1]) or '0')
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+if redis.call('EXISTS', KEYS[6]) == 0 then return {'UNAVAILABLE', 0} end
+if not redis.call('HGET', KEYS[4], 'total') then return {'NOT_FOUND', 0} end
+local now = clock_ms()
+local event = {s = section, u = student, r = 0, p = {}, o = {}, q = {}}
+local outcome, holders
 
-local event = {s = section, t = tonumber(total), u = student, r = 0, h = 0}
-local promoted = ''
 if redis.call('SREM', KEYS[2], student) == 1 then
+  outcome, event.k = 'DROPPED', 'drop'
   event.v = redis.call('HINCRBY', KEYS[4], 'version', 1)
-  event.k = 'drop'
   redis.call('XADD', KEYS[5], '*', 'k', 'drop', 's', section, 'u', student,
     'v', event.v, 'at', now, 'rid', rid)
-  local head = redis.call('ZRANGE', KEYS[3], 0, 0)
-  if head[1] then
-    promoted = head[1]
-    redis.call('ZREM', KEYS[3], promoted)
-    redis.call('SADD', KEYS[2], promoted)
-    redis.call('XADD', KEYS[5], '*', 'k', 'promote', 's', section, 'u', promoted,
-      'v', event.v, 'at', now, 'rid', rid)
-    event.h, event.p = 1, {promoted}
-  else
-    seats = redis.call('INCR', KEYS[1])
-  end
+  holders = pass_on_seats(1, section, event.v, now, rid, checked, event)
 else
   local rank = redis.call('ZRANK', KEYS[3], student)
   if not rank then
-    return {'NOT_REGISTERED', seats, ''}
+    return {'NOT_REGISTERED', tonumber(redis.call('GET', KEYS[1]) or '0')}
   end
+  outcome, event.k, event.r = 'LEFT_WAITLIST', 'leave', rank + 1
   redis.call('ZREM', KEYS[3], student)
   event.v = redis.call('HINCRBY', KEYS[4], 'version', 1)
-  event.k, event.r = 'leave', rank + 1
   redis.call('XADD', KEYS[5], '*', 'k', 'leave', 's', section, 'u', student,
     'v', event.v, 'at', now, 'rid', rid)
+  holders = {}
+  if redis.call('HDEL', KEYS[7], student) == 1 then
+    -- the seat held for them goes on down the line
+    redis.call('ZREM', KEYS[8], section .. '|' .. student)
+    holders = pass_on_seats(1, section, event.v, now, rid, checked, event)
+  end
 end
-event.a = seats
-event.w = redis.call('ZCARD', KEYS[3])
-redis.call('PUBLISH', channel, cjson.encode(event))
-if event.k == 'leave' then
-  return {'LEFT_WAITLIST', seats, ''}
-end
-return {'DROPPED', seats, promoted}
+publish(channel, event)
+return {outcome, event.a, unpack(holders)}

@@ -14,7 +14,7 @@ from infrastructure.redis.keys import Keys
 
 
 def decode_section_event(data: str) -> SectionEvent:
-    """The JSON event documented in register.lua and drop.lua."""
+    """The JSON event documented in drop.lua (register.lua sends its first fields)."""
     raw = json.loads(data)
     state = SeatState(
         section_id=UUID(raw["s"]),
@@ -23,14 +23,22 @@ def decode_section_event(data: str) -> SectionEvent:
         waitlist_length=int(raw["w"]),
         version=int(raw["v"]),
     )
-    promoted = raw.get("p") or []
     return SectionEvent(
         state=state,
         kind=raw["k"],
         student_id=UUID(raw["u"]) if raw.get("u") else None,
         left_rank=int(raw.get("r", 0)),
-        promoted=tuple(UUID(p) for p in promoted) if isinstance(promoted, list) else (),
+        promoted=_ids(raw.get("p")),
+        enrolled=UUID(raw["e"]) if raw.get("e") else None,
+        offered=_ids(raw.get("o")),
+        expires_ms=int(raw["x"]) if raw.get("x") else None,
+        reason=raw.get("why"),
     )
+
+
+def _ids(value: object) -> tuple[UUID, ...]:
+    # cjson encodes an empty Lua table as {}, so only a list holds ids.
+    return tuple(UUID(v) for v in value) if isinstance(value, list) else ()
 
 
 class RedisLiveEvents:

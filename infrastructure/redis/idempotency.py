@@ -25,24 +25,37 @@ from domain.model import (
     RegisterAnswer,
     RegisterOutcome,
     SectionResult,
+    SwapAnswer,
+    SwapOutcome,
 )
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.outage import unavailable_when_down
 from infrastructure.redis.scripts import Scripts
 
 ANSWER_TTL_MS = 24 * 3600 * 1000
 CLAIM_TTL_MS = 15_000
 POLL_SECONDS = 0.02
 
-Answer = RegisterAnswer | DropAnswer
+Answer = RegisterAnswer | DropAnswer | SwapAnswer
+
+
+KINDS = {RegisterAnswer: "register", DropAnswer: "drop", SwapAnswer: "swap"}
 
 
 def encode_answer(fingerprint: str, answer: Answer) -> str:
-    kind = "register" if isinstance(answer, RegisterAnswer) else "drop"
+    kind = KINDS[type(answer)]
     return json.dumps({"fp": fingerprint, "kind": kind, "answer": asdict(answer)}, default=str)
 
 
 def decode_answer(record: dict[str, Any]) -> Answer:
     body = record["answer"]
+    if record["kind"] == "swap":
+        return SwapAnswer(
+            student_id=UUID(body["student_id"]),
+            outcome=SwapOutcome(body["outcome"]),
+            reason=body["reason"],
+            waitlist_position=body["waitlist_position"],
+        )
     if record["kind"] == "drop":
         return DropAnswer(
             student_id=UUID(body["student_id"]),
@@ -63,6 +76,7 @@ def decode_answer(record: dict[str, Any]) -> Answer:
     return RegisterAnswer(UUID(body["student_id"]), results)
 
 
+@unavailable_when_down
 class RedisIdempotencyStore:
     def __init__(self, redis: Redis, scripts: Scripts, keys: Keys) -> None:
         self.redis = redis
@@ -80,7 +94,7 @@ class RedisIdempotencyStore:
         while True:
             claim = json.dumps({"fp": fingerprint, "claim": uuid.uuid4().hex})
             existing = await self.scripts.claim(keys=[redis_key], args=[claim, CLAIM_TTL_MS])
-            if existing is None:
+            if existing is None or existing == claim:  # ours: a retry after a lost reply
                 self._claims[(student_id, key)] = claim
                 return None
             record = json.loads(existing)

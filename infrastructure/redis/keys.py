@@ -28,11 +28,22 @@ class SectionKeys:
     stream: str
     ready: str
     channel: str
+    held: str
+    held_index: str
 
     @property
     def script_keys(self) -> list[str]:
         """KEYS of every section script, in the order the .lua headers state."""
-        return [self.seats, self.enrolled, self.waitlist, self.meta, self.stream, self.ready]
+        return [
+            self.seats,
+            self.enrolled,
+            self.waitlist,
+            self.meta,
+            self.stream,
+            self.ready,
+            self.held,
+            self.held_index,
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +54,17 @@ class Keys:
     def section(self, section_id: UUID) -> SectionKeys:
         tag = self._tag(shard_of(section_id, self.shards))
         base = f"{self.prefix}sec:{tag}:{section_id}"
+        shard = shard_of(section_id, self.shards)
         return SectionKeys(
             seats=f"{base}:seats",
             enrolled=f"{base}:enrolled",
             waitlist=f"{base}:waitlist",
             meta=f"{base}:meta",
-            stream=self.stream(shard_of(section_id, self.shards)),
-            ready=self.shard_ready(shard_of(section_id, self.shards)),
+            stream=self.stream(shard),
+            ready=self.shard_ready(shard),
             channel=self.section_channel(section_id),
+            held=f"{base}:held",
+            held_index=self.held_index(shard),
         )
 
     def stream(self, shard: int) -> str:
@@ -64,6 +78,11 @@ class Keys:
 
     def lease(self, shard: int) -> str:
         return f"{self.prefix}lease:{self._tag(shard)}"
+
+    def held_index(self, shard: int) -> str:
+        """Seats held for students in line (pending a rules check, or offered), by expiry:
+        what the sweeper settles when a request died or an offer lapsed."""
+        return f"{self.prefix}sec:{self._tag(shard)}:held"
 
     def shard_ready(self, shard: int) -> str:
         """Set once the shard's sections are loaded; scripts refuse to act without it."""
@@ -80,6 +99,19 @@ class Keys:
     def student(self, student_id: UUID) -> str:
         return f"{self.prefix}stu:{{stu-{student_id}}}"
 
+    def completed(self, student_id: UUID) -> str:
+        return f"{self.prefix}stu:{{stu-{student_id}}}:done"
+
+    def holdings(self, student_id: UUID, semester_id: UUID) -> str:
+        """The student's sections of one semester, with what the rules count of them."""
+        return f"{self.prefix}stu:{{stu-{student_id}}}:sem:{semester_id}"
+
+    @property
+    def reservations(self) -> str:
+        """Every in-flight reservation by deadline ("<student>|<semester>|<section>"), so a
+        sweeper settles those whose request died between the saga's steps."""
+        return f"{self.prefix}rules:reservations"
+
     def idempotency(self, student_id: UUID, key_digest: str) -> str:
         return f"{self.prefix}idem:{{stu-{student_id}}}:{key_digest}"
 
@@ -91,6 +123,12 @@ class Keys:
     def recovery(self) -> str:
         """The last rebuild's report (JSON), shown in /health."""
         return f"{self.prefix}recovery"
+
+    @property
+    def students_loaded(self) -> str:
+        """Set once the rebuild has loaded every student's status: until then a student
+        missing from Redis may exist, so the hot path answers UNAVAILABLE, not NOT_FOUND."""
+        return f"{self.prefix}students:loaded"
 
     @property
     def workers(self) -> str:

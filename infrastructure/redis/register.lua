@@ -4,14 +4,19 @@
 -- KEYS[1] seats     (string) available seats
 -- KEYS[2] enrolled  (set)    student ids
 -- KEYS[3] waitlist  (zset)   student ids scored by join sequence
--- KEYS[4] meta      (hash)   total, version, seq, active, opens, closes (epoch ms)
+-- KEYS[4] meta      (hash)   total, version, seq, active, opens, closes (epoch ms), and
+--                            wlcap (waitlist capacity, absent = unlimited), mode (auto |
+--                            offer), offer_ms, grace_ms (how long a seat is held, lib/line.lua)
 -- KEYS[5] stream    (stream) the shard's persistence jobs
 -- KEYS[6] ready     (string) the shard's state is loaded
+-- KEYS[7] held      (hash)   students in line a seat is held for (lib/line.lua)
+-- KEYS[8] held index (zset)  the shard's held seats by expiry (lib/line.lua)
 -- ARGV[1] student id   ARGV[2] section id   ARGV[3] channel   ARGV[4] request id
 --
 -- Reply: {outcome, available seats, waitlist position (0 if none), reason ('' if none)}
 --   outcome: ENROLLED | WAITLISTED | ALREADY_ENROLLED | ALREADY_WAITLISTED | REJECTED
---   reason:  SECTION_NOT_FOUND | SECTION_INACTIVE | REGISTRATION_CLOSED | UNAVAILABLE
+--   reason:  SECTION_NOT_FOUND | SECTION_INACTIVE | REGISTRATION_CLOSED | WAITLIST_FULL |
+--            UNAVAILABLE
 -- Event on the channel (JSON): s section, v version, a available, t total, w waitlist length,
 --   k kind (enroll | join), u student.
 
@@ -20,7 +25,7 @@ local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if redis.call('EXISTS', KEYS[6]) == 0 then
   return {'REJECTED', 0, 0, 'UNAVAILABLE'}
 end
-local meta = redis.call('HMGET', KEYS[4], 'total', 'active', 'opens', 'closes')
+local meta = redis.call('HMGET', KEYS[4], 'total', 'active', 'opens', 'closes', 'wlcap')
 if not meta[1] then
   return {'REJECTED', 0, 0, 'SECTION_NOT_FOUND'}
 end
@@ -39,6 +44,10 @@ end
 local rank = redis.call('ZRANK', KEYS[3], student)
 if rank then
   return {'ALREADY_WAITLISTED', seats, rank + 1, ''}
+end
+
+if seats <= 0 and meta[5] and redis.call('ZCARD', KEYS[3]) >= tonumber(meta[5]) then
+  return {'REJECTED', seats, 0, 'WAITLIST_FULL'}
 end
 
 local version = redis.call('HINCRBY', KEYS[4], 'version', 1)

@@ -12,14 +12,24 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 ScriptArg = str | int | float
 
 
+INCLUDE = "--!include "
+
+
 def _source(name: str) -> str:
-    return resources.files("infrastructure.redis").joinpath(f"{name}.lua").read_text()
+    """A script's text, with the library it includes on its first line put in front."""
+    folder = resources.files("infrastructure.redis")
+    text = folder.joinpath(f"{name}.lua").read_text()
+    first, _, rest = text.partition("\n")
+    if not first.startswith(INCLUDE):
+        return text
+    return folder.joinpath(first.removeprefix(INCLUDE).strip()).read_text() + "\n" + rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,11 @@ class Scripts:
         "claim",
         "release",
         "renew",
+        "resolve",
+        "reserve",
+        "settle",
+        "forget",
+        "confirm",
     )
 
     def __init__(self, redis: Redis) -> None:
@@ -52,22 +67,56 @@ class Scripts:
         self.claim: AsyncScript = loaded["claim"]
         self.release: AsyncScript = loaded["release"]
         self.renew: AsyncScript = loaded["renew"]
+        self.resolve: AsyncScript = loaded["resolve"]
+        self.reserve: AsyncScript = loaded["reserve"]
+        self.settle: AsyncScript = loaded["settle"]
+        self.forget: AsyncScript = loaded["forget"]
+        self.confirm: AsyncScript = loaded["confirm"]
 
     async def run(self, call: Call) -> Any:
         return await call.script(keys=list(call.keys), args=list(call.args))
 
     async def run_many(self, calls: Sequence[Call]) -> list[Any]:
-        """All calls in one pipelined round trip; a script missing from the server's cache
-        (a restarted Redis) is loaded and that call alone is run again."""
+        """All calls in one pipelined round trip (see Batch)."""
         if len(calls) == 1:
             return [await self.run(calls[0])]
-        pipe = self.redis.pipeline(transaction=False)
+        batch = Batch(self)
         for call in calls:
-            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-        replies = await pipe.execute(raise_on_error=False)
+            batch.call(call)
+        return await batch.execute()
+
+
+class Batch:
+    """Script calls and plain commands in one pipelined round trip. A script missing from
+    the server's cache (a restarted Redis) is loaded and that call alone run again: the
+    other commands are not repeated."""
+
+    def __init__(self, scripts: Scripts) -> None:
+        self._scripts = scripts
+        self._pipe = scripts.redis.pipeline(transaction=False)
+        self._calls: list[Call | None] = []
+
+    def call(self, call: Call) -> None:
+        self._pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        self._calls.append(call)
+
+    @property
+    def command(self) -> Pipeline:
+        """Queue one plain command on the returned pipeline: `batch.command.zadd(...)`."""
+        self._calls.append(None)
+        return self._pipe
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    async def execute(self) -> list[Any]:
+        if not self._calls:
+            return []
+        replies = await self._pipe.execute(raise_on_error=False)
         for i, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError):
-                replies[i] = await self.run(calls[i])
+            call = self._calls[i]
+            if isinstance(reply, NoScriptError) and call is not None:
+                replies[i] = await self._scripts.run(call)
             elif isinstance(reply, Exception):
                 raise reply
         return list(replies)

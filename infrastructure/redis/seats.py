@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from datetime import datetime
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -20,13 +20,11 @@ from domain.model import (
     SectionSetup,
 )
 from domain.ports import CapacityChange
+from domain.rules import Holder, HolderKind, WaitlistMode
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.outage import unavailable_when_down
+from infrastructure.redis.rules import epoch_ms, rules_json
 from infrastructure.redis.scripts import Call, Scripts
-
-
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
 
 # The scripts reply 0 seats for these; the count is not known, so the answer leaves it out.
 UNKNOWN_SEATS = ("UNAVAILABLE", "SECTION_NOT_FOUND")
@@ -43,15 +41,18 @@ def _section_result(section_id: UUID, reply: list) -> SectionResult:
     )
 
 
+@unavailable_when_down
 class RedisSeatStore:
     def __init__(self, redis: Redis, scripts: Scripts, keys: Keys) -> None:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys
 
-    def _call(self, script: AsyncScript, section_id: UUID, first: str, request_id: str) -> Call:
+    def _call(
+        self, script: AsyncScript, section_id: UUID, first: str, request_id: str, *more: str
+    ) -> Call:
         k = self.keys.section(section_id)
-        return Call(script, k.script_keys, (first, str(section_id), k.channel, request_id))
+        return Call(script, k.script_keys, (first, str(section_id), k.channel, request_id, *more))
 
     async def register(
         self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
@@ -63,25 +64,74 @@ class RedisSeatStore:
         replies = await self.scripts.run_many(calls)
         return [_section_result(sid, r) for sid, r in zip(section_ids, replies, strict=True)]
 
-    async def drop(self, student_id: UUID, section_id: UUID, request_id: str) -> DropAnswer | None:
-        call = self._call(self.scripts.drop, section_id, str(student_id), request_id)
-        outcome, seats, _promoted = await self.scripts.run(call)
-        if outcome == "UNAVAILABLE":
-            raise Unavailable("seat state is being rebuilt; try again shortly")
-        if outcome == "NOT_FOUND":
-            return None
-        return DropAnswer(student_id, section_id, DropOutcome(outcome), int(seats))
+    async def drop(
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, checked: bool
+    ) -> list[tuple[DropAnswer, list[Holder]] | None]:
+        calls = [
+            self._call(self.scripts.drop, sid, str(student_id), request_id, "1" if checked else "0")
+            for sid in section_ids
+        ]
+        answers: list[tuple[DropAnswer, list[Holder]] | None] = []
+        for sid, (outcome, seats, *holders) in zip(
+            section_ids, await self.scripts.run_many(calls), strict=True
+        ):
+            if outcome == "UNAVAILABLE":
+                raise Unavailable("seat state is being rebuilt; try again shortly")
+            if outcome == "NOT_FOUND":
+                answers.append(None)
+                continue
+            answer = DropAnswer(student_id, sid, DropOutcome(outcome), int(seats))
+            answers.append((answer, _holders(sid, holders)))
+        return answers
 
     async def set_capacity(
-        self, section_id: UUID, total_seats: int, request_id: str
-    ) -> CapacityChange | None:
-        call = self._call(self.scripts.capacity, section_id, str(total_seats), request_id)
-        status, enrolled, seats, promoted = await self.scripts.run(call)
+        self, section_id: UUID, total_seats: int, request_id: str, checked: bool
+    ) -> tuple[CapacityChange, list[Holder]] | None:
+        call = self._call(
+            self.scripts.capacity, section_id, str(total_seats), request_id, "1" if checked else "0"
+        )
+        status, taken, seats, *holders = await self.scripts.run(call)
         if status == "UNAVAILABLE":
             raise Unavailable("seat state is being rebuilt; try again shortly")
         if status == "NOT_FOUND":
             return None
-        return CapacityChange(status == "OK", int(enrolled), int(seats), int(promoted))
+        change = CapacityChange(status == "OK", int(taken), int(seats), len(holders))
+        return change, _holders(section_id, holders)
+
+    async def resolve(
+        self, student_id: UUID, section_id: UUID, action: str, reason: str, request_id: str
+    ) -> tuple[str, list[Holder]]:
+        call = self._call(
+            self.scripts.resolve, section_id, str(student_id), request_id, action, reason
+        )
+        status, *holders = await self.scripts.run(call)
+        if status == "UNAVAILABLE":
+            raise Unavailable("seat state is being rebuilt; try again shortly")
+        return str(status), _holders(section_id, holders)
+
+    async def due_holds(self, shards: Sequence[int], limit: int = 200) -> list[Holder]:
+        now = int(time.time() * 1000)
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in shards:
+            pipe.zrangebyscore(self.keys.held_index(shard), "-inf", now, 0, limit)
+        due = []
+        for members in await pipe.execute():
+            for member in members:
+                section, student = member.split("|")
+                due.append((UUID(section), UUID(student)))
+        if not due:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for section_id, student_id in due:
+            pipe.hget(self.keys.section(section_id).held, str(student_id))
+        holders = []
+        for (section_id, student_id), held in zip(due, await pipe.execute(), strict=True):
+            if held is None:  # settled already: the index entry is stale
+                key = self.keys.section(section_id).held_index
+                await self.redis.zrem(key, f"{section_id}|{student_id}")
+                continue
+            holders.append(Holder(section_id, student_id, HolderKind(held[0])))
+        return holders
 
     async def states(self, section_ids: Sequence[UUID]) -> list[SeatState | None]:
         if not section_ids:
@@ -123,21 +173,50 @@ class RedisSeatStore:
                 epoch_ms(setup.opens_at),
                 epoch_ms(setup.closes_at),
                 setup.version,
+                *static_fields(setup),
             ],
         )
 
     async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
         k = self.keys.section(section_id)
-        # MULTI: the three reads and the version are one consistent snapshot.
+        # MULTI: the reads and the version are one consistent snapshot.
         pipe = self.redis.pipeline(transaction=True)
         pipe.hget(k.meta, "version")
         pipe.sismember(k.enrolled, str(student_id))
         pipe.zrank(k.waitlist, str(student_id))
-        version, enrolled, rank = await pipe.execute()
+        pipe.hget(k.held, str(student_id))
+        version, enrolled, rank, held = await pipe.execute()
         if version is None:
             return None
         if enrolled:
             return Standing(WaitlistStatus.ENROLLED, None, int(version))
         if rank is None:
             return Standing(WaitlistStatus.NOT_WAITLISTED, None, int(version))
+        if held and held.startswith("o:"):
+            return Standing(
+                WaitlistStatus.OFFERED, int(rank) + 1, int(version), None, int(held[2:])
+            )
         return Standing(WaitlistStatus.WAITING, int(rank) + 1, int(version))
+
+
+def _holders(section_id: UUID, words: Sequence[str]) -> list[Holder]:
+    """pass_on's replies ("p:<id>", "o:<id>", "e:<id>", see lib/line.lua)."""
+    return [Holder(section_id, UUID(w[2:]), HolderKind(w[0])) for w in words]
+
+
+def static_fields(setup: SectionSetup) -> list[str]:
+    """The section's static meta fields for open_section.lua / load_section.lua, as pairs;
+    an empty value removes the field."""
+    rules = setup.rules
+    if rules is None:
+        return []
+    return [
+        "rules",
+        rules_json(setup),
+        "wlcap",
+        "" if rules.waitlist_capacity is None else str(rules.waitlist_capacity),
+        "mode",
+        "offer" if rules.waitlist_mode is WaitlistMode.OFFER else "auto",
+        "offer_ms",
+        str(rules.offer_hours * 3600 * 1000),
+    ]

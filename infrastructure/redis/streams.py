@@ -32,6 +32,8 @@ def change_of(entry_id: str, fields: dict[str, str]) -> Change:
         sequence=int(sequence) if sequence else None,
         total=int(total) if total else None,
         request_id=fields.get("rid", ""),
+        reason=fields.get("why"),
+        expires=datetime.fromtimestamp(int(fields["x"]) / 1000, tz=UTC) if "x" in fields else None,
     )
 
 

@@ -14,11 +14,14 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from domain.errors import Unavailable
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.outage import unavailable_when_down
 
 CACHE_SECONDS = 300.0
 
 
+@unavailable_when_down
 class CachedStudentDirectory:
     def __init__(self, redis: Redis, keys: Keys, ttl: float = CACHE_SECONDS) -> None:
         self.redis = redis
@@ -31,8 +34,13 @@ class CachedStudentDirectory:
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return hit[0]
-        found = await self.redis.hget(self.keys.student(student_id), "status")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.keys.student(student_id), "status")
+        pipe.exists(self.keys.students_loaded)
+        found, loaded = await pipe.execute()
         if found is None:
+            if not loaded:  # Redis lost its data and the rebuild has not reloaded it yet
+                raise Unavailable("student records are being reloaded; try again shortly")
             return None
         status = str(found)
         self._cache[student_id] = (status, now + self.ttl)
@@ -53,6 +61,7 @@ class CachedStudentDirectory:
             count += 1
             if count % 2000 == 0:
                 await pipe.execute()
+        pipe.set(self.keys.students_loaded, "1")
         await pipe.execute()
         return count
 

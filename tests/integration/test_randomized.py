@@ -48,10 +48,12 @@ class EventLog:
         finally:
             await pubsub.aclose()
 
-    def check_fifo(self, first_version: int = 1) -> int:
-        """Replay joins, leaves and promotions in version order: every promotion must take
-        exactly the heads of the line. Returns the number of promotions checked."""
-        promotions = 0
+    def check_fifo(self) -> int:
+        """Replay each section's events in version order. A freed seat must go to the first
+        student in line not already holding one: enrolled at once (p), or held for them
+        pending their rules check (q) or as an offer (o); a claim (e) or a removal takes
+        that student out of the line. Returns the number of seats handed over."""
+        handed = 0
         for section, events in self.events.items():
             events.sort(key=lambda e: e["v"])
             versions = [e["v"] for e in events]
@@ -59,18 +61,24 @@ class EventLog:
                 f"events of {section} are not contiguous: none may be missing"
             )
             line: list[str] = []
+            holding: set[str] = set()
             for e in events:
                 if e["k"] == "join":
                     line.append(e["u"])
-                elif e["k"] == "leave":
+                elif e["k"] in ("leave", "claim", "skip", "decline", "expire"):
                     assert line.index(e["u"]) + 1 == e["r"], "the rank that left is reported"
                     line.remove(e["u"])
+                    holding.discard(e["u"])
                 promoted = e.get("p") or []
                 assert promoted == line[: len(promoted)], f"FIFO broken in {section}: {e}"
                 del line[: len(promoted)]
-                promotions += len(promoted)
+                for new in (e.get("q") or []) + (e.get("o") or []):
+                    first_free = next(s for s in line if s not in holding)
+                    assert new == first_free, f"FIFO broken in {section}: {e}"
+                    holding.add(new)
+                handed += len(promoted) + len(e.get("q") or []) + len(e.get("o") or [])
                 assert e["w"] == len(line)
-        return promotions
+        return handed
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -129,7 +137,7 @@ async def test_random_mix_keeps_every_invariant(
     listener.cancel()
     await asyncio.gather(listener, return_exceptions=True)
     redis = await check_redis(api.container, ids)
-    promotions = log.check_fifo()
+    promotions = log.check_fifo()  # seats handed down the line, in order
     await worker.drain()
     pg = await check_postgres(api.container, settings.database_url, ids)
     persisted = await check_answers_persisted(settings.database_url, answers)

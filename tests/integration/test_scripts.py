@@ -142,7 +142,7 @@ async def test_drop_promotes_the_head_in_the_same_step(api: Api) -> None:
         await run(c, c.scripts.register, sid, s)
 
     async def drop() -> None:
-        assert await run(c, c.scripts.drop, sid, a) == ["DROPPED", 0, b]
+        assert await run(c, c.scripts.drop, sid, a) == ["DROPPED", 0, f"e:{b}"]
 
     events = await collect_events(c, sid, drop)
     assert [(e["k"], e["h"], e["p"], e["w"], e["a"]) for e in events] == [("drop", 1, [b], 1, 0)]
@@ -158,8 +158,8 @@ async def test_drop_without_a_line_frees_the_seat(api: Api) -> None:
     sid = await open_section(c, total=2)
     a = str(uuid.uuid4())
     await run(c, c.scripts.register, sid, a)
-    assert await run(c, c.scripts.drop, sid, a) == ["DROPPED", 2, ""]
-    assert await run(c, c.scripts.drop, sid, a) == ["NOT_REGISTERED", 2, ""]
+    assert await run(c, c.scripts.drop, sid, a) == ["DROPPED", 2]
+    assert await run(c, c.scripts.drop, sid, a) == ["NOT_REGISTERED", 2]
     assert (await run(c, c.scripts.drop, uuid.uuid4(), a))[0] == "NOT_FOUND"
 
 
@@ -171,7 +171,7 @@ async def test_leaving_the_waitlist_reports_the_rank_that_left(api: Api) -> None
         await run(c, c.scripts.register, sid, s)
 
     async def leave() -> None:
-        assert await run(c, c.scripts.drop, sid, students[2]) == ["LEFT_WAITLIST", 0, ""]
+        assert await run(c, c.scripts.drop, sid, students[2]) == ["LEFT_WAITLIST", 0]
 
     events = await collect_events(c, sid, leave)
     assert [(e["k"], e["r"], e["h"], e["w"]) for e in events] == [("leave", 2, 0, 2)]
@@ -191,12 +191,13 @@ async def test_capacity_raise_promotes_in_join_order_and_lowering_below_enrolled
         "OK",
         3,
         0,
-        2,
+        f"e:{students[1]}",
+        f"e:{students[2]}",
     ]
     assert await c.redis.smembers(k.enrolled) == set(students[:3])
     assert await c.redis.zrange(k.waitlist, 0, -1) == students[3:]
     refused = await c.scripts.capacity(keys=k.script_keys, args=[2, str(sid), k.channel, ""])
-    assert refused == ["BELOW_ENROLLED", 3, 0, 0]
+    assert refused == ["BELOW_ENROLLED", 3, 0]
     assert await c.redis.hget(k.meta, "total") == "3"
     jobs = await stream_entries(c, sid)
     assert [(j["k"], j.get("u"), j.get("n")) for j in jobs[-3:]] == [
@@ -222,12 +223,31 @@ async def test_load_section_replaces_state_and_continues_the_join_sequence(api: 
     k = c.keys.section(sid)
     enrolled = [str(uuid.uuid4()) for _ in range(1200)]  # more than one SADD chunk
     line = [(5, str(uuid.uuid4())), (9, str(uuid.uuid4()))]
-    args = [1200, 1, 0, 10**13, 7, len(enrolled), *enrolled, *[x for p in line for x in p]]
-    assert (
-        await c.scripts.load_section(keys=[k.seats, k.enrolled, k.waitlist, k.meta], args=args) == 0
-    )
+    offered = str(uuid.uuid4())
+    args = [
+        1201,
+        1,
+        0,
+        10**13,
+        7,
+        str(sid),
+        1,
+        "mode",
+        "offer",
+        len(enrolled),
+        *enrolled,
+        1,
+        offered,
+        "o:99",
+        *[x for p in line for x in p],
+    ]
+    keys = [k.seats, k.enrolled, k.waitlist, k.meta, k.held, k.held_index]
+    assert await c.scripts.load_section(keys=keys, args=args) == 0
     assert await c.redis.scard(k.enrolled) == 1200
     assert await c.redis.hget(k.meta, "seq") == "9"
+    assert await c.redis.hget(k.meta, "mode") == "offer"
+    assert await c.redis.hget(k.held, offered) == "o:99"
+    assert await c.redis.zscore(k.held_index, f"{sid}|{offered}") == 99
     newcomer = str(uuid.uuid4())
     assert await run(c, c.scripts.register, sid, newcomer) == ["WAITLISTED", 0, 3, ""]
     assert await c.redis.zscore(k.waitlist, newcomer) == 10

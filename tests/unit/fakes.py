@@ -15,6 +15,7 @@ from domain.model import (
     Rejection,
     SectionResult,
 )
+from domain.rules import Holder, HolderKind
 
 
 @dataclass
@@ -54,21 +55,30 @@ class FakeSeatStore:
         s.waitlist.append(student)
         return SectionResult(sid, RegisterOutcome.WAITLISTED, 0, len(s.waitlist))
 
-    async def drop(self, student_id: UUID, section_id: UUID, request_id: str) -> DropAnswer | None:
+    async def drop(
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, checked: bool
+    ) -> list[tuple[DropAnswer, list[Holder]] | None]:
+        return [self._drop(student_id, sid) for sid in section_ids]
+
+    def _drop(self, student_id: UUID, section_id: UUID) -> tuple[DropAnswer, list[Holder]] | None:
         s = self.sections.get(section_id)
         if s is None:
             return None
+        holders = []
         if student_id in s.enrolled:
             s.enrolled.remove(student_id)
             if s.waitlist:
-                s.enrolled.append(s.waitlist.pop(0))
+                head = s.waitlist.pop(0)
+                s.enrolled.append(head)
+                holders.append(Holder(section_id, head, HolderKind.ENROLLED))
             outcome = DropOutcome.DROPPED
         elif student_id in s.waitlist:
             s.waitlist.remove(student_id)
             outcome = DropOutcome.LEFT_WAITLIST
         else:
             outcome = DropOutcome.NOT_REGISTERED
-        return DropAnswer(student_id, section_id, outcome, s.total - len(s.enrolled))
+        answer = DropAnswer(student_id, section_id, outcome, s.total - len(s.enrolled))
+        return answer, holders
 
 
 @dataclass

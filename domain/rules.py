@@ -1,0 +1,168 @@
+"""Registration rules across a student's schedule (contract/rules.graphql): the static data
+the hot path checks them against, and the student's own rule state.
+
+The checks themselves run in Redis, in the student's slot, atomically with the
+reservation of credits and meeting time they guard (infrastructure/redis/reserve.lua);
+this module holds the shapes both sides agree on and the pure conversions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from domain.errors import BadInput
+
+DEFAULT_CREDITS = 3.0
+DEFAULT_MAX_CREDITS = 18.0
+DEFAULT_OFFER_HOURS = 24
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+MINUTES_PER_DAY = 24 * 60
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class Reason(StrEnum):
+    """Per-section REJECTED reasons of the rules, in the order they are checked."""
+
+    HOLD = "HOLD"
+    NOT_YET_OPEN = "NOT_YET_OPEN"
+    REGISTRATION_CLOSED = "REGISTRATION_CLOSED"
+    PREREQUISITE_NOT_MET = "PREREQUISITE_NOT_MET"
+    LINK_REQUIRED = "LINK_REQUIRED"
+    DUPLICATE_COURSE = "DUPLICATE_COURSE"
+    TIME_CONFLICT = "TIME_CONFLICT"
+    CREDIT_LIMIT = "CREDIT_LIMIT"
+    WAITLIST_FULL = "WAITLIST_FULL"
+
+
+class WaitlistMode(StrEnum):
+    AUTO_ENROLL = "AUTO_ENROLL"
+    OFFER = "OFFER"
+
+
+def minutes(hhmm: str, field_name: str = "time") -> int:
+    """'HH:MM' (24-hour) as minutes after midnight."""
+    match = _HHMM.match(hhmm)
+    if match is None:
+        raise BadInput(f"{field_name} must be HH:MM, 24-hour", field=field_name)
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    days: tuple[str, ...]
+    start_time: str
+    end_time: str
+    location: str | None = None
+
+    def validate(self) -> None:
+        if not self.days or any(d not in WEEKDAYS for d in self.days):
+            raise BadInput("a meeting needs one or more days", field="days")
+        if minutes(self.end_time, "endTime") <= minutes(self.start_time, "startTime"):
+            raise BadInput("a meeting must end after it starts", field="endTime")
+
+    def intervals(self) -> list[tuple[int, int]]:
+        """The minutes of the week it occupies, as [start, end) pairs."""
+        start, end = minutes(self.start_time), minutes(self.end_time)
+        return [
+            (
+                WEEKDAYS.index(day) * MINUTES_PER_DAY + start,
+                WEEKDAYS.index(day) * MINUTES_PER_DAY + end,
+            )
+            for day in sorted(set(self.days), key=WEEKDAYS.index)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRules:
+    """A section's static rule data: what a registration for it is checked against."""
+
+    course_id: UUID
+    semester_id: UUID
+    credits: float = DEFAULT_CREDITS
+    meetings: tuple[Meeting, ...] = ()
+    linked_sections: tuple[UUID, ...] = ()
+    prerequisites: tuple[UUID, ...] = ()  # of the section's course
+    waitlist_capacity: int | None = None
+    waitlist_mode: WaitlistMode = WaitlistMode.AUTO_ENROLL
+    offer_hours: int = DEFAULT_OFFER_HOURS
+
+    def intervals(self) -> list[tuple[int, int]]:
+        return [i for m in self.meetings for i in m.intervals()]
+
+
+class Holding(StrEnum):
+    """How a student holds a section, in their rule state."""
+
+    ENROLLED = "E"
+    WAITING = "W"
+    RESERVED = "R"  # checked and reserved by an in-flight request, not yet settled
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSection:
+    section_id: UUID
+    rules: SectionRules
+    holding: Holding
+    swap_from: UUID | None = None  # waiting here to replace this enrolled section
+
+
+@dataclass(frozen=True, slots=True)
+class StudentRules:
+    """A student's own rule state, mirrored from Postgres into their Redis slot."""
+
+    student_id: UUID
+    holds: int = 0
+    max_credits: float = DEFAULT_MAX_CREDITS
+    tickets: dict[UUID, tuple[datetime, datetime]] = field(default_factory=dict)
+    completed_courses: frozenset[UUID] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The student-side check of one section: reserved, already held, or refused."""
+
+    section_id: UUID
+    reason: str | None = None
+    held: Holding | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.reason is None
+
+
+class HolderKind(StrEnum):
+    ENROLLED = "e"  # promoted at once (no rule checks)
+    PENDING = "p"  # seat held while the rules are checked again
+    OFFERED = "o"  # seat offered until it expires (OFFER mode)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A student in line that a freed seat went to, or is held for."""
+
+    section_id: UUID
+    student_id: UUID
+    kind: HolderKind
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A refused registration, for the attempts log."""
+
+    student_id: UUID
+    section_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueReservation:
+    """A reservation past its deadline: its request died between the saga's steps."""
+
+    student_id: UUID
+    semester_id: UUID
+    section_id: UUID
+    request_id: str

@@ -1,0 +1,79 @@
+"""Time tickets in bulk (`coursereg tickets`): rows as a registrar's spreadsheet gives them,
+checked all before any is written."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from domain.catalog import require_aware
+from domain.errors import BadInput
+from domain.model import Semester
+from domain.rule_records import TimeTicket
+
+MAX_PROBLEMS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRow:
+    line: int
+    student_number: str
+    opens_at: str
+    closes_at: str
+
+
+class BadRows(BadInput):
+    """Rows that cannot be applied, each as (line, what is wrong)."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        super().__init__(f"{len(problems)} bad rows; nothing was changed")
+        self.problems = problems
+
+
+def parse_moment(field: str, text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"{field} is not an ISO 8601 date and time: {text!r}") from None
+    require_aware(field, moment)
+    return moment
+
+
+def plan_row(semester: Semester, row: TicketRow, student_id: UUID | None) -> TimeTicket:
+    if student_id is None:
+        raise BadInput(f"no student with number {row.student_number.strip()!r}")
+    opens = parse_moment("opens_at", row.opens_at)
+    closes = parse_moment("closes_at", row.closes_at)
+    if closes <= opens:
+        raise BadInput("closes_at must be after opens_at")
+    if opens < semester.registration_start or closes > semester.registration_end:
+        raise BadInput(
+            "the window must lie inside the semester's registration window "
+            f"({semester.registration_start.isoformat()} to "
+            f"{semester.registration_end.isoformat()})"
+        )
+    return TimeTicket(student_id, semester.id, opens, closes)
+
+
+def plan_tickets(
+    semester: Semester, rows: Sequence[TicketRow], known: Mapping[str, UUID | None]
+) -> list[TimeTicket]:
+    """One ticket per row, or BadRows naming every row that cannot be one (a student given
+    twice included: which window would win is not for us to guess)."""
+    tickets: list[TimeTicket] = []
+    problems: list[tuple[int, str]] = []
+    first_line: dict[str, int] = {}
+    for row in rows:
+        number = row.student_number.strip()
+        try:
+            if number in first_line:
+                raise BadInput(f"student {number!r} already has a row on line {first_line[number]}")
+            first_line[number] = row.line
+            tickets.append(plan_row(semester, row, known.get(number)))
+        except BadInput as exc:
+            problems.append((row.line, exc.message))
+    if problems:
+        raise BadRows(problems[:MAX_PROBLEMS])
+    return tickets
