@@ -286,7 +286,9 @@ class RuleStore(Protocol):
     ) -> None:
         """Replace the student's holdings of a semester (rebuild from Postgres)."""
 
-    async def due_reservations(self, limit: int = 200) -> list[DueReservation]: ...
+    async def due_reservations(
+        self, shards: Sequence[int], limit: int = 200
+    ) -> list[DueReservation]: ...
 
     async def clear_reservation(self, due: DueReservation) -> None: ...
 

@@ -129,7 +129,7 @@ class Promoter:
 
     async def sweep(self, shards: Sequence[int]) -> int:
         """Settle what died half-way in these shards: lapsed offers and pending checks; with
-        shard 0 also the reservations of requests that died. Returns how many it settled."""
+        the reservations of requests that died. Returns how many it settled."""
         settled = 0
         for holder in await self.seats.due_holds(shards):
             if holder.kind is HolderKind.OFFERED:
@@ -141,13 +141,13 @@ class Promoter:
             else:
                 await self.pass_on([holder], "sweep")
             settled += 1
-        if self.rules is not None and 0 in shards:
-            settled += await self._sweep_reservations()
+        if self.rules is not None:
+            settled += await self._sweep_reservations(shards)
         return settled
 
-    async def _sweep_reservations(self) -> int:
+    async def _sweep_reservations(self, shards: Sequence[int]) -> int:
         assert self.rules is not None
-        due = await self.rules.due_reservations()
+        due = await self.rules.due_reservations(shards)
         for item in due:
             setup = await self._setup(item.section_id)
             standing = await self.seats.standing(item.student_id, item.section_id)

@@ -106,11 +106,11 @@ class Keys:
         """The student's sections of one semester, with what the rules count of them."""
         return f"{self.prefix}stu:{{stu-{student_id}}}:sem:{semester_id}"
 
-    @property
-    def reservations(self) -> str:
-        """Every in-flight reservation by deadline ("<student>|<semester>|<section>"), so a
-        sweeper settles those whose request died between the saga's steps."""
-        return f"{self.prefix}rules:reservations"
+    def reservations(self, shard: int) -> str:
+        """In-flight reservations of the shard's sections by deadline
+        ("<student>|<semester>|<section>|<request>"), so the shard's owner settles those
+        whose request died between the saga's steps."""
+        return f"{self.prefix}sec:{self._tag(shard)}:reservations"
 
     def idempotency(self, student_id: UUID, key_digest: str) -> str:
         return f"{self.prefix}idem:{{stu-{student_id}}}:{key_digest}"

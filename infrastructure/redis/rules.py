@@ -25,7 +25,7 @@ from domain.rules import (
     Verdict,
     WaitlistMode,
 )
-from infrastructure.redis.keys import Keys
+from infrastructure.redis.keys import Keys, shard_of
 from infrastructure.redis.scripts import Batch, Call, Scripts
 
 RESERVATION_MS = 30_000
@@ -121,6 +121,9 @@ class RedisRuleStore:
         # Swept a while after their deadline: a slow request settles its own first.
         self.sweep_after_ms = 2 * reservation_ms
 
+    def _index(self, section_id: UUID) -> str:
+        return self.keys.reservations(shard_of(section_id, self.keys.shards))
+
     def _member(self, student_id: UUID, setup: SectionSetup, request_id: str) -> str:
         """An index entry per request, so concurrent requests do not clear each other's."""
         return f"{student_id}|{_semester(setup)}|{setup.section_id}|{request_id}"
@@ -142,10 +145,10 @@ class RedisRuleStore:
             by_semester[_semester(setup)].append(setup)
         batch = Batch(self.scripts)
         due = now_ms() + self.sweep_after_ms
-        batch.command.zadd(
-            self.keys.reservations,
-            {self._member(student_id, s, request_id): due for s in sections},
-        )
+        for setup in sections:
+            batch.command.zadd(
+                self._index(setup.section_id), {self._member(student_id, setup, request_id): due}
+            )
         request = ",".join(str(s) for s in all_section_ids)
         for semester_id, group in by_semester.items():
             batch.call(
@@ -168,7 +171,7 @@ class RedisRuleStore:
             )
         replies = await batch.execute()
         verdicts: dict[UUID, Verdict] = {}
-        for group, reply in zip(by_semester.values(), replies[1:], strict=True):
+        for group, reply in zip(by_semester.values(), replies[len(sections) :], strict=True):
             for setup, word in zip(group, reply, strict=True):
                 verdicts[setup.section_id] = _verdict(setup.section_id, word)
         return [verdicts[s.section_id] for s in sections]
@@ -197,9 +200,9 @@ class RedisRuleStore:
             batch.call(
                 Call(self.scripts.settle, [self.keys.holdings(student_id, semester_id)], args)
             )
-        if indexed:
-            members = [self._member(student_id, s, request_id) for s in indexed]
-            batch.command.zrem(self.keys.reservations, *members)
+        for setup in indexed:
+            member = self._member(student_id, setup, request_id)
+            batch.command.zrem(self._index(setup.section_id), member)
         at = now_ms()
         for attempt in attempts:
             fields = {
@@ -244,7 +247,9 @@ class RedisRuleStore:
         batch = Batch(self.scripts)
         if reserve:
             member = self._member(student_id, section, request_id)
-            batch.command.zadd(self.keys.reservations, {member: now_ms() + self.sweep_after_ms})
+            batch.command.zadd(
+                self._index(section.section_id), {member: now_ms() + self.sweep_after_ms}
+            )
         batch.call(call)
         verdict = (await batch.execute())[-1]
         return None if verdict == "OK" else str(verdict)
@@ -281,17 +286,20 @@ class RedisRuleStore:
             pipe.hset(key, mapping=entries)
         await pipe.execute()
 
-    async def due_reservations(self, limit: int = 200) -> list[DueReservation]:
-        """Reservations whose request seems to have died between the saga's steps."""
-        members: list[Any] = await self.redis.zrangebyscore(
-            self.keys.reservations, "-inf", now_ms(), 0, limit
-        )
+    async def due_reservations(
+        self, shards: Sequence[int], limit: int = 200
+    ) -> list[DueReservation]:
+        """Reservations in these shards whose request seems to have died mid-saga."""
+        pipe = self.redis.pipeline(transaction=False)
+        for shard in shards:
+            pipe.zrangebyscore(self.keys.reservations(shard), "-inf", now_ms(), 0, limit)
         due = []
-        for member in members:
-            student, semester, section, request_id = str(member).split("|", 3)
-            due.append(DueReservation(UUID(student), UUID(semester), UUID(section), request_id))
+        for members in await pipe.execute():
+            for member in members:
+                student, semester, section, request_id = str(member).split("|", 3)
+                due.append(DueReservation(UUID(student), UUID(semester), UUID(section), request_id))
         return due
 
     async def clear_reservation(self, due: DueReservation) -> None:
         member = f"{due.student_id}|{due.semester_id}|{due.section_id}|{due.request_id}"
-        await self.redis.zrem(self.keys.reservations, member)
+        await self.redis.zrem(self._index(due.section_id), member)
