@@ -186,8 +186,8 @@ async def test_two_changes_at_once_cannot_close_a_cycle(api: Api, catalog: Catal
             api.gql(COURSE_RULES, token, c=str(a.id), p=[str(b.id)]),
             api.gql(COURSE_RULES, token, c=str(b.id), p=[str(a.id)]),
         )
-        codes = sorted(str(error_code(body)) for body in bodies)
-        assert codes == ["BAD_USER_INPUT", "None"], bodies
+        codes = sorted(error_code(body) if "errors" in body else "ok" for body in bodies)
+        assert codes == ["BAD_USER_INPUT", "ok"], bodies
 
 
 @pytest.mark.parametrize(
@@ -654,7 +654,9 @@ async def test_rule_fields_load_in_batches_not_one_query_per_section(
             data = await api.staff(NESTED, first=first)
         assert len(data["sections"]["edges"]) == first
         counts[first] = len(statements)
-    assert counts[50] == counts[5] <= 12, counts
+    # A page's sections, courses and rules, then the linked sections and prerequisites
+    # outside the page: a fixed number of batches, fewer when the page holds the partners.
+    assert counts[50] <= counts[5] <= 17, counts
 
     a, b = await catalog.students(2)
     for student in (a, b):
