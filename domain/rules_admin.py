@@ -227,7 +227,7 @@ class RulesAdmin:
         (semester,) = await self.catalog.semesters([semester_id])
         if semester is None:
             raise NotFound(f"semester {semester_id} not found", field="semesterId")
-        numbers = list(dict.fromkeys(row.student_number.strip() for row in rows))
+        numbers = list(dict.fromkeys(row.student_number for row in rows))
         known = dict(zip(numbers, await self.records.students_by_number(numbers), strict=True))
         tickets = plan_tickets(semester, rows, known)
         await self.records.set_time_tickets(tickets)

@@ -16,12 +16,19 @@ from domain.rule_records import TimeTicket
 MAX_PROBLEMS = 1000
 
 
+FIELDS = ("student_number", "opens_at", "closes_at")
+
+
 @dataclass(frozen=True, slots=True)
 class TicketRow:
+    """One record of the file as read (its fields unchecked), and the line it starts on."""
+
     line: int
-    student_number: str
-    opens_at: str
-    closes_at: str
+    fields: tuple[str, ...]
+
+    @property
+    def student_number(self) -> str:
+        return self.fields[0].strip() if self.fields else ""
 
 
 class BadRows(BadInput):
@@ -42,10 +49,12 @@ def parse_moment(field: str, text: str) -> datetime:
 
 
 def plan_row(semester: Semester, row: TicketRow, student_id: UUID | None) -> TimeTicket:
+    if len(row.fields) != len(FIELDS):
+        raise BadInput(f"expected {len(FIELDS)} fields ({','.join(FIELDS)}), got {len(row.fields)}")
     if student_id is None:
-        raise BadInput(f"no student with number {row.student_number.strip()!r}")
-    opens = parse_moment("opens_at", row.opens_at)
-    closes = parse_moment("closes_at", row.closes_at)
+        raise BadInput(f"no student with number {row.student_number!r}")
+    opens = parse_moment("opens_at", row.fields[1])
+    closes = parse_moment("closes_at", row.fields[2])
     if closes <= opens:
         raise BadInput("closes_at must be after opens_at")
     if opens < semester.registration_start or closes > semester.registration_end:
@@ -66,7 +75,7 @@ def plan_tickets(
     problems: list[tuple[int, str]] = []
     first_line: dict[str, int] = {}
     for row in rows:
-        number = row.student_number.strip()
+        number = row.student_number
         try:
             if number in first_line:
                 raise BadInput(f"student {number!r} already has a row on line {first_line[number]}")

@@ -21,6 +21,7 @@ from infrastructure.commands import CommandFailed, add_commands, describe_demo, 
 from infrastructure.embedded import EmbeddedUnavailable
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings, SettingsError, load_settings
+from infrastructure.tickets import add_tickets
 
 if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` stays quick
     from starlette.types import ASGIApp
@@ -30,7 +31,16 @@ log = logging.getLogger("coursereg")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Commands that talk to PostgreSQL and Redis: with DATABASE_URL / REDIS_URL unset they use
 # the embedded servers under COURSEREG_DATA_DIR (infrastructure/embedded.py).
-NEEDS_SERVERS = {"serve", "worker", "migrate", "run", "seed-demo", "reconcile", "rebuild-cache"}
+NEEDS_SERVERS = {
+    "serve",
+    "worker",
+    "migrate",
+    "run",
+    "seed-demo",
+    "reconcile",
+    "rebuild-cache",
+    "tickets",
+}
 
 
 class Terminated(BaseException):
@@ -202,6 +212,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--demo", action="store_true", help="load the demo catalog (seed-demo)")
     run.set_defaults(run=cmd_run)
     add_commands(sub)
+    add_tickets(sub)
     return p
 
 

@@ -21,7 +21,17 @@ from infrastructure.settings import Settings
 from tests.conftest import Api, Servers, _with_database
 from tests.servers import free_port, replica_env
 
-COMMANDS = ("serve", "worker", "migrate", "token", "run", "seed-demo", "reconcile", "rebuild-cache")
+COMMANDS = (
+    "serve",
+    "worker",
+    "migrate",
+    "token",
+    "run",
+    "seed-demo",
+    "reconcile",
+    "rebuild-cache",
+    "tickets",
+)
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
 
 
