@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from domain.catalog import MAX_SEATS, require_aware, require_staff
-from domain.catalog import require_text as _require_text
+from domain.catalog import MAX_SEATS, require_aware, require_staff, require_text
 from domain.errors import BadInput, NotFound
 from domain.model import Actor, Course, Section, SectionSetup, Student
 from domain.ports import Catalog, RuleStore, SeatStore, SectionDirectory
 from domain.rule_records import KEEP, Hold, RuleRecords, SectionRulesChange, TimeTicket
 from domain.rules import WEEKDAYS, Meeting
-from domain.time_tickets import TicketRow, plan_tickets
+from domain.time_tickets import TicketRow, check_window, plan_tickets
 
 MAX_COURSE_CREDITS = 30.0
 MAX_STUDENT_CREDITS = 60.0
@@ -65,7 +64,7 @@ def checked_meetings(meetings: Sequence[Meeting]) -> tuple[Meeting, ...]:
         meeting.validate()
         location = meeting.location.strip() if meeting.location is not None else None
         if location:
-            location = _require_text("location", location, 100)
+            location = require_text("location", location, 100)
         days = tuple(sorted(set(meeting.days), key=WEEKDAYS.index))
         checked.append(Meeting(days, meeting.start_time, meeting.end_time, location or None))
         for start, end in meeting.intervals():
@@ -91,18 +90,6 @@ def check_change(change: SectionRulesChange) -> SectionRulesChange:
     return SectionRulesChange(
         meetings, linked, change.waitlist_capacity, change.waitlist_mode, change.offer_hours
     )
-
-
-def check_window(ticket: TimeTicket, opens: datetime, closes: datetime) -> None:
-    """A ticket lies inside the semester's registration window [opens, closes]."""
-    if ticket.closes_at <= ticket.opens_at:
-        raise BadInput("closesAt must be after opensAt", field="closesAt")
-    if ticket.opens_at < opens or ticket.closes_at > closes:
-        raise BadInput(
-            f"a time ticket must lie inside the semester's registration window "
-            f"({opens.isoformat()} to {closes.isoformat()})",
-            field="opensAt" if ticket.opens_at < opens else "closesAt",
-        )
 
 
 @dataclass(slots=True)
@@ -178,7 +165,7 @@ class RulesAdmin:
 
     async def place_hold(self, actor: Actor, student_id: UUID, reason: str) -> Hold:
         require_staff(actor)
-        text = _require_text("reason", reason, 200)
+        text = require_text("reason", reason, 200)
         await self._student(student_id)
         hold = await self.records.place_hold(student_id, text)
         await self.mirror([student_id])
@@ -207,7 +194,7 @@ class RulesAdmin:
         (semester,) = await self.catalog.semesters([semester_id])
         if semester is None:
             raise NotFound(f"semester {semester_id} not found", field="semesterId")
-        check_window(ticket, semester.registration_start, semester.registration_end)
+        check_window(ticket, semester)
         await self._student(student_id)
         await self.records.set_time_tickets([ticket])
         await self.mirror([student_id])

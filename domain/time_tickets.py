@@ -39,6 +39,21 @@ class BadRows(BadInput):
         self.problems = problems
 
 
+def check_window(
+    ticket: TimeTicket, semester: Semester, opens: str = "opensAt", closes: str = "closesAt"
+) -> None:
+    """A ticket is a window inside the semester's registration window (bounds included)."""
+    if ticket.closes_at <= ticket.opens_at:
+        raise BadInput(f"{closes} must be after {opens}", field=closes)
+    start, end = semester.registration_start, semester.registration_end
+    if ticket.opens_at < start or ticket.closes_at > end:
+        raise BadInput(
+            "a time ticket must lie inside the semester's registration window "
+            f"({start.isoformat()} to {end.isoformat()})",
+            field=opens if ticket.opens_at < start else closes,
+        )
+
+
 def parse_moment(field: str, text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
@@ -55,15 +70,9 @@ def plan_row(semester: Semester, row: TicketRow, student_id: UUID | None) -> Tim
         raise BadInput(f"no student with number {row.student_number!r}")
     opens = parse_moment("opens_at", row.fields[1])
     closes = parse_moment("closes_at", row.fields[2])
-    if closes <= opens:
-        raise BadInput("closes_at must be after opens_at")
-    if opens < semester.registration_start or closes > semester.registration_end:
-        raise BadInput(
-            "the window must lie inside the semester's registration window "
-            f"({semester.registration_start.isoformat()} to "
-            f"{semester.registration_end.isoformat()})"
-        )
-    return TimeTicket(student_id, semester.id, opens, closes)
+    ticket = TimeTicket(student_id, semester.id, opens, closes)
+    check_window(ticket, semester, "opens_at", "closes_at")
+    return ticket
 
 
 def plan_tickets(
