@@ -8,7 +8,7 @@ WORKERS ?= 2
 # is not used); `make install` installs it when missing, so a fresh CI machine has it.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run demo test test-bare install lint bench clean
+.PHONY: run demo test test-bare install lint bench bench-subscribers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+## make bench-subscribers: 10,000 seatUpdates subscribers on one API process (and a few on a
+## second): change-to-push latency p50/p99, same replica and across replicas. Needs this
+## machine's PostgreSQL and Redis (DATABASE_URL, REDIS_URL); ARGS="--help" lists options.
+bench-subscribers: install
+	$(BIN)/python -m bench.subscribers $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

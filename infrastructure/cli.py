@@ -53,38 +53,7 @@ def terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
-def _gc_exp() -> None:
-    import gc
-    import sys as _s
-    import time as _t
-
-    spec = os.environ.get("GCEXP", "")
-    if spec:
-        parts = spec.split(",")
-        if parts[0] == "freeze":
-            gc.freeze()
-            parts = parts[1:]
-        if parts:
-            gc.set_threshold(*map(int, parts))
-    start = {}
-
-    def cb(phase, info):
-        if phase == "start":
-            start["t"] = _t.perf_counter()
-        else:
-            d = _t.perf_counter() - start.get("t", _t.perf_counter())
-            if d > 0.05:
-                print(
-                    f"GCPROBE {_t.time():.1f} gen{info['generation']} {d * 1000:.0f} ms",
-                    file=_s.stderr,
-                    flush=True,
-                )
-
-    gc.callbacks.append(cb)
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    _gc_exp()
     from infrastructure.app import create_app
 
     serve_app(
@@ -97,6 +66,9 @@ def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
     """uvicorn with the API's options (the benches serve their variants with them too)."""
     import uvicorn
 
+    from infrastructure.heap import tune_collector
+
+    tune_collector()
     uvicorn.run(
         app,
         host=host,
@@ -108,6 +80,8 @@ def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
         log_config=None,  # configure_logging's handler: JSON or text, request ids, redaction
         access_log=False,
         timeout_graceful_shutdown=20,
+        # Pushes are ~200 bytes: compression saves little and costs each websocket ~40 KB.
+        ws_per_message_deflate=False,
     )
 
 

@@ -191,7 +191,7 @@ async def test_waitlist_position_of_a_student_not_waiting_completes_at_once(
             assert (await ws.receive(op))["type"] == "complete"
 
 
-async def test_raising_capacity_moves_a_waiting_student_up_by_the_number_promoted(
+async def test_raising_capacity_moves_a_waiting_student_up_by_the_seats_added(
     api: Api, catalog: Catalog, server: str
 ) -> None:
     section = await catalog.section(seats=1)
@@ -206,4 +206,8 @@ async def test_raising_capacity_moves_a_waiting_student_up_by_the_number_promote
             "mutation($s: UUID!) { setSectionCapacity(sectionId: $s, totalSeats: 3) { id } }",
             s=str(section.id),
         )
-        assert (await ws.data(op))["position"] == 2
+        # Each seat may reach its student in a step of its own (rules checked first).
+        positions = [(await ws.data(op))["position"]]
+        while positions[-1] != 2:
+            positions.append((await ws.data(op))["position"])
+        assert positions in ([2], [3, 2])
