@@ -47,7 +47,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--replica-subscribers", type=int, default=200, help="held on replica B")
     p.add_argument("--clients", type=int, default=4, help="client processes for A's subscribers")
     p.add_argument("--sections", type=int, default=100, help="subscriber i watches section i %% S")
-    p.add_argument("--rate", type=float, default=20.0, help="changes per second through A")
+    p.add_argument("--rate", type=float, default=10.0, help="changes per second through A")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of changes")
     p.add_argument(
         "--settle", type=float, default=10.0, help="idle seconds between holding and changes"
@@ -221,7 +221,10 @@ def summary(values: list[float], expected: int) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    async with Replica.pair(settings) as (a, b), httpx.AsyncClient(base_url=a.url) as http:
+    async with (
+        Replica.pair(settings) as (a, b),
+        httpx.AsyncClient(base_url=a.url, timeout=60) as http,
+    ):
         staff = Staff(http, settings)
         sections, students = await make_catalog(staff, args.sections)
         jobs = assignments(args, a.url, b.url, sections)
