@@ -50,7 +50,5 @@ async def test_a_change_through_one_replica_reaches_a_subscriber_of_the_other(
             assert update["availableSeats"] == result["availableSeats"]
             assert (await on_a.data(op_a)) == update
     assert update["availableSeats"] == 10
-    p50 = statistics.median(latencies) * 1000
-    print(
-        f"\nreplica A mutation -> replica B push: p50 {p50:.1f} ms, max {max(latencies) * 1000:.1f} ms"
-    )
+    p50, worst = statistics.median(latencies) * 1000, max(latencies) * 1000
+    print(f"\nreplica A mutation -> replica B push: p50 {p50:.1f} ms, max {worst:.1f} ms")
