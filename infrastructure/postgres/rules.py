@@ -1,6 +1,7 @@
-"""PostgresRuleRecords: the RuleRecords port. Each write is one unit of work that first locks
-the row it changes (the course, section or student), so two staff changes of one thing
-apply one after the other; reads batch by id with one array parameter per query."""
+"""PostgresRuleRecords: the RuleRecords port. Each write is one unit of work; one that
+replaces a set (prerequisites, meetings, links) first updates the course or section row,
+which locks it, so two staff changes of one thing apply one after the other instead of
+mixing their sets. Reads batch by id with one array parameter per query."""
 
 from __future__ import annotations
 

@@ -307,6 +307,33 @@ async def test_section_rules_left_out_keep_their_value_and_null_capacity_means_u
     assert rules.offer_hours == 12
 
 
+async def test_concurrent_section_changes_apply_one_after_the_other(
+    api: Api, catalog: Catalog
+) -> None:
+    """Invariant: a section ends with the meetings and links of one change, never a mix
+    (and no change fails on another's rows)."""
+    semester = await catalog.semester()
+    section = await catalog.section(5, semester)
+    labs = [await catalog.section(5, semester) for _ in range(3)]
+    changes = [
+        {
+            "meetings": [{"days": ["MON"], "startTime": f"{8 + i:02d}:00", "endTime": "20:00"}],
+            "linkedSectionIds": [str(lab.id) for lab in labs[: 1 + i % 3]],
+        }
+        for i in range(8)
+    ]
+    token = api.token()
+    bodies = await asyncio.gather(
+        *(api.gql(SECTION_RULES, token, s=str(section.id), i=change) for change in changes)
+    )
+    assert all("errors" not in body for body in bodies), bodies
+    final = (await api.staff(SECTION_READ, id=str(section.id)))["section"]
+    starts = [m["startTime"] for m in final["meetings"]]
+    assert len(starts) == 1
+    (chosen,) = [c for c in changes if c["meetings"][0]["startTime"] == starts[0]]
+    assert {s["id"] for s in final["linkedSections"]} == set(chosen["linkedSectionIds"])
+
+
 def _meetings(n: int) -> list[dict[str, Any]]:
     return [
         {"days": ["MON"], "startTime": f"{8 + i:02d}:00", "endTime": f"{8 + i:02d}:30"}
