@@ -85,18 +85,20 @@ async def test_two_processes_starting_at_once_rebuild_once(
 ) -> None:
     await _fill(api, catalog, seats=2, students=4)
     await worker.drain()
-    await _wipe(api.container)
-    loaders = [api.container.state] * 1
-    others = [Container.build(api.container.settings) for _ in range(3)]
+    # Four fresh processes on a key space no running app watches (its own watcher would
+    # otherwise race them to the rebuild).
+    fresh = api.container.settings.model_copy(
+        update={"key_prefix": f"t{uuid.uuid4().hex[:12]}:"}
+    )
+    processes = [Container.build(fresh) for _ in range(4)]
     try:
-        reports = await asyncio.gather(
-            *(loader.ensure() for loader in loaders + [o.state for o in others])
-        )
+        reports = await asyncio.gather(*(p.state.ensure() for p in processes))
+        assert sum(1 for r in reports if r is not None) == 1
+        assert await processes[0].state.missing_shards() == []
     finally:
-        for other in others:
-            await other.close()
-    assert sum(1 for r in reports if r is not None) == 1
-    assert await api.container.state.missing_shards() == []
+        await _wipe(processes[0])
+        for process in processes:
+            await process.close()
 
 
 async def test_a_running_app_notices_lost_state_and_refuses_until_rebuilt(
