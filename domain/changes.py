@@ -25,6 +25,7 @@ class ChangeKind(StrEnum):
     CAPACITY = "capacity"
     OFFER = "offer"  # a freed seat offered to a student in line, until `expires`
     ATTEMPT = "attempt"  # a refused registration, for the attempts log
+    SWAP_WAIT = "swapwait"  # a waitlist place taken to replace an enrolled section
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Change:
     request_id: str = ""
     reason: str | None = None  # a refusal's reason, or why a student left the line
     expires: datetime | None = None
+    replaces: UUID | None = None  # SWAP_WAIT: the enrolled section the place would replace
 
 
 Key = tuple[UUID, UUID]  # (student_id, section_id)
@@ -92,6 +94,7 @@ class Effects:
     waitlist_removed: set[Key] = field(default_factory=set)
     sections: dict[UUID, SectionRow] = field(default_factory=dict)
     offers: dict[Key, datetime] = field(default_factory=dict)
+    swaps: dict[Key, UUID] = field(default_factory=dict)
     attempts: list[AttemptRow] = field(default_factory=list)
 
     def add(self, change: Change) -> None:
@@ -116,9 +119,13 @@ class Effects:
         if change.kind is ChangeKind.OFFER:
             assert change.expires is not None, "an offer carries its expiry"
             self.offers[key] = change.expires
+        if change.kind is ChangeKind.SWAP_WAIT:
+            assert change.replaces is not None, "a swap's place names what it replaces"
+            self.swaps[key] = change.replaces
         if change.kind in (ChangeKind.PROMOTE, ChangeKind.LEAVE):
             self.waitlist.pop(key, None)
             self.offers.pop(key, None)
+            self.swaps.pop(key, None)
             self.waitlist_removed.add(key)
         elif change.kind is ChangeKind.JOIN:
             assert change.sequence is not None, "a join carries its waitlist sequence"

@@ -260,9 +260,11 @@ class RuleStore(Protocol):
         request_id: str,
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
+        swap: tuple[UUID, UUID] | None = None,
     ) -> list[UUID]:
         """Turn this request's reservations into holdings (ENROLLED or WAITING) or release
-        them (None); log refused attempts. Returns the sections a swap replaced."""
+        them (None); log refused attempts; record a swap left waiting (new section, the one
+        it replaces) in the record. Returns the sections a swap replaced."""
 
     async def release(self, student_id: UUID, semester_id: UUID, section_id: UUID) -> list[UUID]:
         """Forget a dropped section; return the sections that depended on it (a lecture whose

@@ -244,8 +244,12 @@ class Registrar:
         (result,) = await self.seats.register(student_id, [new_id], request_id)
         holding = HOLDING_OF_RESULT.get(result.outcome)
         refused = [Attempt(student_id, new_id, str(result.reason))] if result.reason else []
-        swapped = await self.rules.settle(student_id, [(new, holding)], request_id, [new], refused)
-        if result.outcome is RegisterOutcome.WAITLISTED:
+        waiting = result.outcome is RegisterOutcome.WAITLISTED
+        swap = (new_id, old_id) if waiting else None
+        swapped = await self.rules.settle(
+            student_id, [(new, holding)], request_id, [new], refused, swap
+        )
+        if waiting:
             return SwapAnswer(
                 student_id,
                 SwapOutcome.WAITLISTED_KEEPING_CURRENT,

@@ -133,6 +133,7 @@ async def write_effects(session: AsyncSession, effects: Effects) -> None:
     await _write_registrations(session, effects)
     await _write_waitlist(session, effects)
     await _write_offers(session, effects)
+    await _write_swaps(session, effects)
     await _write_attempts(session, effects)
     await _write_sections(session, effects)
 
@@ -146,6 +147,18 @@ async def _write_offers(session: AsyncSession, effects: Effects) -> None:
         .where(table.c.student_id == bindparam("who"), table.c.section_id == bindparam("sec"))
         .values(expires_at=bindparam("until"), updated_at=func.now()),
         [{"who": k[0], "sec": k[1], "until": until} for k, until in effects.offers.items()],
+    )
+
+
+async def _write_swaps(session: AsyncSession, effects: Effects) -> None:
+    if not effects.swaps:
+        return
+    table = cast(Table, WaitlistRow.__table__)
+    await session.execute(
+        update(table)
+        .where(table.c.student_id == bindparam("who"), table.c.section_id == bindparam("sec"))
+        .values(swap_from=bindparam("old"), updated_at=func.now()),
+        [{"who": k[0], "sec": k[1], "old": old} for k, old in effects.swaps.items()],
     )
 
 

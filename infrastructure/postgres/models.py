@@ -194,6 +194,8 @@ class WaitlistRow(Base):
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the place was taken to replace this enrolled section (swap).
+    swap_from: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sections.section_id"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.changes import ENROLLED
@@ -91,12 +91,11 @@ class PostgresSnapshot:
 
     async def holdings(self) -> dict[tuple[UUID, UUID], list[HeldSection]]:
         """Per (student, semester), the sections enrolled in, then those waited for, each
-        with its rules. A swap's pending replacement is not in the record: swap_from stays
-        None."""
-        enrolled = select(RegistrationRow.student_id, RegistrationRow.section_id).where(
-            RegistrationRow.status == ENROLLED
-        )
-        waiting = select(WaitlistRow.student_id, WaitlistRow.section_id)
+        with its rules (and, for a swap's pending place, the section it replaces)."""
+        enrolled = select(
+            RegistrationRow.student_id, RegistrationRow.section_id, null().label("swap_from")
+        ).where(RegistrationRow.status == ENROLLED)
+        waiting = select(WaitlistRow.student_id, WaitlistRow.section_id, WaitlistRow.swap_from)
         held = select(enrolled.subquery().c.section_id).union(
             select(waiting.subquery().c.section_id)
         )
@@ -107,9 +106,9 @@ class PostgresSnapshot:
                 (enrolled.order_by(RegistrationRow.section_id), Holding.ENROLLED),
                 (waiting.order_by(WaitlistRow.section_id), Holding.WAITING),
             ):
-                for student_id, section_id in await session.execute(statement):
+                for student_id, section_id, swap_from in await session.execute(statement):
                     found = rules[section_id]
                     grouped[(student_id, found.semester_id)].append(
-                        HeldSection(section_id, found, holding)
+                        HeldSection(section_id, found, holding, swap_from)
                     )
         return grouped

@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
-
 from domain.model import SectionSetup
 from domain.rules import (
     Attempt,
@@ -25,6 +23,7 @@ from domain.rules import (
     Verdict,
     WaitlistMode,
 )
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
 from infrastructure.redis.scripts import Batch, Call, Scripts
 
@@ -107,7 +106,7 @@ def _semester(setup: SectionSetup) -> UUID:
 class RedisRuleStore:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         scripts: Scripts,
         keys: Keys,
         max_credits: float,
@@ -183,10 +182,12 @@ class RedisRuleStore:
         request_id: str,
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
+        swap: tuple[UUID, UUID] | None = None,
     ) -> list[UUID]:
         """Settle this request's reservations (None releases them), clear the index entries
-        it made for `indexed` and log its refused sections, in one round trip; returns the
-        sections swapped away."""
+        it made for `indexed`, log its refused sections and record a swap left waiting
+        (new section, the one it replaces), in one round trip; returns the sections
+        swapped away."""
         by_semester: dict[UUID, list[str]] = defaultdict(list)
         for setup, holding in outcomes:
             assert setup.rules is not None
@@ -215,6 +216,18 @@ class RedisRuleStore:
                 "rid": request_id,
             }
             batch.command.xadd(self.keys.section(attempt.section_id).stream, fields)  # type: ignore[arg-type]
+        if swap is not None:
+            new, old = swap
+            intent = {
+                "k": "swapwait",
+                "s": str(new),
+                "u": str(student_id),
+                "f": str(old),
+                "v": 0,
+                "at": at,
+                "rid": request_id,
+            }
+            batch.command.xadd(self.keys.section(new).stream, intent)  # type: ignore[arg-type]
         replies = await batch.execute()
         return [UUID(s) for reply in replies[: len(by_semester)] for s in reply]
 

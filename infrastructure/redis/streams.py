@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.changes import Change, ChangeKind, parse_position
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import CONSUMER_GROUP, Keys
 from infrastructure.redis.scripts import Scripts
 
@@ -33,6 +33,7 @@ def change_of(entry_id: str, fields: dict[str, str]) -> Change:
         total=int(total) if total else None,
         request_id=fields.get("rid", ""),
         reason=fields.get("why"),
+        replaces=UUID(fields["f"]) if fields.get("f") else None,
         expires=datetime.fromtimestamp(int(fields["x"]) / 1000, tz=UTC) if "x" in fields else None,
     )
 
@@ -48,7 +49,7 @@ def _entries(reply: Any) -> list[tuple[str, dict[str, str]]]:
 
 
 class RedisChangeStream:
-    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts, keys: Keys) -> None:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys

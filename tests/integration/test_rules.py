@@ -481,3 +481,35 @@ async def test_refusals_are_logged_for_the_student_and_staff(
         await connection.close()
     assert [r["reason"] for r in rows] == ["DUPLICATE_COURSE"] and rows[0]["request_id"]
     assert uuid.UUID(str(student.id))
+
+
+async def test_a_pending_swap_survives_a_rebuild_of_the_live_state(
+    api: Api, catalog: Catalog, worker: Worker, settings: Any
+) -> None:
+    semester = await catalog.semester()
+    course = await catalog.course()
+    old, new = (
+        await catalog.section(1, semester, course),
+        await catalog.section(1, semester, course),
+    )
+    student, holder = await catalog.students(2)
+    await register(api, student, old)
+    await register(api, holder, new)
+    assert (await swap(api, student, old, new))["outcome"] == "WAITLISTED_KEEPING_CURRENT"
+    await worker.drain()
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        recorded = await connection.fetchval(
+            "SELECT swap_from FROM waitlist WHERE student_id = $1 AND section_id = $2",
+            student.id,
+            new.id,
+        )
+    finally:
+        await connection.close()
+    assert recorded == old.id
+    async for key in api.container.redis.scan_iter(match=f"{api.container.keys.prefix}*"):
+        await api.container.redis.delete(key)
+    await api.container.state.ensure()
+    assert (await drop(api, holder, new))["outcome"] == "DROPPED"
+    assert await standing(api, student, new) == ("ENROLLED", None)
+    assert await standing(api, student, old) == ("NOT_WAITLISTED", None)
