@@ -65,7 +65,9 @@ class Context:
             value = self.connection_params.get("Authorization") or self.connection_params.get(
                 "authorization"
             )
-            return value if isinstance(value, str) else None
+            if value is not None and not isinstance(value, str):
+                raise Unauthenticated("Authorization must be 'Bearer <token>'")
+            return value
         return self.authorization
 
     def actor_or_none(self) -> Actor | None:

@@ -9,11 +9,11 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
-    ParserCache,
     SchemaExtension,
     ValidationCache,
 )
 
+from schema.checks import RefusingParserCache, WebsocketSubscriptions
 from schema.errors import CodedErrors, code_in_place
 from schema.operations import Mutation, Query, Subscription
 
@@ -30,7 +30,8 @@ def build_schema(
     extensions: list[type[SchemaExtension] | ExtensionFactory] = [
         *observers,
         CodedErrors,
-        lambda: ParserCache(maxsize=1024),
+        WebsocketSubscriptions,
+        lambda: RefusingParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
         *limits,
     ]

@@ -64,10 +64,15 @@ async def _redis_value(api: Api, key: str) -> Any:
     return kind
 
 
+def redis_keys(redis: Any, pattern: str) -> Any:
+    """SCAN in large steps: a shared test Redis may hold far more keys than this run's."""
+    return redis.scan_iter(match=pattern, count=10_000)
+
+
 async def footprint(api: Api) -> Footprint:
     """Every key of the test's key space (streams by length) and every catalog row."""
     prefix = api.container.keys.prefix
-    keys = sorted([k async for k in api.container.redis.scan_iter(match=f"{prefix}*")])
+    keys = sorted([k async for k in redis_keys(api.container.redis, f"{prefix}*")])
     live = {k: await _redis_value(api, k) for k in keys if not k.endswith(":recovery")}
     connection = await asyncpg.connect(api.container.settings.database_url)
     try:
