@@ -115,6 +115,12 @@ class Replica:
                     return round(int(line.split()[1]) / 1024, 1)
         return 0.0
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the API process has used, from /proc (Linux)."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:

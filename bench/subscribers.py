@@ -235,13 +235,19 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         await asyncio.sleep(args.settle)
         rss_held = a.rss_mb()
         base = await versions_now(a.url, sections)
+        cpu_before = a.cpu_seconds()
         sent, round_trips = await make_changes(staff, args, sections, students)
         await asyncio.sleep(2)  # the last pushes
+        cpu = a.cpu_seconds() - cpu_before
         stop.set()
         pushes = dict(await asyncio.to_thread(lambda: [results.get(timeout=120) for _ in jobs]))
         for process in processes:
             process.join(timeout=30)
-        return report(args, jobs, pushes, sent, base, round_trips, rss_held, a.rss_mb())
+        figures = report(args, jobs, pushes, sent, base, round_trips, rss_held, a.rss_mb())
+        pushed = figures["change_to_push_same_replica"]["pushes"]
+        figures["api_a_cpu_ms_per_push"] = round(cpu * 1000 / max(pushed, 1), 3)
+        figures["load_average"] = os.getloadavg()
+        return figures
 
 
 def report(
