@@ -151,13 +151,12 @@ async def _watch_state(container: Container) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
-    container = Container.build(settings)
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.container = container
         app.state.readiness = health.Readiness()
-        await _wait_for_redis(container)
+        # Waits for Redis, and builds on a cluster client if it runs in cluster mode.
+        container = await Container.open(settings)
+        app.state.container = container
         await container.start_hub()
         app.state.services = container.services()
         tasks = [asyncio.create_task(_prepare(app.state.readiness, container), name="prepare")]
@@ -188,13 +187,3 @@ def create_app(settings: Settings) -> Starlette:
     app.add_middleware(HttpMetrics)  # inside RequestIds: its slow-request lines carry the id
     app.add_middleware(RequestIds)
     return app
-
-
-async def _wait_for_redis(container: Container) -> None:
-    while True:
-        try:
-            await container.redis.ping()
-            return
-        except Exception as exc:
-            log.warning("waiting for Redis: %s", exc)
-            await asyncio.sleep(STARTUP_RETRY_SECONDS)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` and `token
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SHOWN_DRIFTS = 20
+# An operator command waits this long for Redis, then fails naming it.
+REDIS_WAIT_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -55,7 +57,7 @@ def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]
     from infrastructure.migrate import current_revision, head_revision
 
     async def run() -> T:
-        container = Container.build(settings)
+        container = await Container.open(settings, wait_seconds=REDIS_WAIT_SECONDS)
         try:
             revision = await current_revision(container.engine)
             if revision != head_revision():

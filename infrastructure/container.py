@@ -9,9 +9,8 @@ import os
 import uuid
 from dataclasses import dataclass
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.catalog import CatalogService
@@ -28,6 +27,12 @@ from infrastructure.postgres.rules import PostgresRuleRecords
 from infrastructure.postgres.snapshot import PostgresSnapshot
 from infrastructure.ratelimit import RequestThrottle
 from infrastructure.recovery import StateLoader
+from infrastructure.redis.client import (
+    RedisClient,
+    cluster_client,
+    cluster_enabled,
+    node_client,
+)
 from infrastructure.redis.events import RedisLiveEvents, decode_section_event
 from infrastructure.redis.hub import RedisHub
 from infrastructure.redis.idempotency import RedisIdempotencyStore
@@ -44,21 +49,15 @@ from resolvers.context import Services
 log = logging.getLogger(__name__)
 
 
-def make_redis(settings: Settings, retries: int = 3, connections: int | None = None) -> Redis:
-    # A blocking pool: at the rush, requests queue for a connection instead of failing.
-    pool = BlockingConnectionPool.from_url(
-        settings.redis,
-        decode_responses=True,
-        max_connections=connections or settings.redis_pool_size,
-        timeout=10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        # A pool given to Redis() has no retries by default: after a Redis restart every
-        # pooled connection would fail once. Retried commands are safe: the seat scripts
-        # answer ALREADY_* to a repeat, and claim.lua recognizes its own claim.
-        retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries),
-    )
-    return Redis(connection_pool=pool)
+def make_redis(
+    settings: Settings, retries: int = 3, connections: int | None = None, cluster: bool = False
+) -> RedisClient:
+    """The process's client: a Redis Cluster's when `cluster` (Container.open asks the
+    server), else one server's."""
+    limit = connections or settings.redis_pool_size
+    if cluster:
+        return cluster_client(settings.redis, retries, limit)
+    return node_client(settings.redis, retries, limit)
 
 
 class CatalogListener:
@@ -82,7 +81,7 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: RedisClient
     keys: Keys
     scripts: Scripts
     tokens: TokenService
@@ -104,10 +103,21 @@ class Container:
     hub: RedisHub | None = None
 
     @classmethod
-    def build(cls, settings: Settings) -> Container:
+    async def open(cls, settings: Settings, wait_seconds: float | None = None) -> Container:
+        """The container of a process: waits for Redis (for ever, or `wait_seconds`) and
+        builds on a cluster client if the server runs in cluster mode."""
+        cluster = await cluster_enabled(settings.redis, wait_seconds)
+        container = cls.build(settings, cluster=cluster)
+        if isinstance(container.redis, RedisCluster):
+            # The slot map now, not at the first command: a cluster pub/sub needs it.
+            await container.redis.initialize()
+        return container
+
+    @classmethod
+    def build(cls, settings: Settings, cluster: bool = False) -> Container:
         engine = make_engine(settings.async_database_url, settings.db_pool_size)
         sessions = make_sessions(engine)
-        redis = make_redis(settings)
+        redis = make_redis(settings, cluster=cluster)
         keys = Keys(settings.key_prefix, settings.shards)
         scripts = Scripts(redis)
         seats = RedisSeatStore(redis, scripts, keys)
@@ -161,8 +171,9 @@ class Container:
 
         # Its own connection, never retried: a pub/sub connection that redis-py quietly
         # re-established would hide the lost messages, and the hub must resync its listeners.
+        # On a cluster too it is one node's connection: see hub.py.
         hub = RedisHub(
-            make_redis(self.settings, retries=0, connections=8),
+            node_client(self.settings.redis, retries=0, connections=8),
             decode,
             name=f"coursereg-hub-{os.getpid()}-{uuid.uuid4().hex[:6]}",
         )
@@ -198,5 +209,8 @@ class Container:
             with contextlib.suppress(Exception):
                 await self.hub.redis.aclose(close_connection_pool=True)
         with contextlib.suppress(Exception):
-            await self.redis.aclose(close_connection_pool=True)
+            if isinstance(self.redis, Redis):
+                await self.redis.aclose(close_connection_pool=True)
+            else:
+                await self.redis.aclose()
         await self.engine.dispose()

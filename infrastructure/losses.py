@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
-
 from domain.changes import parse_position
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
 
 
@@ -31,7 +30,7 @@ class Backlog:
     seen_ms: int
 
 
-async def look(redis: Redis, keys: Keys) -> tuple[list[int], dict[int, Backlog]]:
+async def look(redis: RedisClient, keys: Keys) -> tuple[list[int], dict[int, Backlog]]:
     """The shards without their ready marker, and the backlog of the others: one pipeline."""
     pipe = redis.pipeline(transaction=False)
     for shard in range(keys.shards):

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from redis.asyncio import Redis
-
 from domain.model import SectionSetup
 from infrastructure.postgres.snapshot import PostgresSnapshot
 from infrastructure.recovery import StateLoader
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
 
 ROUND = 200
@@ -44,7 +43,9 @@ class Report:
         return not self.drifted
 
 
-async def live_sections(redis: Redis, keys: Keys, ids: list[UUID]) -> list[LiveSection | None]:
+async def live_sections(
+    redis: RedisClient, keys: Keys, ids: list[UUID]
+) -> list[LiveSection | None]:
     pipe = redis.pipeline(transaction=False)
     for sid in ids:
         k = keys.section(sid)
@@ -98,7 +99,7 @@ def compare(
 
 class Reconciler:
     def __init__(
-        self, redis: Redis, keys: Keys, snapshot: PostgresSnapshot, loader: StateLoader
+        self, redis: RedisClient, keys: Keys, snapshot: PostgresSnapshot, loader: StateLoader
     ) -> None:
         self.redis = redis
         self.keys = keys

@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.model import SectionSetup
 from infrastructure.losses import Backlog, describe, look, unrecovered
 from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
 from infrastructure.redis.rules import RedisRuleStore, epoch_ms
 from infrastructure.redis.scripts import Call, Scripts
@@ -58,7 +58,7 @@ class RebuildReport:
 class StateLoader:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         scripts: Scripts,
         keys: Keys,
         snapshot: PostgresSnapshot,
@@ -125,12 +125,18 @@ class StateLoader:
         markers = [self.keys.shard_ready(shard) for shard in shards]
         try:
             await self.observe()
-            kept = await self.redis.mget(markers)
+            # One GET per marker, not MGET: each shard's marker is in its own slot.
+            pipe = self.redis.pipeline(transaction=False)
+            for marker in markers:
+                pipe.get(marker)
+            kept = await pipe.execute()
             await self.redis.delete(*markers)
             if not await settle():
-                restore = {k: v for k, v in zip(markers, kept, strict=True) if v is not None}
-                if restore:
-                    await self.redis.mset(restore)
+                pipe = self.redis.pipeline(transaction=False)
+                for marker, value in zip(markers, kept, strict=True):
+                    if value is not None:
+                        pipe.set(marker, value)
+                await pipe.execute()
                 return None
             return await self._rebuild(shards, progress)
         finally:

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value.upper()
 
+    @field_validator("key_prefix")
+    @classmethod
+    def _key_prefix(cls, value: str) -> str:
+        # A brace would become the hash tag of every key (keys.py) and put a section's
+        # keys and its shard's stream in different Redis Cluster slots.
+        if "{" in value or "}" in value:
+            raise ValueError("must not contain { or } (Redis Cluster hash tags)")
+        return value
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

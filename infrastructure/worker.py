@@ -105,7 +105,7 @@ def metrics_server(port: int) -> Iterator[None]:
 
 
 async def run_worker(settings: Settings, consumer: str) -> None:
-    container = Container.build(settings)
+    container = await Container.open(settings)  # waits for Redis; a cluster or not
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,5 +1,9 @@
 """One Redis pub/sub connection per process, shared by every subscriber in it.
 
+Redis Cluster: classic SUBSCRIBE on one node, since a cluster forwards every PUBLISH (the
+scripts') to all its nodes; sharded pub/sub would cost a connection per primary and channel
+names in the scripts' slots, to save a fan-out that matters only past a few dozen nodes.
+
 Written here rather than taken from broadcaster: its last release (0.3.1) delivers nothing
 with redis-py 8 and loses a subscriber when two join a new channel at once (DESIGN.md).
 Each channel is subscribed once however many listeners watch it; a message is decoded once

@@ -16,8 +16,6 @@ from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
-
 from domain.errors import BadInput, Unavailable
 from domain.model import (
     DropAnswer,
@@ -28,6 +26,7 @@ from domain.model import (
     SwapAnswer,
     SwapOutcome,
 )
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
 from infrastructure.redis.outage import unavailable_when_down
 from infrastructure.redis.scripts import Scripts
@@ -78,7 +77,7 @@ def decode_answer(record: dict[str, Any]) -> Answer:
 
 @unavailable_when_down
 class RedisIdempotencyStore:
-    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts, keys: Keys) -> None:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys

@@ -1,7 +1,10 @@
 """The Lua scripts, loaded once per client and run with EVALSHA (reloaded on NOSCRIPT).
 
 Pipelines call EVALSHA directly: redis-py's pipeline would ask SCRIPT EXISTS before every
-execute, a round trip the hot path cannot afford.
+execute, a round trip the hot path cannot afford. They queue it as a raw command, since
+redis-py's cluster pipeline blocks its `evalsha` method (it cannot reload a missing script;
+Batch does); the cluster pipeline sends each call to the node of its keys' slot and refuses
+a call whose keys are in different slots.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
+
+from infrastructure.redis.client import RedisClient, RedisPipeline
 
 ScriptArg = str | int | float
 
@@ -56,7 +59,7 @@ class Scripts:
         "confirm",
     )
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         loaded = {name: redis.register_script(_source(name)) for name in self.NAMES}
         self.register: AsyncScript = loaded["register"]
@@ -97,11 +100,13 @@ class Batch:
         self._calls: list[Call | None] = []
 
     def call(self, call: Call) -> None:
-        self._pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        self._pipe.execute_command(
+            "EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args
+        )
         self._calls.append(call)
 
     @property
-    def command(self) -> Pipeline:
+    def command(self) -> RedisPipeline:
         """Queue one plain command on the returned pipeline: `batch.command.zadd(...)`."""
         self._calls.append(None)
         return self._pipe

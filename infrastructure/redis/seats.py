@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from domain.errors import Unavailable
@@ -21,6 +20,7 @@ from domain.model import (
 )
 from domain.ports import CapacityChange
 from domain.rules import Holder, HolderKind, WaitlistMode
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
 from infrastructure.redis.outage import unavailable_when_down
 from infrastructure.redis.rules import epoch_ms, rules_json
@@ -43,7 +43,7 @@ def _section_result(section_id: UUID, reply: list) -> SectionResult:
 
 @unavailable_when_down
 class RedisSeatStore:
-    def __init__(self, redis: Redis, scripts: Scripts, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts, keys: Keys) -> None:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys

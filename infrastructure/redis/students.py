@@ -12,9 +12,8 @@ import time
 from collections.abc import Iterable
 from uuid import UUID
 
-from redis.asyncio import Redis
-
 from domain.errors import Unavailable
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
 from infrastructure.redis.outage import unavailable_when_down
 
@@ -23,7 +22,7 @@ CACHE_SECONDS = 300.0
 
 @unavailable_when_down
 class CachedStudentDirectory:
-    def __init__(self, redis: Redis, keys: Keys, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, ttl: float = CACHE_SECONDS) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl = ttl

@@ -1,0 +1,204 @@
+"""Redis Cluster slot safety without a server: every KEYS list the adapters build for a script,
+and every MULTI they send, hashes to one slot (redis-py's key_slot), for any ids, key prefix
+and shard count. The adapters run against a recorder that keeps what they send and stops
+them there; tests/integration/test_cluster.py runs the same paths on a real cluster."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from hashlib import sha1
+from typing import Any
+from uuid import UUID
+
+import pytest
+from redis.crc import key_slot
+
+from domain.model import SectionSetup
+from domain.rules import (
+    Attempt,
+    HeldSection,
+    Holding,
+    Meeting,
+    SectionRules,
+    StudentRules,
+    WaitlistMode,
+)
+from infrastructure.recovery import StateLoader
+from infrastructure.redis.idempotency import RedisIdempotencyStore
+from infrastructure.redis.keys import Keys
+from infrastructure.redis.rules import RedisRuleStore
+from infrastructure.redis.scripts import Scripts
+from infrastructure.redis.seats import RedisSeatStore
+from infrastructure.redis.streams import RedisChangeStream
+from infrastructure.settings import SettingsError, load_settings
+
+NOW = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+class Sent(Exception):
+    """The recorder has what it wanted (the keys); the adapter stops here."""
+
+
+@dataclass
+class Recorder:
+    """A stand-in Redis client: records the KEYS of each script call and the keys of each
+    MULTI, then raises Sent. Plain pipelines without a script answer None per command."""
+
+    calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    multis: list[list[str]] = field(default_factory=list)
+
+    def register_script(self, source: str) -> RecordedScript:
+        return RecordedScript(self, sha1(source.encode()).hexdigest())
+
+    def pipeline(self, transaction: bool = True) -> RecordedPipe:
+        return RecordedPipe(self, transaction)
+
+    async def hkeys(self, key: str) -> list[str]:
+        return []
+
+
+@dataclass
+class RecordedScript:
+    recorder: Recorder
+    sha: str
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        self.recorder.calls.append((self.sha, list(keys)))
+        raise Sent
+
+
+@dataclass
+class RecordedPipe:
+    recorder: Recorder
+    transaction: bool
+    queued: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    def execute_command(self, *args: Any) -> RecordedPipe:
+        self.queued.append((str(args[0]).upper(), args[1:]))
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        def queue(*args: Any, **kwargs: Any) -> RecordedPipe:
+            return self.execute_command(name, *args)
+
+        return queue
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if self.transaction:
+            self.recorder.multis.append([str(args[0]) for _, args in self.queued])
+            raise Sent
+        scripts = [args for name, args in self.queued if name == "EVALSHA"]
+        for sha, count, *rest in scripts:
+            self.recorder.calls.append((sha, [str(k) for k in rest[: int(count)]]))
+        if scripts:
+            raise Sent
+        return [None] * len(self.queued)
+
+
+class EmptySnapshot:
+    """What StateLoader.load reads from Postgres: nobody enrolled, waiting or offered."""
+
+    async def enrolled(self, ids: Any) -> dict[UUID, list[UUID]]:
+        return {}
+
+    async def waitlists(self, ids: Any) -> dict[UUID, list[tuple[int, UUID]]]:
+        return {}
+
+    async def offers(self, ids: Any) -> dict[UUID, list[tuple[UUID, datetime]]]:
+        return {}
+
+
+def _ids(rng: random.Random, count: int) -> list[UUID]:
+    return [UUID(int=rng.getrandbits(128), version=4) for _ in range(count)]
+
+
+def _setup(section_id: UUID, semester_id: UUID, rng: random.Random) -> SectionSetup:
+    course, linked = _ids(rng, 2)
+    rules = SectionRules(
+        course_id=course,
+        semester_id=semester_id,
+        meetings=(Meeting(("MON", "WED"), "09:00", "10:15"),),
+        linked_sections=(linked,),
+        waitlist_mode=WaitlistMode.OFFER,
+    )
+    return SectionSetup(section_id, 30, True, NOW, NOW + timedelta(days=30), 1, rules)
+
+
+async def _record(recorder: Recorder, work: Any) -> None:
+    with pytest.raises(Sent):
+        await work
+
+
+def _one_slot(keys: list[str]) -> bool:
+    return len({key_slot(k.encode()) for k in keys}) == 1
+
+
+@pytest.mark.parametrize(
+    ("prefix", "shards"), [("", 1), ("t0a1b2c3:", 4), ("prod:coursereg:", 16), ("x:", 1024)]
+)
+async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
+    prefix: str, shards: int
+) -> None:
+    rng = random.Random(f"{prefix}{shards}")
+    keys = Keys(prefix, shards)
+    recorder = Recorder()
+    scripts = Scripts(recorder)
+    seats = RedisSeatStore(recorder, scripts, keys)
+    rules = RedisRuleStore(recorder, scripts, keys, 18.0)
+    idempotency = RedisIdempotencyStore(recorder, scripts, keys)
+    stream = RedisChangeStream(recorder, scripts, keys)
+    loader = StateLoader(recorder, scripts, keys, EmptySnapshot(), None, stream)
+    for _ in range(25):
+        student, other_semester, *sections = _ids(rng, 6)
+        semester = _ids(rng, 1)[0]
+        setups = [_setup(s, semester, rng) for s in sections[:3]]
+        setups.append(_setup(sections[3], other_semester, rng))
+        held = [HeldSection(s.section_id, s.rules, Holding.ENROLLED) for s in setups[:2]]
+        attempt = Attempt(student, sections[0], "TIME_CONFLICT")
+        work = [
+            seats.register(student, sections, "r1"),
+            seats.drop(student, sections[:2], "r2", True),
+            seats.set_capacity(sections[0], 10, "r3", True),
+            seats.resolve(student, sections[1], "claim", "", "r4"),
+            seats.open_section(setups[0]),
+            seats.standing(student, sections[2]),
+            rules.reserve(student, setups, sections, "r5", swap_from=sections[3]),
+            rules.settle(
+                student,
+                [(setups[0], Holding.ENROLLED), (setups[3], None)],
+                "r6",
+                indexed=setups,
+                attempts=[attempt],
+            ),
+            rules.release(student, semester, sections[0]),
+            rules.forget(student, semester, sections[1]),
+            rules.confirm_promotion(student, setups[2], "r7"),
+            rules.mirror(
+                StudentRules(student, 1, 18.0, {semester: (NOW, NOW)}, frozenset(sections))
+            ),
+            rules.load_held(student, semester, held),
+            idempotency.begin(student, "key-1", "fingerprint"),
+            stream.renew(rng.randrange(shards), "worker-1", 10_000),
+            stream.release(rng.randrange(shards), "worker-1"),
+            loader.load(setups),
+        ]
+        for call in work:
+            await _record(recorder, call)
+
+    names = {getattr(scripts, n).sha: n for n in Scripts.NAMES}
+    ran = {names[sha] for sha, _ in recorder.calls}
+    assert ran == set(Scripts.NAMES), set(Scripts.NAMES) - ran
+    crossing = [(names[sha], k) for sha, k in recorder.calls if not _one_slot(k)]
+    assert not crossing, crossing
+    assert len(recorder.multis) == 25 * 3
+    assert all(_one_slot(k) for k in recorder.multis), recorder.multis
+
+
+def test_a_key_prefix_with_a_brace_is_refused() -> None:
+    """A brace in the prefix would become every key's hash tag and split a section's keys
+    from its shard's stream across slots."""
+    for bad in ("a{b}:", "x{", "}y"):
+        with pytest.raises(SettingsError, match="COURSEREG_KEY_PREFIX"):
+            load_settings(key_prefix=bad, redis_url="redis://127.0.0.1:6379/0")
