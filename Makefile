@@ -8,7 +8,7 @@ WORKERS ?= 2
 # is not used); `make install` installs it when missing, so a fresh CI machine has it.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run demo test test-bare install lint bench bench-subscribers clean
+.PHONY: run demo test test-bare faults install lint bench bench-subscribers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ demo:
 ## TEST_REDIS_URL when set (.ci/run sets them), else on embedded servers it starts
 test: install lint
 	$(BIN)/pytest -q
+
+## make faults: only the fault tests (tests/faults, also in make test), with their figures
+faults: install
+	$(BIN)/pytest -q -s tests/faults
 
 ## make test-bare: the suite as on a machine without database servers: no URLs set and, as
 ## root, in a network namespace of its own where this machine's services cannot be reached

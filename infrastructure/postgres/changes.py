@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.changes import Change, Effects, after, fold, parse_position
-from infrastructure.postgres.database import unit_of_work
+from infrastructure.postgres.database import is_connection_error, unit_of_work
 from infrastructure.postgres.models import (
     RegistrationRow,
     SectionRow,
@@ -81,6 +81,8 @@ class PostgresChangeLog:
                     async with session.begin_nested():
                         await write_effects(session, fold([change]))
                 except Exception as exc:  # the caller decides: retry or dead-letter
+                    if is_connection_error(exc):
+                        raise  # the database went away: no fault of this change's
                     failed = (change, exc)
                     break
                 applied, last = applied + 1, change

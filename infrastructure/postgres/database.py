@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -25,10 +25,31 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATEs of a server that is away, starting or stopping, not of a bad statement: class 08
+# (connection exception), 57P01-57P03 (admin or crash shutdown, "the database system is
+# not yet accepting connections"), 53300 (too many connections). Found by the Postgres
+# outage fault test: while Postgres starts, a batch failed with 57P03 and was treated as
+# poison, counting attempts towards the dead-letter stream against good changes.
+UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _sqlstates(exc: BaseException) -> Iterator[str]:
+    seen: BaseException | None = exc
+    for _ in range(5):  # the error, SQLAlchemy's `orig` and their causes
+        if seen is None:
+            return
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            yield state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+
+
 def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, CONNECTION_ERRORS):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return any(s.startswith(UNAVAILABLE_STATES) for s in _sqlstates(exc))
 
 
 def make_engine(url: str, pool_size: int) -> AsyncEngine:

@@ -25,6 +25,7 @@ from domain.rules import (
 )
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
+from infrastructure.redis.outage import unavailable_when_down
 from infrastructure.redis.scripts import Batch, Call, Scripts
 
 RESERVATION_MS = 30_000
@@ -103,6 +104,7 @@ def _semester(setup: SectionSetup) -> UUID:
     return setup.rules.semester_id
 
 
+@unavailable_when_down
 class RedisRuleStore:
     def __init__(
         self,

@@ -16,6 +16,7 @@ from uuid import UUID
 from domain.model import SectionSetup
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.outage import unavailable_when_down
 from infrastructure.redis.rules import decode_rules
 
 CACHE_SECONDS = 60.0
@@ -26,6 +27,7 @@ def _moment(ms: str) -> datetime:
     return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
 
 
+@unavailable_when_down
 class RedisSectionDirectory:
     def __init__(self, redis: RedisClient, keys: Keys, ttl: float = CACHE_SECONDS) -> None:
         self.redis = redis

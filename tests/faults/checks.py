@@ -16,6 +16,7 @@ import asyncpg
 from infrastructure.container import Container
 from tests.faults.cluster import Deployment
 from tests.faults.rush import Ledger, postgres_standing, redis_standing
+from tests.integration.test_randomized import EventLog as RandomizedEventLog
 from tests.invariants import check_postgres, check_redis
 
 
@@ -41,12 +42,10 @@ async def applied_and_rows(database_url: str) -> tuple[int, int]:
     return int(applied), int(rows)
 
 
-class EventLog:
-    """Every event published for the sections (from before the first change), to replay
-    each waitlist and prove that promotions took its head (FIFO)."""
-
-    def __init__(self) -> None:
-        self.events: dict[str, list[dict[str, Any]]] = {}
+class EventLog(RandomizedEventLog):
+    """Every event published for the sections (subscribed before the first change), to
+    replay each waitlist and prove that every freed seat went to the head of the line
+    (test_randomized.EventLog.check_fifo, which knows holds, offers and claims)."""
 
     @contextlib.asynccontextmanager
     async def listening(
@@ -74,28 +73,6 @@ class EventLog:
                 event = json.loads(message["data"])
                 self.events.setdefault(event["s"], []).append(event)
 
-    def check_fifo(self) -> int:
-        """Replay joins, leaves and promotions in version order: versions are contiguous and
-        every promotion takes exactly the heads of the line. Returns the promotions seen."""
-        promotions = 0
-        for section, events in self.events.items():
-            events.sort(key=lambda e: e["v"])
-            versions = [e["v"] for e in events]
-            assert versions == list(range(versions[0], versions[0] + len(versions))), (
-                f"events of {section} are not contiguous"
-            )
-            line: list[str] = []
-            for e in events:
-                if e["k"] == "join":
-                    line.append(e["u"])
-                elif e["k"] == "leave":
-                    line.remove(e["u"])
-                promoted = e.get("p") or []
-                assert promoted == line[: len(promoted)], f"FIFO broken in {section}: {e}"
-                del line[: len(promoted)]
-                promotions += len(promoted)
-        return promotions
-
 
 @dataclass
 class Figures:
@@ -113,7 +90,7 @@ class Figures:
     def line(self) -> str:
         extra = ""
         if self.promotions is not None:
-            extra += f" fifo_promotions={self.promotions}"
+            extra += f" fifo_seats_handed_over={self.promotions}"
         if self.added is not None:
             extra += f" stream_entries={self.added} applied={self.applied}"
         return (
@@ -124,8 +101,12 @@ class Figures:
 
 
 async def lost_in_redis(deployed: Deployment, ledger: Ledger, sections: Sequence[UUID]) -> int:
-    """Every answer a client was told is in Redis now (before any draining)."""
-    lost = ledger.lost(await redis_standing(deployed.container, sections))
+    """Every answer a client was told is in Redis now (before any draining). During a rush
+    the pairs with a request in flight while Redis is read are left out."""
+    ledger.touched.clear()
+    busy = {pair for pair, n in ledger.inflight.items() if n > 0}
+    standing = await redis_standing(deployed.container, sections)
+    lost = ledger.lost(standing, busy | ledger.touched)
     assert not lost, f"{len(lost)} answers not in Redis, e.g. {lost[:3]}"
     return len(lost)
 

@@ -65,6 +65,10 @@ class Ledger:
     internal: list[str] = field(default_factory=list)
     surprises: list[str] = field(default_factory=list)
     answered_at: list[float] = field(default_factory=list)
+    # Requests sent but not yet recorded, and pairs sent since `touched` was cleared: a
+    # check during the rush skips them (Redis may already show what the client is told next).
+    inflight: Counter[Pair] = field(default_factory=Counter)
+    touched: set[Pair] = field(default_factory=set)
 
     def told(self, pair: Pair, outcome: str) -> None:
         self.answers += 1
@@ -83,10 +87,22 @@ class Ledger:
     def answers_since(self, moment: float) -> int:
         return sum(1 for t in self.answered_at if t >= moment)
 
-    def lost(self, observed: dict[Pair, str]) -> list[tuple[Pair, str, str]]:
-        """Pairs whose record contradicts their last definite answer."""
+    async def more(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until the clients have been told `count` more answers (a loaded machine
+        makes a fixed sleep too short)."""
+        target, deadline = self.answers + count, time.monotonic() + timeout
+        while self.answers < target:
+            assert time.monotonic() < deadline, f"only {self.answers} answers of {target}"
+            await asyncio.sleep(0.05)
+
+    def lost(
+        self, observed: dict[Pair, str], busy: set[Pair] | None = None
+    ) -> list[tuple[Pair, str, str]]:
+        """Pairs whose record contradicts their last definite answer (`busy` ones aside)."""
         found = []
         for pair, told in self.last.items():
+            if busy and pair in busy:
+                continue
             seen = observed.get(pair, "out")
             if seen not in ALLOWED[told]:
                 found.append((pair, told, seen))
@@ -193,6 +209,8 @@ class Rush:
         """Send one request and record what it was told; False if it got no answer."""
         self.ledger.requests += 1
         request.tries += 1
+        self.ledger.inflight.update(request.pairs)
+        self.ledger.touched.update(request.pairs)
         try:
             if request.rest:
                 response = await self._rest(client, request)
@@ -201,7 +219,10 @@ class Rush:
         except httpx.TransportError as exc:
             self.ledger.unsure(request.pairs, f"transport:{type(exc).__name__}")
             return False
-        return self._record(request, response)
+        else:
+            return self._record(request, response)
+        finally:
+            self.ledger.inflight.subtract(request.pairs)
 
     async def _graphql(self, client: httpx.AsyncClient, request: Request) -> httpx.Response:
         variables: dict[str, Any] = {"studentId": str(request.student)}

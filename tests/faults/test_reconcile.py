@@ -15,13 +15,13 @@ from tests.faults.cluster import Deployment, deployment, populate
 from tests.faults.rush import Ledger, Rush
 
 
-async def rush_for(deployed: Deployment, url: str, seconds: float, *ids: list[uuid.UUID]) -> Ledger:
+async def rush_for(deployed: Deployment, url: str, answers: int, *ids: list[uuid.UUID]) -> Ledger:
     sections, students = ids
     ledger, stop = Ledger(), asyncio.Event()
     rush = Rush(url, deployed.container.tokens, students, sections, ledger)
 
     async def stopper() -> None:
-        await asyncio.sleep(seconds)
+        await ledger.more(answers)
         stop.set()
 
     await asyncio.gather(stopper(), rush.run(stop))
@@ -31,6 +31,10 @@ async def rush_for(deployed: Deployment, url: str, seconds: float, *ids: list[uu
 async def seed_drift(deployed: Deployment, sections: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """One kind of drift per section; returns what reconcile must say about each."""
     redis, keys = deployed.container.redis, deployed.container.keys
+    lines = [await redis.zcard(keys.section(s).waitlist) for s in sections]
+    longest = sections[lines.index(max(lines))]  # its line gets two students swapped
+    sections = [s for s in sections if s != longest]
+    sections.insert(3, longest)
     k = [keys.section(s) for s in sections]
     await redis.incrby(k[0].seats, 1)
     await redis.sadd(k[1].enrolled, str(uuid.uuid4()))
@@ -56,7 +60,7 @@ async def test_reconcile_reports_every_kind_of_drift_and_repair_restores_the_inv
         api = await deployed.serve()
         sections, students = await populate(deployed, sections=6, seats=4, students=60)
         deployed.worker("w0")
-        first = await rush_for(deployed, api.url, 3, sections, students)
+        first = await rush_for(deployed, api.url, 300, sections, students)
         await deployed.drain()
         assert (await deployed.coursereg("reconcile")).returncode == 0
 
@@ -75,7 +79,7 @@ async def test_reconcile_reports_every_kind_of_drift_and_repair_restores_the_inv
         again = await deployed.coursereg("reconcile")
         assert again.returncode == 0 and "0 drifted" in again.stdout, again.stdout
 
-        second = await rush_for(deployed, api.url, 3, sections, students)
+        second = await rush_for(deployed, api.url, 300, sections, students)
         second.last = {**first.last, **second.last}
         second.answers += first.answers
         figures = await settle_and_check(deployed, "reconcile-drift", second, sections)

@@ -67,8 +67,8 @@ async def test_redis_restarted_with_aof_keeps_every_answer_and_everyone_reconnec
         async def crash() -> None:
             async with GqlSocket.open(ws_url(api.url)) as old:
                 watched = await old.subscribe(SEAT_UPDATES, ids=[str(quiet[0])])
-                first = await old.data(watched)
-                await asyncio.sleep(2)
+                first = await old.data(watched, timeout=20)
+                await ledger.more(60)
                 await deployed.redis.kill()
                 seen["answers_at_crash"] = ledger.answers
                 await asyncio.sleep(DOWN_SECONDS)
@@ -79,11 +79,11 @@ async def test_redis_restarted_with_aof_keeps_every_answer_and_everyone_reconnec
                 await lost_in_redis(deployed, ledger, sections)
             async with GqlSocket.open(ws_url(api.url)) as new:
                 op = await new.subscribe(SEAT_UPDATES, ids=[str(s) for s in sections])
-                versions = [(await new.data(op))["version"] for _ in sections]
-                change = await new.data(op, timeout=10)  # the rush goes on: a new event
+                versions = [(await new.data(op, timeout=20))["version"] for _ in sections]
+                change = await new.data(op, timeout=20)  # the rush goes on: a new event
                 seen["new_subscriber"] = (versions, change)
             seen["health"] = await health(api)
-            await asyncio.sleep(2)
+            await ledger.more(60)
             stop.set()
 
         await asyncio.gather(crash(), rush.run(stop))
@@ -110,10 +110,11 @@ async def test_redis_restarted_empty_is_rebuilt_from_postgres_and_the_loss_is_re
         seen: dict[str, Any] = {}
 
         async def crash() -> None:
-            await asyncio.sleep(2)
+            await ledger.more(60)
             for worker in workers:  # from now on answered changes wait in the streams
                 await worker.kill()
-            await asyncio.sleep(2.5)  # the API looks at the streams every second
+            await ledger.more(60)
+            await asyncio.sleep(1.5)  # the API looks at the streams every second
             seen["waiting"] = await deployed.lag()
             await deployed.redis.kill()
             told = Ledger(last=dict(ledger.last))
@@ -130,7 +131,7 @@ async def test_redis_restarted_empty_is_rebuilt_from_postgres_and_the_loss_is_re
             ledger.uncertain.clear()
             for i in range(2):
                 deployed.worker(f"after-{i}")
-            await asyncio.sleep(3)
+            await ledger.more(60)
             stop.set()
 
         await asyncio.gather(crash(), rush.run(stop))
