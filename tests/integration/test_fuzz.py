@@ -20,6 +20,7 @@ import string
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any
+from urllib.parse import quote
 
 import graphql
 import httpx
@@ -166,7 +167,8 @@ async def test_thousands_of_generated_requests_find_no_server_error(
         if kind == "rest":
             method, path, value = request
             if method == "GET":
-                url = path.format(value if isinstance(value, str) else json.dumps(value))
+                text = value if isinstance(value, str) else json.dumps(value)
+                url = path.format(quote(text, safe=""))  # what a client puts on the wire
                 call = lambda: api.client.get(url, headers=headers)  # noqa: E731
             else:
                 call = lambda: api.client.post(path, json=value, headers=headers)  # noqa: E731
