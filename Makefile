@@ -66,5 +66,20 @@ lint: install
 bench-subscribers: install
 	$(BIN)/python -m bench.subscribers $(ARGS)
 
+## make bench: the rush measured against the framework ceiling and a naive Postgres baseline,
+## all in one run (under 10 minutes, progress shown), then bench-subscribers as item 5;
+## results in docs/benchmarks/. Uses the PostgreSQL and Redis of DATABASE_URL / REDIS_URL
+## (this machine's by default) with a database and key prefix of its own, and wrk.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.run $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

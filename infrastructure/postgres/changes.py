@@ -6,10 +6,11 @@ batch replayed after a crash (or by a worker that lost its lease) is skipped as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
+    Executable,
     Table,
     bindparam,
     column,
@@ -18,7 +19,6 @@ from sqlalchemy import (
     insert,
     select,
     table,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,12 +42,48 @@ AttemptsTable = table(
     column("attempted_at"),
     column("request_id"),
 )
-CHUNK = 4000  # rows per statement, under asyncpg's 32767 parameters
+REGISTRATIONS = cast(Table, RegistrationRow.__table__)
+WAITLIST = cast(Table, WaitlistRow.__table__)
 
 
-def _chunks(rows: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(rows), CHUNK):
-        yield rows[i : i + CHUNK]
+def _upsert_registration(keep_date: bool) -> Executable:
+    statement = pg_insert(REGISTRATIONS)
+    excluded = statement.excluded
+    changes: dict[str, Any] = {
+        "status": excluded.status,
+        "dropped_date": excluded.dropped_date,
+        "updated_at": func.now(),
+        "version": REGISTRATIONS.c.version + 1,
+    }
+    if not keep_date:
+        changes["registration_date"] = excluded.registration_date
+    return statement.on_conflict_do_update(
+        index_elements=[REGISTRATIONS.c.student_id, REGISTRATIONS.c.section_id], set_=changes
+    )
+
+
+def _upsert_waiting() -> Executable:
+    statement = pg_insert(WAITLIST)
+    return statement.on_conflict_do_update(
+        index_elements=[WAITLIST.c.student_id, WAITLIST.c.section_id],
+        set_={
+            "position": statement.excluded.position,
+            "timestamp": statement.excluded.timestamp,
+            "updated_at": func.now(),
+        },
+    )
+
+
+# Built once and run with a list of rows (executemany): SQLAlchemy compiles each statement
+# once and sends the rows as multi-row VALUES pages ("insertmanyvalues"). A statement built
+# with .values(rows) was compiled anew for every batch, bind by bind: that compile was half
+# of a worker's CPU at the drain (py-spy; docs/benchmarks/README.md).
+UPSERT_REGISTRATION = _upsert_registration(keep_date=False)
+UPSERT_REGISTRATION_KEEP_DATE = _upsert_registration(keep_date=True)
+UPSERT_WAITING = _upsert_waiting()
+DELETE_WAITING = delete(WAITLIST).where(
+    WAITLIST.c.student_id == bindparam("student"), WAITLIST.c.section_id == bindparam("section")
+)
 
 
 class PostgresChangeLog:
@@ -175,12 +211,11 @@ async def _write_attempts(session: AsyncSession, effects: Effects) -> None:
         }
         for a in effects.attempts
     ]
-    for chunk in _chunks(rows):
-        await session.execute(insert(AttemptsTable).values(list(chunk)))
+    if rows:
+        await session.execute(insert(AttemptsTable), rows)
 
 
 async def _write_registrations(session: AsyncSession, effects: Effects) -> None:
-    table = cast(Table, RegistrationRow.__table__)
     with_date: list[dict[str, Any]] = []
     without_date: list[dict[str, Any]] = []
     for (student_id, section_id), row in effects.registrations.items():
@@ -192,48 +227,22 @@ async def _write_registrations(session: AsyncSession, effects: Effects) -> None:
             "dropped_date": row.dropped_at,
         }
         (with_date if row.registered_at else without_date).append(values)
-    for rows, keeps_date in ((with_date, False), (without_date, True)):
-        for chunk in _chunks(rows):
-            statement = pg_insert(table).values(list(chunk))
-            excluded = statement.excluded
-            changes: dict[str, Any] = {
-                "status": excluded.status,
-                "dropped_date": excluded.dropped_date,
-                "updated_at": func.now(),
-                "version": table.c.version + 1,
-            }
-            if not keeps_date:
-                changes["registration_date"] = excluded.registration_date
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[table.c.student_id, table.c.section_id], set_=changes
-                )
-            )
+    if with_date:
+        await session.execute(UPSERT_REGISTRATION, with_date)
+    if without_date:
+        await session.execute(UPSERT_REGISTRATION_KEEP_DATE, without_date)
 
 
 async def _write_waitlist(session: AsyncSession, effects: Effects) -> None:
-    table = cast(Table, WaitlistRow.__table__)
-    removed = list(effects.waitlist_removed)
-    for chunk in _chunks(removed):
-        await session.execute(
-            delete(table).where(tuple_(table.c.student_id, table.c.section_id).in_(list(chunk)))
-        )
+    removed = [{"student": k[0], "section": k[1]} for k in effects.waitlist_removed]
+    if removed:
+        await session.execute(DELETE_WAITING, removed)
     joined = [
         {"student_id": k[0], "section_id": k[1], "position": seq, "timestamp": at}
         for k, (seq, at) in effects.waitlist.items()
     ]
-    for chunk in _chunks(joined):
-        statement = pg_insert(table).values(list(chunk))
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[table.c.student_id, table.c.section_id],
-                set_={
-                    "position": statement.excluded.position,
-                    "timestamp": statement.excluded.timestamp,
-                    "updated_at": func.now(),
-                },
-            )
-        )
+    if joined:
+        await session.execute(UPSERT_WAITING, joined)
 
 
 async def _write_sections(session: AsyncSession, effects: Effects) -> None:

@@ -61,7 +61,7 @@ class RedisSeatStore:
             self._call(self.scripts.register, sid, str(student_id), request_id)
             for sid in section_ids
         ]
-        replies = await self.scripts.run_many(calls)
+        replies = await self.scripts.coalesced.run(calls)
         return [_section_result(sid, r) for sid, r in zip(section_ids, replies, strict=True)]
 
     async def drop(
@@ -73,7 +73,7 @@ class RedisSeatStore:
         ]
         answers: list[tuple[DropAnswer, list[Holder]] | None] = []
         for sid, (outcome, seats, *holders) in zip(
-            section_ids, await self.scripts.run_many(calls), strict=True
+            section_ids, await self.scripts.coalesced.run(calls), strict=True
         ):
             if outcome == "UNAVAILABLE":
                 raise Unavailable("seat state is being rebuilt; try again shortly")
