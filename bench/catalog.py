@@ -54,21 +54,20 @@ async def create_catalog(
             )
             made: dict[str, list[UUID]] = {}
             seats: dict[UUID, int] = {}
-            rows = []
+            courses, rows = [], []
             for n, (group, sizes) in enumerate(groups.items()):
-                course_id = uuid.UUID(int=rng.getrandbits(128), version=4)
-                await connection.execute(
-                    "INSERT INTO courses (course_id, course_code, course_name) VALUES ($1,$2,$3)",
-                    course_id,
-                    f"BENCH{n:03d}",
-                    f"Bench {group}",
-                )
                 made[group] = []
+                # A course per section: a student may hold one section per course (rules).
                 for i, size in enumerate(sizes):
+                    course_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+                    courses.append((course_id, f"B{n:02d}-{i:04d}", f"Bench {group} {i}"))
                     section_id = uuid.UUID(int=rng.getrandbits(128), version=4)
                     made[group].append(section_id)
                     seats[section_id] = size
-                    rows.append((section_id, course_id, semester_id, f"{i:04d}", size))
+                    rows.append((section_id, course_id, semester_id, "001", size))
+            await connection.copy_records_to_table(
+                "courses", records=courses, columns=["course_id", "course_code", "course_name"]
+            )
             await connection.copy_records_to_table(
                 "sections",
                 records=rows,
