@@ -147,7 +147,7 @@ class RedisRuleStore:
         batch = Batch(self.scripts)
         due = now_ms() + self.sweep_after_ms
         for setup in sections:
-            batch.command.zadd(
+            batch.zadd(
                 self._index(setup.section_id), {self._member(student_id, setup, request_id): due}
             )
         request = ",".join(str(s) for s in all_section_ids)
@@ -205,7 +205,7 @@ class RedisRuleStore:
             )
         for setup in indexed:
             member = self._member(student_id, setup, request_id)
-            batch.command.zrem(self._index(setup.section_id), member)
+            batch.zrem(self._index(setup.section_id), member)
         at = now_ms()
         for attempt in attempts:
             fields = {
@@ -217,7 +217,7 @@ class RedisRuleStore:
                 "at": at,
                 "rid": request_id,
             }
-            batch.command.xadd(self.keys.section(attempt.section_id).stream, fields)  # type: ignore[arg-type]
+            batch.xadd(self.keys.section(attempt.section_id).stream, fields)
         if swap is not None:
             new, old = swap
             intent = {
@@ -229,7 +229,7 @@ class RedisRuleStore:
                 "at": at,
                 "rid": request_id,
             }
-            batch.command.xadd(self.keys.section(new).stream, intent)  # type: ignore[arg-type]
+            batch.xadd(self.keys.section(new).stream, intent)
         replies = await batch.execute()
         return [UUID(s) for reply in replies[: len(by_semester)] for s in reply]
 
@@ -262,9 +262,7 @@ class RedisRuleStore:
         batch = Batch(self.scripts)
         if reserve:
             member = self._member(student_id, section, request_id)
-            batch.command.zadd(
-                self._index(section.section_id), {member: now_ms() + self.sweep_after_ms}
-            )
+            batch.zadd(self._index(section.section_id), {member: now_ms() + self.sweep_after_ms})
         batch.call(call)
         verdict = (await batch.execute())[-1]
         return None if verdict == "OK" else str(verdict)

@@ -19,7 +19,7 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from infrastructure.redis.client import RedisClient, RedisPipeline
+from infrastructure.redis.client import RedisClient
 
 ScriptArg = str | int | float
 
@@ -96,42 +96,38 @@ class Scripts:
         return Coalescer(self)
 
 
+Raw = tuple[Any, ...]  # a plain command and its arguments, as for execute_command
+
+
 class Batch:
-    """Script calls and plain commands in one pipelined round trip. A script missing from
-    the server's cache (a restarted Redis) is loaded and that call alone run again: the
-    other commands are not repeated."""
+    """Script calls and plain commands sent together, through the Coalescer: concurrent
+    requests' batches share one pipelined round trip. A script missing from the server's
+    cache (a restarted Redis) is loaded and that call alone run again: the other commands
+    are not repeated."""
 
     def __init__(self, scripts: Scripts) -> None:
         self._scripts = scripts
-        self._pipe = scripts.redis.pipeline(transaction=False)
-        self._calls: list[Call | None] = []
+        self._items: list[Call | Raw] = []
 
     def call(self, call: Call) -> None:
-        self._pipe.execute_command(
-            "EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args
-        )
-        self._calls.append(call)
+        self._items.append(call)
 
-    @property
-    def command(self) -> RedisPipeline:
-        """Queue one plain command on the returned pipeline: `batch.command.zadd(...)`."""
-        self._calls.append(None)
-        return self._pipe
+    def zadd(self, key: str, mapping: dict[str, float]) -> None:
+        self._items.append(("ZADD", key, *(x for m, sc in mapping.items() for x in (sc, m))))
+
+    def zrem(self, key: str, *members: str) -> None:
+        self._items.append(("ZREM", key, *members))
+
+    def xadd(self, key: str, fields: dict[str, Any]) -> None:
+        self._items.append(("XADD", key, "*", *(x for f, v in fields.items() for x in (f, v))))
 
     def __len__(self) -> int:
-        return len(self._calls)
+        return len(self._items)
 
     async def execute(self) -> list[Any]:
-        if not self._calls:
+        if not self._items:
             return []
-        replies = await self._pipe.execute(raise_on_error=False)
-        for i, reply in enumerate(replies):
-            call = self._calls[i]
-            if isinstance(reply, NoScriptError) and call is not None:
-                replies[i] = await self._scripts.run(call)
-            elif isinstance(reply, Exception):
-                raise reply
-        return list(replies)
+        return await self._scripts.coalesced.run(self._items)
 
 
 class Coalescer:
@@ -144,21 +140,22 @@ class Coalescer:
 
     def __init__(self, scripts: Scripts) -> None:
         self._scripts = scripts
-        self._waiting: list[tuple[Call, asyncio.Future[Any]]] = []
+        self._waiting: list[tuple[Call | Raw, asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def run(self, calls: Sequence[Call]) -> list[Any]:
-        """Every call's reply, in order; a script missing from the server's cache (a
+    async def run(self, items: Sequence[Call | Raw]) -> list[Any]:
+        """Every item's reply, in order; a script missing from the server's cache (a
         restarted Redis) is loaded and that call alone run again."""
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in calls]
+        futures = [loop.create_future() for _ in items]
         if not self._waiting:
             loop.call_soon(self._flush)
-        self._waiting.extend(zip(calls, futures, strict=True))
+        self._waiting.extend(zip(items, futures, strict=True))
         replies = [await future for future in futures]
         for i, reply in enumerate(replies):
-            if isinstance(reply, NoScriptError):
-                replies[i] = await self._scripts.run(calls[i])
+            item = items[i]
+            if isinstance(reply, NoScriptError) and isinstance(item, Call):
+                replies[i] = await self._scripts.run(item)
             elif isinstance(reply, Exception):
                 raise reply
         return replies
@@ -169,10 +166,15 @@ class Coalescer:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[tuple[Call, asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[Call | Raw, asyncio.Future[Any]]]) -> None:
         pipe = self._scripts.redis.pipeline(transaction=False)
-        for call, _ in batch:
-            pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        for item, _ in batch:
+            if isinstance(item, Call):
+                pipe.execute_command(
+                    "EVALSHA", item.script.sha, len(item.keys), *item.keys, *item.args
+                )
+            else:
+                pipe.execute_command(*item)
         try:
             replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # the connection failed: every caller in the batch sees it
