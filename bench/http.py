@@ -72,8 +72,11 @@ def server_env(settings: Settings, port: int) -> dict[str, str]:
     }
 
 
-async def start_server(settings: Settings, variant: str, log: Path) -> Replica:
-    """`product`: `coursereg serve`; `ceiling` / `baseline`: bench/server.py."""
+async def start_server(
+    settings: Settings, variant: str, log: Path, env: dict[str, str] | None = None
+) -> Replica:
+    """`product`: `coursereg serve`; `ceiling` / `baseline`: bench/server.py; `env` adds
+    settings (e.g. COURSEREG_RULES=false)."""
     port = free_port()
     if variant == "product":
         command = [sys.executable, "-m", "infrastructure.cli", "serve", "--port", str(port)]
@@ -82,7 +85,10 @@ async def start_server(settings: Settings, variant: str, log: Path) -> Replica:
         command += ["--port", str(port)]
     with log.open("ab") as out:
         process = subprocess.Popen(
-            command, env=server_env(settings, port), stdout=out, stderr=subprocess.STDOUT
+            command,
+            env={**server_env(settings, port), **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     replica = Replica(f"http://127.0.0.1:{port}", process)
     await replica.wait_ready()

@@ -20,6 +20,13 @@ RATIO_TARGETS = (
     ("HTTP, 1 section: product / framework ceiling", "http_hot", "ceiling_1", 0.8),
     ("HTTP, 5 sections: product / framework ceiling", "http_spread", "ceiling_5", 0.8),
     ("HTTP, hot section: product / row-lock baseline", "http_hot", "baseline_http", 3.0),
+    # Issue #9: the registration rules cost under 25% of the rush's throughput.
+    (
+        "rush: every rule on / rules off (COURSEREG_RULES=false)",
+        "rush_register",
+        "rush_free_register",
+        0.75,
+    ),
 )
 RUSH_P99_MS = 1000.0
 DRAIN_ROWS = 10_000.0

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,17 @@ RUSH_STUDENTS = 10_000
 PER_STUDENT = 5
 DROP_SHARE = 0.2
 ZIPF_S = 1.0
+
+
+@dataclass(frozen=True)
+class RushKind:
+    group: str  # the catalog's sections for it; results are keyed <group>_register / _drop
+    first_student: int
+    title: str
+
+
+RUSH_WITH_RULES = RushKind("rush", RUSH_STUDENTS, "")
+RUSH_RULE_FREE = RushKind("rush_free", 2 * RUSH_STUDENTS, " (rules off)")
 
 
 def parse() -> argparse.Namespace:
@@ -103,6 +115,7 @@ def groups() -> dict[str, list[int]]:
         "http_hot": [HOT_SEATS],
         "http_spread": [HOT_SEATS] * SPREAD,
         "rush": rush_sizes(SPREAD, rng),
+        "rush_free": rush_sizes(SPREAD, rng),
     }
 
 
@@ -110,14 +123,14 @@ class Bench:
     def __init__(self, args: argparse.Namespace, settings: Settings, work: Path) -> None:
         self.args, self.settings, self.work = args, settings, work
         self.results: dict[str, Result] = {}
-        self.progress = Progress(12 if args.skip_subscribers else 13)
+        self.progress = Progress(14 if args.skip_subscribers else 15)
 
     def add(self, result: Result) -> None:
         self.results[result.key] = result
         self.progress.show(result)
 
     async def run(self) -> None:
-        self.progress("catalog: 1 semester, 1,006 sections, 60,000 students (COPY)")
+        self.progress("catalog: 1 semester, 1,206 sections, 60,000 students (COPY)")
         catalog = await create_catalog(self.settings.postgres, groups(), STUDENTS)
         tune_collector()  # as `coursereg serve` does, for the in-process variants
         container = Container.build(self.settings)
@@ -311,34 +324,46 @@ class Bench:
                     invariants=await checks.redis_invariants(container, sections),
                 )
             )
-            await self.rush(container, catalog, server)
+            await self.rush(container, catalog, server, RUSH_WITH_RULES)
         finally:
             server.stop()
+        self.progress("the same rush on a server with the rules off (COURSEREG_RULES=false)")
+        rule_free = await http.start_server(
+            self.settings, "product", self.work / "rule-free.log", {"COURSEREG_RULES": "false"}
+        )
+        try:
+            await self.rush(container, catalog, rule_free, RUSH_RULE_FREE)
+        finally:
+            rule_free.stop()
 
-    async def rush(self, container: Container, catalog: BenchCatalog, server: Replica) -> None:
+    async def rush(
+        self, container: Container, catalog: BenchCatalog, server: Replica, kind: RushKind
+    ) -> None:
         from bench.drain import start_worker
 
         self.progress("workers catch up on the HTTP runs' changes, then the rush begins")
         worker = start_worker(self.settings, self.work / "worker.log")
         try:
             await wait_drained(container)
-            await self._rush(container, catalog, server)
+            await self._rush(container, catalog, server, kind)
         finally:
             stop_worker(worker)
 
-    async def _rush(self, container: Container, catalog: BenchCatalog, server: Replica) -> None:
+    async def _rush(
+        self, container: Container, catalog: BenchCatalog, server: Replica, kind: RushKind
+    ) -> None:
         rng = random.Random(2026)
-        sections = catalog.sections("rush")
-        students = catalog.students[RUSH_STUDENTS : 2 * RUSH_STUDENTS]
+        sections = catalog.sections(kind.group)
+        students = catalog.students[kind.first_student : kind.first_student + RUSH_STUDENTS]
         plans = [(s, zipf_choices(rng, sections, PER_STUDENT)) for s in students]
         rng.shuffle(plans)
-        registers = self.work / "rush-register.tsv"
+        registers = self.work / f"{kind.group}-register.tsv"
         http.write_requests(
             registers, container.tokens, ((s, http.register_body(s, p)) for s, p in plans)
         )
         pairs = [(s, sec) for s, p in plans for sec in p]
         drops = rng.sample(pairs, int(len(pairs) * DROP_SHARE))
-        dropping = self.work / "rush-drop.tsv"
+        dropping = self.work / f"{kind.group}-drop.tsv"
         http.write_requests(
             dropping, container.tokens, ((s, http.drop_body(s, sec)) for s, sec in drops)
         )
@@ -347,14 +372,15 @@ class Bench:
             f"then {len(drops):,} drops; one worker running"
         )
         answers: dict[tuple[UUID, UUID], str] = {}
+        register_key, drop_key = f"{kind.group}_register", f"{kind.group}_drop"
         for key, data, sent, title in (
             (
-                "rush_register",
+                register_key,
                 registers,
                 len(plans),
-                "Rush: 10,000 students register, 5 sections each",
+                f"Rush{kind.title}: 10,000 students register, 5 sections each",
             ),
-            ("rush_drop", dropping, len(drops), "Rush: then 20% of the places dropped"),
+            (drop_key, dropping, len(drops), f"Rush{kind.title}: then 20% of the places dropped"),
         ):
             log = self.work / f"{key}.bodies"
             before = tree_cpu_seconds(server.process.pid)
@@ -371,11 +397,11 @@ class Bench:
         found.update(await checks.postgres_invariants(container, self.settings.postgres, sections))
         found["lost"] = await checks.lost_answers(self.settings.postgres, answers)
         found["postgres_caught_up_s"] = round(catch_up, 3)
-        self.results["rush_drop"].invariants.update(found)
-        self.results["rush_register"].invariants.update(
+        self.results[drop_key].invariants.update(found)
+        self.results[register_key].invariants.update(
             {k: v for k, v in found.items() if k != "postgres_caught_up_s"}
         )
-        self.results["rush_drop"].notes = (
+        self.results[drop_key].notes = (
             f"one `coursereg worker` ran during the rush; Postgres had caught up "
             f"{catch_up:.2f} s after the last answer"
         )
