@@ -98,9 +98,13 @@ def describe(details: dict[int, dict[str, Any]]) -> tuple[int, str]:
     if lost:
         total = sum(d["lost_at_least"] for d in lost.values())
         each = "; ".join(
-            f"shard {s}: {d['lost_at_least']} (Postgres holds its changes up to "
-            f"{d['persisted_up_to_time'] or 'none'}; {d['waiting_when_last_seen']} were "
-            f"waiting at {d['last_seen_at']})"
+            f"shard {s}: {d['lost_at_least']} (Postgres holds "
+            + (
+                f"its changes up to {d['persisted_up_to_time']}"
+                if d["persisted_up_to_time"]
+                else "none of its changes"
+            )
+            + f"; {d['waiting_when_last_seen']} were waiting at {d['last_seen_at']})"
             for s, d in sorted(lost.items())
         )
         parts.append(
