@@ -150,6 +150,21 @@ async def _watch_state(container: Container) -> None:
             log.warning("state check failed: %s", exc)
 
 
+async def _cancel(tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
+    """Cancel and wait, cancelling again while one lives on: a cancel can be absorbed by a
+    library call in flight (seen: the state watcher outliving one cancel during a rebuild), and
+    shutdown must not hang on it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    pending = {task for task in tasks if not task.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.2)
+    for task in pending:
+        log.warning("task %s did not stop within %.0fs of shutdown", task.get_name(), grace)
+
+
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -164,9 +179,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel(tasks)
             await container.close()
 
     view = GraphQLView(settings)
