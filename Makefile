@@ -8,7 +8,7 @@ WORKERS ?= 2
 # is not used); `make install` installs it when missing, so a fresh CI machine has it.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run demo test test-bare faults install lint bench bench-subscribers clean
+.PHONY: run demo test test-bare faults install lint bench bench-subscribers bench-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,12 @@ bench: install $(BENCH_STAMP)
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench.run $(ARGS)
+
+## make bench-cluster: the rush on one Redis server and on a Redis Cluster of three (both
+## private to the run: redis-server, redis-cli and wrk on PATH), one and two API processes,
+## and the CPU each side used; results in docs/benchmarks/cluster.{json,md}.
+bench-cluster: install $(BENCH_STAMP)
+	$(BIN)/python -m bench.cluster $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

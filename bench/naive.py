@@ -35,8 +35,9 @@ SELECT count(*) FILTER (WHERE r.status = 'enrolled') AS enrolled,
           (SELECT position FROM waitlist WHERE section_id = $1 AND student_id = $2)) AS rank
 FROM registrations r WHERE r.section_id = $1"""
 ENROL = """
-INSERT INTO registrations (student_id, section_id, status) VALUES ($1, $2, 'enrolled')
-ON CONFLICT (student_id, section_id) DO UPDATE
+INSERT INTO registrations (semester_id, student_id, section_id, status)
+SELECT semester_id, $1, $2, 'enrolled' FROM sections WHERE section_id = $2
+ON CONFLICT (semester_id, student_id, section_id) DO UPDATE
 SET status = 'enrolled', registration_date = now(), dropped_date = NULL,
     updated_at = now(), version = registrations.version + 1"""
 JOIN = """

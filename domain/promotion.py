@@ -151,9 +151,8 @@ class Promoter:
         for item in due:
             setup = await self._setup(item.section_id)
             standing = await self.seats.standing(item.student_id, item.section_id)
-            if setup is None or standing is None:
-                await self.rules.clear_reservation(item)
-                continue
-            holding = HOLDING_OF.get(standing.status)
-            await self.rules.settle(item.student_id, [(setup, holding)], item.request_id, [setup])
+            if setup is not None and standing is not None:
+                holding = HOLDING_OF.get(standing.status)
+                await self.rules.settle(item.student_id, [(setup, holding)], item.request_id)
+            await self.rules.clear_reservation(item)
         return len(due)

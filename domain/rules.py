@@ -166,3 +166,4 @@ class DueReservation:
     semester_id: UUID
     section_id: UUID
     request_id: str
+    index_entry: str = ""  # the store's handle on the request's reservations, to clear them

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from domain.model import SectionSetup
-from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.postgres.snapshot import PostgresSnapshot, semesters_of
 from infrastructure.recovery import StateLoader
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
@@ -129,7 +129,7 @@ class Reconciler:
     async def _check(self, setups: list[SectionSetup], report: Report) -> list[SectionSetup]:
         ids = [s.section_id for s in setups]
         live = await live_sections(self.redis, self.keys, ids)
-        enrolled = await self.snapshot.enrolled(ids)
+        enrolled = await self.snapshot.enrolled(ids, semesters_of(setups))
         waiting = await self.snapshot.waitlists(ids)
         drifted = []
         for setup, state in zip(setups, live, strict=True):

@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from domain.model import SectionSetup
 from infrastructure.losses import Backlog, describe, look, unrecovered
-from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.postgres.snapshot import PostgresSnapshot, semesters_of
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
 from infrastructure.redis.rules import RedisRuleStore, epoch_ms
@@ -192,7 +192,7 @@ class StateLoader:
     async def load(self, setups: list[SectionSetup]) -> None:
         """Replace these sections' live state with the record."""
         ids = [s.section_id for s in setups]
-        enrolled = await self.snapshot.enrolled(ids)
+        enrolled = await self.snapshot.enrolled(ids, semesters_of(setups))
         waiting = await self.snapshot.waitlists(ids)
         offers = await self.snapshot.offers(ids)
         calls = []

@@ -27,6 +27,7 @@ from infrastructure.embedded import EmbeddedServers
 from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings, load_settings
 from infrastructure.worker import make_persister
+from tests.redis_cluster import RedisClusterNodes, redis_cluster
 from tests.servers import serve
 from workers.persister import Persister
 
@@ -101,6 +102,14 @@ def settings(database_url: str, servers: Servers) -> Settings:
         rate_ip=100_000,
         rate_ip_burst=1_000_000,
     )
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[RedisClusterNodes]:
+    """A private Redis Cluster of three primaries (tests/redis_cluster.py), started once for
+    the cluster tests; their module points `settings` at it."""
+    with redis_cluster(3) as nodes:
+        yield nodes
 
 
 async def _truncate(url: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, cast
+from uuid import UUID
 
 from sqlalchemy import (
     Executable,
@@ -32,6 +33,7 @@ from infrastructure.postgres.models import (
     StreamOffsetRow,
     WaitlistRow,
 )
+from infrastructure.postgres.section_rules import any_of
 
 # The attempts log (migration 0002), written here by name: an append-only table.
 AttemptsTable = table(
@@ -57,9 +59,9 @@ def _upsert_registration(keep_date: bool) -> Executable:
     }
     if not keep_date:
         changes["registration_date"] = excluded.registration_date
-    return statement.on_conflict_do_update(
-        index_elements=[REGISTRATIONS.c.student_id, REGISTRATIONS.c.section_id], set_=changes
-    )
+    # The partition's unique key (migration 0004): the semester, then the seed's pair.
+    key = [REGISTRATIONS.c.semester_id, REGISTRATIONS.c.student_id, REGISTRATIONS.c.section_id]
+    return statement.on_conflict_do_update(index_elements=key, set_=changes)
 
 
 def _upsert_waiting() -> Executable:
@@ -215,11 +217,31 @@ async def _write_attempts(session: AsyncSession, effects: Effects) -> None:
         await session.execute(insert(AttemptsTable), rows)
 
 
+async def _semesters(session: AsyncSession, section_ids: set[UUID]) -> dict[UUID, UUID]:
+    """Each section's semester, the partition key of its registrations. Looked up in the
+    batch's transaction (one indexed query) rather than carried in the stream entries: the
+    scripts and the entries already in the streams stay as they are."""
+    rows = await session.execute(
+        select(SectionRow.section_id, SectionRow.semester_id).where(
+            any_of(SectionRow.section_id, list(section_ids))
+        )
+    )
+    found: dict[UUID, UUID] = {section: semester for section, semester in rows}
+    missing = section_ids - found.keys()
+    if missing:  # a poison change: it fails, and goes to the dead letters after its tries
+        raise LookupError(f"sections not in Postgres: {sorted(map(str, missing))}")
+    return found
+
+
 async def _write_registrations(session: AsyncSession, effects: Effects) -> None:
     with_date: list[dict[str, Any]] = []
     without_date: list[dict[str, Any]] = []
+    if not effects.registrations:
+        return
+    semesters = await _semesters(session, {section for _, section in effects.registrations})
     for (student_id, section_id), row in effects.registrations.items():
         values = {
+            "semester_id": semesters[section_id],
             "student_id": student_id,
             "section_id": section_id,
             "status": row.status,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -128,6 +129,9 @@ class SectionRow(Base):
         UniqueConstraint(
             "course_id", "semester_id", "section_number", name="uq_sections_course_semester_number"
         ),
+        # The target of registrations' (section, semester) key: a row's semester is its
+        # section's (migration 0004).
+        UniqueConstraint("section_id", "semester_id", name="uq_sections_section_semester"),
         Index("idx_sections_course_semester", "course_id", "semester_id"),
         Index(
             "idx_sections_semester_active",
@@ -156,16 +160,32 @@ class SectionRow(Base):
 
 
 class RegistrationRow(Base):
+    """Partitioned by semester (migration 0004): one partition per semester, made by the
+    semesters table's insert trigger. The seed's unique (student, section) holds per
+    partition as (semester, student, section); a query naming the semester reads one."""
+
     __tablename__ = "registrations"
     __table_args__ = (
         CheckConstraint("status IN ('enrolled','dropped')", name="status"),
-        UniqueConstraint("student_id", "section_id", name="uq_registrations_student_section"),
+        UniqueConstraint(
+            "semester_id",
+            "student_id",
+            "section_id",
+            name="uq_registrations_semester_student_section",
+        ),
+        ForeignKeyConstraint(
+            ["section_id", "semester_id"],
+            ["sections.section_id", "sections.semester_id"],
+            name="fk_registrations_section_id_sections",
+        ),
         Index("idx_registrations_student_section", "student_id", "section_id"),
         Index("idx_registrations_section_status", "section_id", "status"),
+        {"postgresql_partition_by": "LIST (semester_id)"},
     )
     registration_id: Mapped[uuid.UUID] = _id()
+    semester_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
     student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("students.student_id"), nullable=False)
-    section_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sections.section_id"), nullable=False)
+    section_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), nullable=False)
     status: Mapped[str] = mapped_column(
         String(20), server_default=text("'enrolled'"), nullable=False
     )

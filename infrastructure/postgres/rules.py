@@ -276,15 +276,20 @@ class PostgresRuleRecords:
         students = list({s for s, _ in keys})
         semesters = list({t for _, t in keys})
         statement = (
-            select(RegistrationRow.student_id, SectionRow.semester_id, func.sum(CourseRow.credits))
+            select(
+                RegistrationRow.student_id,
+                RegistrationRow.semester_id,
+                func.sum(CourseRow.credits),
+            )
             .join(SectionRow, SectionRow.section_id == RegistrationRow.section_id)
             .join(CourseRow, CourseRow.course_id == SectionRow.course_id)
             .where(
                 any_of(RegistrationRow.student_id, students),
-                any_of(SectionRow.semester_id, semesters),
+                # The partition key: only these semesters' partitions are read.
+                any_of(RegistrationRow.semester_id, semesters),
                 RegistrationRow.status == ENROLLED,
             )
-            .group_by(RegistrationRow.student_id, SectionRow.semester_id)
+            .group_by(RegistrationRow.student_id, RegistrationRow.semester_id)
         )
         async with unit_of_work(self.sessions) as session:
             sums = {(s, t): credits_of(total) for s, t, total in await session.execute(statement)}

@@ -23,8 +23,15 @@ from infrastructure.postgres.models import (
     StudentRow,
     WaitlistRow,
 )
-from infrastructure.postgres.section_rules import load_section_rules
+from infrastructure.postgres.section_rules import any_of, load_section_rules
 from infrastructure.postgres.student_rules import student_rules_of
+
+
+def semesters_of(setups: Sequence[SectionSetup]) -> list[UUID] | None:
+    """The semesters of these sections, when every setup names its own (load_setups' do)."""
+    if any(s.rules is None for s in setups):
+        return None
+    return list({s.rules.semester_id for s in setups if s.rules is not None})
 
 
 class PostgresSnapshot:
@@ -35,12 +42,18 @@ class PostgresSnapshot:
         async with unit_of_work(self.sessions) as session:
             return await load_setups(session)
 
-    async def enrolled(self, section_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
+    async def enrolled(
+        self, section_ids: Sequence[UUID], semester_ids: Sequence[UUID] | None = None
+    ) -> dict[UUID, list[UUID]]:
+        """Per section, its enrolled students. Given the sections' semesters (semesters_of),
+        the read touches only those semesters' partitions of registrations."""
         statement = (
             select(RegistrationRow.section_id, RegistrationRow.student_id)
             .where(RegistrationRow.section_id.in_(section_ids))
             .where(RegistrationRow.status == ENROLLED)
         )
+        if semester_ids is not None:
+            statement = statement.where(any_of(RegistrationRow.semester_id, semester_ids))
         grouped: dict[UUID, list[UUID]] = defaultdict(list)
         async with unit_of_work(self.sessions) as session:
             for section_id, student_id in await session.execute(statement):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TypeAlias
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, TypeAlias, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
@@ -19,6 +21,7 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ RedisClient: TypeAlias = Redis | RedisCluster
 RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
 
 PROBE_RETRY_SECONDS = 1.0
+CONNECTION_HEADROOM = 16
+T = TypeVar("T")
 
 
 def _retry(retries: int) -> Retry:
@@ -52,17 +57,72 @@ def node_client(url: str, retries: int, connections: int) -> Redis:
     return Redis(connection_pool=pool)
 
 
-def cluster_client(url: str, retries: int, connections: int) -> RedisCluster:
-    """Redis Cluster from any of its nodes; `connections` is the limit per node (redis-py's
-    cluster client has no blocking pool: past the limit a command fails at once)."""
-    return RedisCluster.from_url(
+# Whether this task already holds a turn of its cluster client (a pipeline's redirected
+# command goes through the client again: it must not wait for a second turn).
+_in_turn: ContextVar[bool] = ContextVar("coursereg_cluster_turn", default=False)
+
+
+class QueuedRedisCluster(RedisCluster):
+    """redis-py's cluster client with a queue in front, like BlockingConnectionPool for one
+    server: at most `turns` commands and pipelines in flight per process, the others wait.
+
+    Written because redis-py 8.1's cluster client has no blocking pool: past its connection
+    limit a node raises MaxConnectionsError, and a pipeline that meets it closes every
+    connection of the client while other commands are using them (they fail with
+    AttributeError). Each command or pipeline holds at most one connection per node, so with
+    the limit above `turns` that never happens."""
+
+    def __init__(self, *args: Any, turns: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.turns = asyncio.Semaphore(turns)
+
+    async def in_turn(self, work: Callable[[], Awaitable[T]]) -> T:
+        if _in_turn.get():
+            return await work()
+        async with self.turns:
+            held = _in_turn.set(True)
+            try:
+                return await work()
+            finally:
+                _in_turn.reset(held)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        run = super().execute_command
+        return await self.in_turn(lambda: run(*args, **kwargs))
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        return QueuedClusterPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py does
+
+
+class QueuedClusterPipeline(ClusterPipeline):
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        run = super().execute
+        client = self.cluster_client
+        assert isinstance(client, QueuedRedisCluster)
+        return await client.in_turn(lambda: run(raise_on_error, allow_redirections))
+
+
+def cluster_client(url: str, retries: int, connections: int) -> QueuedRedisCluster:
+    """Redis Cluster from any of its nodes; at most `connections` commands in flight, and
+    one connection per node for each."""
+    client = QueuedRedisCluster.from_url(
         url,
+        turns=connections,
         decode_responses=True,
-        max_connections=connections,
+        # Room for the commands of a turn and a replaced connection per node.
+        max_connections=connections + CONNECTION_HEADROOM,
         socket_connect_timeout=5,
         health_check_interval=30,
         retry=_retry(retries),
     )
+    assert isinstance(client, QueuedRedisCluster)
+    return client
 
 
 async def cluster_enabled(url: str, wait_seconds: float | None = None) -> bool:

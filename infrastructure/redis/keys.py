@@ -107,9 +107,9 @@ class Keys:
         return f"{self.prefix}stu:{{stu-{student_id}}}:sem:{semester_id}"
 
     def reservations(self, shard: int) -> str:
-        """In-flight reservations of the shard's sections by deadline
-        ("<student>|<semester>|<section>|<request>"), so the shard's owner settles those
-        whose request died between the saga's steps."""
+        """In-flight reservations, one entry per request by deadline
+        ("<student>|<request>|<semester>:<section>,..."), in the shard of the student's id,
+        so the shard's owner settles those whose request died between the saga's steps."""
         return f"{self.prefix}sec:{self._tag(shard)}:reservations"
 
     def idempotency(self, student_id: UUID, key_digest: str) -> str:

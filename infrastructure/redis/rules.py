@@ -91,6 +91,35 @@ def _entry(rules: SectionRules, holding: Holding, swap_from: UUID | None = None)
     return json.dumps(entry, separators=(",", ":"))
 
 
+class Encoded:
+    """Each section's JSON for the student scripts, encoded once per SectionSetup object
+    (the section directory hands out the same one while it is cached), not per request."""
+
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[SectionSetup, str, dict[Holding, str]]] = {}
+
+    def _get(self, setup: SectionSetup) -> tuple[SectionSetup, str, dict[Holding, str]]:
+        found = self._by_id.get(id(setup))
+        if found is None or found[0] is not setup:
+            if len(self._by_id) > self.LIMIT:
+                self._by_id.clear()
+            found = (setup, rules_json(setup), {})
+            self._by_id[id(setup)] = found
+        return found
+
+    def rules(self, setup: SectionSetup) -> str:
+        return self._get(setup)[1]
+
+    def entry(self, setup: SectionSetup, holding: Holding) -> str:
+        entries = self._get(setup)[2]
+        if holding not in entries:
+            assert setup.rules is not None
+            entries[holding] = _entry(setup.rules, holding)
+        return entries[holding]
+
+
 def _verdict(section_id: UUID, word: str) -> Verdict:
     if word == "OK":
         return Verdict(section_id)
@@ -118,16 +147,19 @@ class RedisRuleStore:
         self.scripts = scripts
         self.keys = keys
         self.max_credits = max_credits
+        self.encoded = Encoded()
         self.reservation_ms = reservation_ms
         # Swept a while after their deadline: a slow request settles its own first.
         self.sweep_after_ms = 2 * reservation_ms
 
-    def _index(self, section_id: UUID) -> str:
-        return self.keys.reservations(shard_of(section_id, self.keys.shards))
+    def _index(self, student_id: UUID) -> str:
+        return self.keys.reservations(shard_of(student_id, self.keys.shards))
 
-    def _member(self, student_id: UUID, setup: SectionSetup, request_id: str) -> str:
-        """An index entry per request, so concurrent requests do not clear each other's."""
-        return f"{student_id}|{_semester(setup)}|{setup.section_id}|{request_id}"
+    def _member(self, student_id: UUID, setups: Sequence[SectionSetup], request_id: str) -> str:
+        """One index entry per request, naming its sections: one command to write and one
+        to clear, and concurrent requests never clear each other's."""
+        sections = ",".join(f"{_semester(s)}:{s.section_id}" for s in setups)
+        return f"{student_id}|{request_id}|{sections}"
 
     async def reserve(
         self,
@@ -146,10 +178,7 @@ class RedisRuleStore:
             by_semester[_semester(setup)].append(setup)
         batch = Batch(self.scripts)
         due = now_ms() + self.sweep_after_ms
-        for setup in sections:
-            batch.zadd(
-                self._index(setup.section_id), {self._member(student_id, setup, request_id): due}
-            )
+        batch.zadd(self._index(student_id), {self._member(student_id, sections, request_id): due})
         request = ",".join(str(s) for s in all_section_ids)
         for semester_id, group in by_semester.items():
             batch.call(
@@ -166,13 +195,13 @@ class RedisRuleStore:
                         self.max_credits,
                         str(swap_from) if swap_from else "",
                         request,
-                        *(rules_json(s) for s in group),
+                        *(self.encoded.rules(s) for s in group),
                     ],
                 )
             )
         replies = await batch.execute()
         verdicts: dict[UUID, Verdict] = {}
-        for group, reply in zip(by_semester.values(), replies[len(sections) :], strict=True):
+        for group, reply in zip(by_semester.values(), replies[1:], strict=True):
             for setup, word in zip(group, reply, strict=True):
                 verdicts[setup.section_id] = _verdict(setup.section_id, word)
         return [verdicts[s.section_id] for s in sections]
@@ -196,16 +225,15 @@ class RedisRuleStore:
             by_semester[setup.rules.semester_id] += [
                 str(setup.section_id),
                 holding.value if holding else "X",
-                _entry(setup.rules, holding or Holding.RESERVED),
+                self.encoded.entry(setup, holding or Holding.RESERVED),
             ]
         batch = Batch(self.scripts)
         for semester_id, args in by_semester.items():
             batch.call(
                 Call(self.scripts.settle, [self.keys.holdings(student_id, semester_id)], args)
             )
-        for setup in indexed:
-            member = self._member(student_id, setup, request_id)
-            batch.zrem(self._index(setup.section_id), member)
+        if indexed:
+            batch.zrem(self._index(student_id), self._member(student_id, indexed, request_id))
         at = now_ms()
         for attempt in attempts:
             fields = {
@@ -254,15 +282,15 @@ class RedisRuleStore:
             [
                 str(section.section_id),
                 self.max_credits,
-                rules_json(section),
+                self.encoded.rules(section),
                 1 if reserve else 0,
                 self.reservation_ms,
             ],
         )
         batch = Batch(self.scripts)
         if reserve:
-            member = self._member(student_id, section, request_id)
-            batch.zadd(self._index(section.section_id), {member: now_ms() + self.sweep_after_ms})
+            member = self._member(student_id, [section], request_id)
+            batch.zadd(self._index(student_id), {member: now_ms() + self.sweep_after_ms})
         batch.call(call)
         verdict = (await batch.execute())[-1]
         return None if verdict == "OK" else str(verdict)
@@ -309,10 +337,15 @@ class RedisRuleStore:
         due = []
         for members in await pipe.execute():
             for member in members:
-                student, semester, section, request_id = str(member).split("|", 3)
-                due.append(DueReservation(UUID(student), UUID(semester), UUID(section), request_id))
+                student, request_id, sections = str(member).split("|", 2)
+                for pair in sections.split(","):
+                    semester, section = pair.split(":")
+                    due.append(
+                        DueReservation(
+                            UUID(student), UUID(semester), UUID(section), request_id, str(member)
+                        )
+                    )
         return due
 
     async def clear_reservation(self, due: DueReservation) -> None:
-        member = f"{due.student_id}|{due.semester_id}|{due.section_id}|{due.request_id}"
-        await self.redis.zrem(self._index(due.section_id), member)
+        await self.redis.zrem(self._index(due.student_id), due.index_entry)

@@ -87,9 +87,7 @@ async def test_two_processes_starting_at_once_rebuild_once(
     await worker.drain()
     # Four fresh processes on a key space no running app watches (its own watcher would
     # otherwise race them to the rebuild).
-    fresh = api.container.settings.model_copy(
-        update={"key_prefix": f"t{uuid.uuid4().hex[:12]}:"}
-    )
+    fresh = api.container.settings.model_copy(update={"key_prefix": f"t{uuid.uuid4().hex[:12]}:"})
     processes = [Container.build(fresh) for _ in range(4)]
     try:
         reports = await asyncio.gather(*(p.state.ensure() for p in processes))

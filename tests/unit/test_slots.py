@@ -44,7 +44,7 @@ class Sent(Exception):
 @dataclass
 class Recorder:
     """A stand-in Redis client: records the KEYS of each script call and the keys of each
-    MULTI, then raises Sent. Plain pipelines without a script answer None per command."""
+    MULTI, then fails it with Sent. Plain pipelines without a script answer None."""
 
     calls: list[tuple[str, list[str]]] = field(default_factory=list)
     multis: list[list[str]] = field(default_factory=list)
@@ -92,15 +92,14 @@ class RecordedPipe:
         scripts = [args for name, args in self.queued if name == "EVALSHA"]
         for sha, count, *rest in scripts:
             self.recorder.calls.append((sha, [str(k) for k in rest[: int(count)]]))
-        if scripts:
-            raise Sent
-        return [None] * len(self.queued)
+        # As a pipeline run with raise_on_error=False hands back a failed command's error.
+        return [Sent() if scripts else None for _ in self.queued]
 
 
 class EmptySnapshot:
     """What StateLoader.load reads from Postgres: nobody enrolled, waiting or offered."""
 
-    async def enrolled(self, ids: Any) -> dict[UUID, list[UUID]]:
+    async def enrolled(self, ids: Any, semesters: Any = None) -> dict[UUID, list[UUID]]:
         return {}
 
     async def waitlists(self, ids: Any) -> dict[UUID, list[tuple[int, UUID]]]:
