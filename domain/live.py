@@ -75,20 +75,30 @@ RESYNC = object()
 
 
 class SeatFeed:
-    """Listener of seatUpdates: keeps only the latest event per section, so a subscriber
-    that falls behind gets the current state of each section instead of a backlog."""
+    """Listener of seatUpdates: a bounded queue of the events not yet sent, in order, so a
+    subscriber that keeps up sees every change. One that falls behind (the queue past its
+    bound) has it collapsed to the latest state per section: the current state of each
+    section instead of a backlog."""
 
-    def __init__(self) -> None:
-        self._latest: dict[UUID, SeatState] = {}
+    def __init__(self, limit: int = 64) -> None:
+        self.limit = limit
+        self._bound = limit
+        self._queue: list[SeatState] = []
         self._resync = False
         self._wake = asyncio.Event()
         self.sent: dict[UUID, int] = {}
 
     def deliver(self, channel: str, event: SectionEvent) -> None:
-        state = event.state
-        held = self._latest.get(state.section_id)
-        if held is None or held.version < state.version:
-            self._latest[state.section_id] = state
+        self._queue.append(event.state)
+        if len(self._queue) > self._bound:
+            latest: dict[UUID, SeatState] = {}
+            for state in self._queue:
+                held = latest.get(state.section_id)
+                if held is None or held.version < state.version:
+                    latest[state.section_id] = state
+            self._queue = list(latest.values())
+            # Watching more sections than the bound: grow it, or every event would collapse.
+            self._bound = max(self.limit, 2 * len(self._queue))
         self._wake.set()
 
     def resync(self) -> None:
@@ -96,12 +106,12 @@ class SeatFeed:
         self._wake.set()
 
     async def next(self) -> tuple[bool, list[SeatState]]:
-        """(resync wanted, the newest states not yet sent)."""
+        """(resync wanted, the states not yet sent, oldest first)."""
         await self._wake.wait()
         self._wake.clear()
         resync, self._resync = self._resync, False
-        latest, self._latest = self._latest, {}
-        return resync, [s for s in latest.values() if self.fresh(s)]
+        queue, self._queue = self._queue, []
+        return resync, [s for s in queue if self.fresh(s)]
 
     def fresh(self, state: SeatState) -> bool:
         return state.version > self.sent.get(state.section_id, -1)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from infrastructure.postgres import rule_models  # noqa: F401  (its tables join Base.metadata)
-from infrastructure.postgres.models import Base
+from infrastructure.postgres.models import Base, declared
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +20,7 @@ def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
+        include_name=declared,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
     )
@@ -28,7 +29,7 @@ def run_migrations_offline() -> None:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(connection=connection, target_metadata=target_metadata, include_name=declared)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,6 +1,6 @@
 """The served schema is a compatible superset of the public contract
-(../shared/contract/schema.graphql, extended by rules.graphql): graphql-core finds no
-breaking change."""
+(../shared/contract/schema.graphql, extended by rules.graphql, and its copy in tests/contract):
+graphql-core finds no breaking change."""
 
 from __future__ import annotations
 
@@ -16,15 +16,31 @@ from graphql import (
 
 from schema import schema
 
-CONTRACT = Path(__file__).parents[2] / ".." / "shared" / "contract" / "schema.graphql"
-RULES = CONTRACT.with_name("rules.graphql")
+# The contract lives beside the project (../shared/contract); tests/contract keeps a copy so
+# a clone checked out alone is still held to it. Both are checked where both exist, and the
+# copy must then equal the original.
+SHARED = Path(__file__).parents[2] / ".." / "shared" / "contract"
+COPY = Path(__file__).parents[1] / "contract"
+SOURCES = [COPY, *([SHARED] if (SHARED / "schema.graphql").is_file() else [])]
+
+
+@pytest.fixture(scope="module", params=SOURCES, ids=lambda p: p.parts[-2])
+def contract_dir(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
 
 
 @pytest.fixture(scope="module")
-def contract_sdl() -> str:
-    if not CONTRACT.is_file():
-        pytest.skip(f"the contract is not checked out at {CONTRACT.resolve()}")
-    return CONTRACT.read_text()
+def contract_sdl(contract_dir: Path) -> str:
+    return (contract_dir / "schema.graphql").read_text()
+
+
+@pytest.mark.parametrize("name", ["schema.graphql", "rules.graphql"])
+def test_the_copy_of_the_contract_is_the_contract(name: str) -> None:
+    copy = (COPY / name).read_text()
+    assert copy.strip(), f"tests/contract/{name} is empty"
+    if SHARED in SOURCES:
+        assert copy == (SHARED / name).read_text(), f"tests/contract/{name} is out of date"
 
 
 def test_the_served_schema_has_no_breaking_change_against_the_contract(
@@ -48,10 +64,8 @@ def test_the_served_schema_keeps_every_argument_default_of_the_contract(
 
 
 @pytest.fixture(scope="module")
-def rules_sdl(contract_sdl: str) -> str:
-    if not RULES.is_file():
-        pytest.skip(f"the rules contract is not checked out at {RULES.resolve()}")
-    return contract_sdl + "\n" + RULES.read_text()
+def rules_sdl(contract_dir: Path, contract_sdl: str) -> str:
+    return contract_sdl + "\n" + (contract_dir / "rules.graphql").read_text()
 
 
 def test_the_served_schema_has_no_breaking_change_against_the_rules_contract(

@@ -62,13 +62,24 @@ async def test_a_full_queue_is_replaced_by_a_resync_and_stays_bounded():
     assert await w.next() is RESYNC
 
 
-async def test_seat_feed_keeps_only_the_latest_state_per_section():
-    feed = SeatFeed()
-    for version in range(1, 100):
+async def test_seat_feed_sends_every_change_to_a_subscriber_that_keeps_up():
+    feed = SeatFeed(limit=8)
+    for version in range(1, 9):
         feed.deliver("c", event(version, "enroll"))
     resync, states = await feed.next()
     assert not resync
-    assert [s.version for s in states] == [99]
+    assert [s.version for s in feed.due(states)] == list(range(1, 9))
+
+
+async def test_seat_feed_collapses_to_the_latest_state_per_section_when_behind():
+    feed = SeatFeed(limit=8)
+    for version in range(1, 100):
+        feed.deliver("c", event(version, "enroll"))
+        assert len(feed._queue) <= 8
+    resync, states = await feed.next()
+    assert not resync
+    assert [s.version for s in states][-1] == 99
+    assert len(states) <= 8
 
 
 async def test_seat_feed_never_sends_an_older_version():
