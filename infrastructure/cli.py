@@ -79,6 +79,8 @@ def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
         # answered in turn.
         loop="asyncio",
         http="httptools",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         lifespan="on",
         log_level=settings.log_level.lower(),
         log_config=None,  # configure_logging's handler: JSON or text, request ids, redaction

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         0, ge=0, le=65535, validation_alias="COURSEREG_WORKER_METRICS_PORT"
     )
+    # Proxies whose X-Forwarded-For uvicorn believes (comma-separated addresses or "*"):
+    # the per-address rate limit needs the client's address, not the proxy's.
+    forwarded_allow_ips: str = Field("127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
     # Abuse limits (README "Limits"). Rates are per API process: N replicas admit up to N
     # times as much. A rate of 0 turns that limit off.
     max_body_bytes: int = Field(

@@ -47,7 +47,7 @@ async def drop(info: Info, input: DropInput) -> DropPayload:
 async def swap(info: Info, input: SwapInput) -> SwapPayload:
     ctx = info.context
     answer = await ctx.services.registrar.swap(
-        ctx.actor,
+        ctx.admitted_actor(),
         input.student_id,
         input.drop_section_id,
         input.add_section_id,
@@ -60,7 +60,7 @@ async def swap(info: Info, input: SwapInput) -> SwapPayload:
 async def claim_seat(info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
     ctx = info.context
     status = await ctx.services.registrar.claim_seat(
-        ctx.actor, student_id, section_id, ctx.request_id
+        ctx.admitted_actor(), student_id, section_id, ctx.request_id
     )
     return ClaimPayload(student_id=student_id, section_id=section_id, status=WaitlistStatus(status))
 
@@ -68,6 +68,6 @@ async def claim_seat(info: Info, student_id: UUID, section_id: UUID) -> ClaimPay
 async def decline_offer(info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
     ctx = info.context
     status = await ctx.services.registrar.decline_offer(
-        ctx.actor, student_id, section_id, ctx.request_id
+        ctx.admitted_actor(), student_id, section_id, ctx.request_id
     )
     return ClaimPayload(student_id=student_id, section_id=section_id, status=WaitlistStatus(status))

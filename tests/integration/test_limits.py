@@ -149,6 +149,33 @@ async def test_register_and_drop_are_rate_limited_per_student_with_retry_after(
     assert "errors" not in answer.json(), answer.text
 
 
+SWAP = """mutation($i: SwapInput!) { swap(input: $i) { outcome } }"""
+CLAIM = """mutation($s: UUID!, $c: UUID!) { claimSeat(studentId: $s, sectionId: $c) { status } }"""
+DECLINE = """mutation($s: UUID!, $c: UUID!) {
+  declineOffer(studentId: $s, sectionId: $c) { status } }"""
+
+
+async def test_swap_claim_and_decline_share_the_students_budget(
+    limited: Api, catalog: Catalog
+) -> None:
+    """They write on the hot path like register and drop, so they spend the same tokens."""
+    semester = await catalog.semester()
+    held, wanted = (await catalog.section(5, semester), await catalog.section(5, semester))
+    student = await catalog.student()
+    token = limited.student_token(student.id)
+    ids = {"studentId": str(student.id), "sectionIds": [str(held.id)]}
+    for _ in range(3):  # the burst
+        assert "errors" not in (await post(limited, REGISTER, token, i=ids)).json()
+    before = await footprint(limited)
+    swap = {"studentId": str(student.id), "dropSectionId": str(held.id)}
+    swap["addSectionId"] = str(wanted.id)
+    refused(await post(limited, SWAP, token, i=swap), "RATE_LIMITED", "too many")
+    for query in (CLAIM, DECLINE):
+        response = await post(limited, query, token, s=str(student.id), c=str(wanted.id))
+        refused(response, "RATE_LIMITED", "too many")
+    assert await footprint(limited) == before
+
+
 async def test_staff_are_limited_per_address_not_per_student(
     limited: Api, catalog: Catalog
 ) -> None:

@@ -148,3 +148,10 @@ def test_the_image_gets_every_package_of_the_project() -> None:
     assert "pyproject.toml" in copied
     # The project's runtime dependencies only: no extras (test tools, embedded servers).
     assert re.search(r"^RUN pip wheel [^\[\n]*--wheel-dir /wheels \.$", build, re.MULTILINE)
+
+
+def test_the_api_sees_client_addresses_through_the_proxy(services: dict[str, Any]) -> None:
+    """Behind nginx every request comes from its address: without trusting its
+    X-Forwarded-For the per-address rate limit would hold back all students as one."""
+    assert services["api"]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert "ports" not in services["api"], "only the proxy may reach the API"
