@@ -29,6 +29,7 @@ from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
 from infrastructure.migrate import current_revision, head_revision
 from infrastructure.settings import Settings
+from infrastructure.tasks import cancel_and_wait
 from infrastructure.web.graphiql import offline_graphiql_html
 from resolvers import rest
 from resolvers.context import Context, Services
@@ -150,21 +151,6 @@ async def _watch_state(container: Container) -> None:
             log.warning("state check failed: %s", exc)
 
 
-async def _cancel(tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
-    """Cancel and wait, cancelling again while one lives on: a cancel can be absorbed by a
-    library call in flight (seen: the state watcher outliving one cancel during a rebuild), and
-    shutdown must not hang on it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
-    pending = {task for task in tasks if not task.done()}
-    while pending and loop.time() < deadline:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.2)
-    for task in pending:
-        log.warning("task %s did not stop within %.0fs of shutdown", task.get_name(), grace)
-
-
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -179,7 +165,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            await _cancel(tasks)
+            await cancel_and_wait(tasks)
             await container.close()
 
     view = GraphQLView(settings)

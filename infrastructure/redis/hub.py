@@ -25,6 +25,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from infrastructure.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 2.0
@@ -70,11 +72,7 @@ class RedisHub:
         await asyncio.wait_for(self._connected.wait(), timeout=10)
 
     async def stop(self) -> None:
-        for task in (self._task, self._resyncing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait([self._task, self._resyncing])
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
