@@ -11,6 +11,7 @@ import asyncpg
 
 from infrastructure.container import Container
 from infrastructure.reconcile import Reconciler, live_sections
+from tests.invariants import reflected
 
 
 async def redis_invariants(container: Container, sections: list[UUID]) -> dict[str, int]:
@@ -67,14 +68,7 @@ async def lost_answers(database_url: str, answers: dict[tuple[UUID, UUID], str])
         await connection.close()
     status = {(r["student_id"], r["section_id"]): r["status"] for r in rows}
     on_list = {(w["student_id"], w["section_id"]) for w in waiting}
-    lost = 0
-    for pair, outcome in answers.items():
-        found = status.get(pair)
-        ok = {
-            "ENROLLED": found == "enrolled",
-            "WAITLISTED": pair in on_list or found == "enrolled",
-            "DROPPED": found == "dropped" and pair not in on_list,
-            "LEFT_WAITLIST": pair not in on_list and found != "enrolled",
-        }[outcome]
-        lost += not ok
-    return lost
+    return sum(
+        not reflected(outcome, status.get(pair), pair in on_list)
+        for pair, outcome in answers.items()
+    )

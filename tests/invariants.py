@@ -25,6 +25,17 @@ class Answers:
             self.last[(student, section)] = outcome
 
 
+def reflected(outcome: str, status: str | None, waiting: bool) -> bool:
+    """Whether Postgres (the registration's status, a waitlist row) still shows an answer
+    given: a WAITLISTED student may since have been promoted."""
+    return {
+        "ENROLLED": status == "enrolled",
+        "WAITLISTED": waiting or status == "enrolled",
+        "DROPPED": status == "dropped" and not waiting,
+        "LEFT_WAITLIST": not waiting and status != "enrolled",
+    }[outcome]
+
+
 async def check_redis(container: Container, section_ids: list[UUID]) -> dict[str, int]:
     """No oversell, seat count consistent, one place per student (Redis, at any instant)."""
     states = await live_sections(container.redis, container.keys, section_ids)
@@ -84,13 +95,7 @@ async def check_answers_persisted(database_url: str, answers: Answers) -> dict[s
     lost = []
     for pair, outcome in answers.last.items():
         found = status.get(pair)
-        ok = {
-            "ENROLLED": found == "enrolled",
-            "WAITLISTED": pair in on_list or found == "enrolled",
-            "DROPPED": found == "dropped" and pair not in on_list,
-            "LEFT_WAITLIST": pair not in on_list and found != "enrolled",
-        }[outcome]
-        if not ok:
+        if not reflected(outcome, found, pair in on_list):
             lost.append((pair, outcome, found, pair in on_list))
     assert not lost, f"lost {len(lost)} acknowledged answers, e.g. {lost[:3]}"
     return {"answers": answers.count, "rows": len(rows) + len(waiting), "lost": len(lost)}
