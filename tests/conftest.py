@@ -123,10 +123,21 @@ async def _truncate(url: str) -> None:
         await connection.close()
 
 
-async def _forget_keys(container: Container) -> None:
-    prefix = container.keys.prefix
-    async for key in container.redis.scan_iter(match=f"{prefix}*", count=1000):
-        await container.redis.delete(key)
+async def forget_keys(container: Container) -> None:
+    """Empty this test's key space, as a Redis restarted empty would, while holding the
+    rebuild lock: the app's state watcher (a look a second) would otherwise rebuild shards
+    the scan has not reached yet, and the scan would then delete half a rebuild (seen in CI
+    on a busy shared Redis as a lost waitlist). Deleting under the lock leaves no such gap."""
+    redis, lock = container.redis, container.keys.rebuild_lock
+    token = uuid.uuid4().hex
+    while not await redis.set(lock, token, nx=True, px=60_000):
+        await asyncio.sleep(0.05)
+    try:
+        async for key in redis.scan_iter(match=f"{container.keys.prefix}*", count=10_000):
+            if key != lock:
+                await redis.delete(key)
+    finally:
+        await container.scripts.release(keys=[lock], args=[token])
 
 
 @dataclass
@@ -177,7 +188,7 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
     await _truncate(settings.database_url)
     async with running_app(settings) as running:
         yield running
-        await _forget_keys(running.container)
+        await forget_keys(running.container)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from infrastructure.container import Container
-from tests.conftest import Api, Catalog, Worker, running_app
+from tests.conftest import Api, Catalog, Worker, forget_keys, running_app
 from tests.invariants import check_postgres, check_redis
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
@@ -23,18 +23,13 @@ async def _fill(api: Api, catalog: Catalog, seats: int, students: int) -> tuple:
     return section, people
 
 
-async def _wipe(container: Container) -> None:
-    async for key in container.redis.scan_iter(match=f"{container.keys.prefix}*", count=1000):
-        await container.redis.delete(key)
-
-
 async def test_a_new_process_rebuilds_an_emptied_redis_before_ready(
     api: Api, catalog: Catalog, worker: Worker, settings
 ) -> None:
     """Invariant: convergence; after the rebuild FIFO continues behind the restored line."""
     section, _ = await _fill(api, catalog, seats=3, students=8)
     await worker.drain()
-    await _wipe(api.container)
+    await forget_keys(api.container)
     async with running_app(settings) as fresh:
         c = fresh.container
         await check_redis(c, [section.id])
@@ -65,7 +60,7 @@ async def test_new_stream_ids_sort_after_what_postgres_already_applied(
     watermark = await api.container.changes.watermark(
         int(api.container.keys.section(section.id).stream.split("shard-")[1].rstrip("}"))
     )
-    await _wipe(api.container)
+    await forget_keys(api.container)
     await api.container.state.ensure()
     late = await catalog.student()
     await api.gql(
@@ -94,7 +89,7 @@ async def test_two_processes_starting_at_once_rebuild_once(
         assert sum(1 for r in reports if r is not None) == 1
         assert await processes[0].state.missing_shards() == []
     finally:
-        await _wipe(processes[0])
+        await forget_keys(processes[0])
         for process in processes:
             await process.close()
 
@@ -104,7 +99,7 @@ async def test_a_running_app_notices_lost_state_and_refuses_until_rebuilt(
 ) -> None:
     section, _ = await _fill(api, catalog, seats=5, students=2)
     await worker.drain()
-    await _wipe(api.container)
+    await forget_keys(api.container)
     student = await catalog.student()
     for _ in range(100):
         if (await api.client.get("/ready")).status_code == 200:

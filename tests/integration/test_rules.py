@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Api, Catalog, Worker
+from tests.conftest import Api, Catalog, Worker, forget_keys
 from tests.invariants import check_postgres, check_redis
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
@@ -507,8 +507,7 @@ async def test_a_pending_swap_survives_a_rebuild_of_the_live_state(
     finally:
         await connection.close()
     assert recorded == old.id
-    async for key in api.container.redis.scan_iter(match=f"{api.container.keys.prefix}*"):
-        await api.container.redis.delete(key)
+    await forget_keys(api.container)
     await api.container.state.ensure()
     assert (await drop(api, holder, new))["outcome"] == "DROPPED"
     assert await standing(api, student, new) == ("ENROLLED", None)
