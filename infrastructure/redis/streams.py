@@ -53,7 +53,9 @@ class RedisChangeStream:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys
-        self._raw: dict[str, dict[str, str]] = {}
+        # The fields as read, for a dead letter to keep whole. Keyed by shard too: entry ids
+        # are per stream, so two shards' entries can share one (same millisecond, seq 0).
+        self._raw: dict[tuple[int, str], dict[str, str]] = {}
 
     async def prepare(self, shard: int) -> None:
         try:
@@ -88,7 +90,7 @@ class RedisChangeStream:
         )
         changes = []
         for entry_id, fields in _entries(reply):
-            self._raw[entry_id] = fields
+            self._raw[shard, entry_id] = fields
             changes.append(change_of(entry_id, fields))
         return changes
 
@@ -104,13 +106,13 @@ class RedisChangeStream:
         pipe.xtrim(stream, minid=f"{ms}-{seq + 1}", approximate=False)
         await pipe.execute()
         for entry_id in ids:
-            self._raw.pop(entry_id, None)
+            self._raw.pop((shard, entry_id), None)
 
     async def count_attempt(self, shard: int, change: Change) -> int:
         return int(await self.redis.hincrby(self.keys.attempts(shard), change.id, 1))
 
     async def dead_letter(self, shard: int, change: Change, error: str) -> None:
-        fields: dict[Any, Any] = dict(self._raw.get(change.id, {}))
+        fields: dict[Any, Any] = dict(self._raw.get((shard, change.id), {}))
         fields.update({"source_id": change.id, "error": error[:2000], "shard": str(shard)})
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.keys.dead_letters(shard), fields)

@@ -228,7 +228,10 @@ async def test_a_slow_seat_subscriber_gets_the_latest_state_not_a_backlog_and_sl
     only the newest state of the section, while a reading client gets every change."""
     section = await catalog.section(seats=5)
     channel = api.container.keys.section_channel(section.id)
-    changes = 600
+    # What the slow client still gets is bounded, not a share of the changes: its socket
+    # buffers' worth plus at most two fills of its queue (64): 600 changes gave 88 or 152
+    # pushes, 1,200 gave 112 (6 runs each); a backlog would be every change.
+    changes = 1200
     async with serve(api.app, send_buffer=4096) as url:
         stalled = socket.socket()
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -242,7 +245,9 @@ async def test_a_slow_seat_subscriber_gets_the_latest_state_not_a_backlog_and_sl
             start = (await fast.data(fast_op))["version"]
             assert (await slow.data(slow_op))["version"] == start
             slow.pause()
-            publishing = asyncio.create_task(paced(api.container.redis, channel, section, start))
+            publishing = asyncio.create_task(
+                paced(api.container.redis, channel, section, start, changes)
+            )
             received = [start]
             while received[-1] < start + changes:
                 received.append((await fast.data(fast_op, timeout=2))["version"])

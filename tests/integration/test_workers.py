@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from domain.changes import Change, ChangeKind, parse_position
+from infrastructure.redis.streams import RedisChangeStream
 from infrastructure.worker import make_persister
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
@@ -180,6 +181,28 @@ async def test_a_poison_change_goes_to_dead_letters_without_blocking_its_shard(
     finally:
         await connection.close()
     assert count == 3
+
+
+async def test_a_dead_letter_keeps_its_own_entry_when_another_shard_has_the_same_id(
+    api: Api,
+) -> None:
+    """Entry ids are per stream, so two shards can hold the same one (same millisecond).
+    A dead letter keeps its own shard's entry whole, whatever another shard acknowledged
+    in between (seen once in the poison fault test: the letter had lost its fields)."""
+    c = api.container
+    stream = RedisChangeStream(c.redis, c.scripts, c.keys)
+    same_id = "1700000000000-0"
+    for shard, rid in ((0, "poison"), (1, "good")):
+        await stream.prepare(shard)
+        await c.redis.xadd(c.keys.stream(shard), {**_poison(uuid.uuid4()), "rid": rid}, id=same_id)
+    (poisoned,) = await stream.read(0, "eater", 10, backlog=False, block_ms=100)
+    (other,) = await stream.read(1, "eater", 10, backlog=False, block_ms=100)
+    assert poisoned.id == other.id == same_id
+    await stream.ack(1, [other])
+    await stream.dead_letter(0, poisoned, "ForeignKeyViolation")
+    (letter,) = await stream.dead_letters(0)
+    assert letter["rid"] == "poison" and letter["source_id"] == same_id
+    assert letter["s"] == str(poisoned.section_id)
 
 
 async def test_workers_share_the_shards_and_take_over_a_stopped_one(api: Api) -> None:
