@@ -128,7 +128,7 @@ class CatalogService:
             require_text("lastName", last_name, 100),
             address,
         )
-        await self.students.remember(student.id, student.enrollment_status)
+        await self.students.created(student.id, student.enrollment_status)
         return student
 
     async def set_student_status(self, actor: Actor, student_id: UUID, status: str) -> Student:

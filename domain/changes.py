@@ -25,7 +25,9 @@ class ChangeKind(StrEnum):
     CAPACITY = "capacity"
     OFFER = "offer"  # a freed seat offered to a student in line, until `expires`
     ATTEMPT = "attempt"  # a refused registration, for the attempts log
-    SWAP_WAIT = "swapwait"  # a waitlist place taken to replace an enrolled section
+    # A waitlist place taken to replace an enrolled section; the join carries it now (f),
+    # entries of this kind are only read from streams written before.
+    SWAP_WAIT = "swapwait"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +46,7 @@ class Change:
     request_id: str = ""
     reason: str | None = None  # a refusal's reason, or why a student left the line
     expires: datetime | None = None
-    replaces: UUID | None = None  # SWAP_WAIT: the enrolled section the place would replace
+    replaces: UUID | None = None  # JOIN: the enrolled section the place would replace
 
 
 Key = tuple[UUID, UUID]  # (student_id, section_id)
@@ -131,6 +133,8 @@ class Effects:
             assert change.sequence is not None, "a join carries its waitlist sequence"
             self.waitlist_removed.discard(key)
             self.waitlist[key] = (change.sequence, change.at)
+            if change.replaces is not None:  # a swap left waiting (register.lua)
+                self.swaps[key] = change.replaces
         elif change.kind is ChangeKind.DROP:
             earlier = self.registrations.get(key)
             registered_at = earlier.registered_at if earlier else None

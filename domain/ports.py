@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -32,8 +32,11 @@ from domain.rules import (
     HeldSection,
     Holder,
     Holding,
+    HoldingState,
+    Marked,
+    Reservation,
+    Settled,
     StudentRules,
-    Verdict,
 )
 
 
@@ -52,25 +55,50 @@ class SeatStore(Protocol):
     job it enqueues and the event it publishes."""
 
     async def register(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
-    ) -> list[SectionResult]: ...
+        self,
+        student_id: UUID,
+        section_ids: Sequence[UUID],
+        request_id: str,
+        op: str = "",
+        deadline: int = 0,
+        replaces: UUID | None = None,
+    ) -> list[SectionResult]:
+        """Take a seat or a place in line in each section, once per `op` (a repeat answers
+        what the first run did), and not after `deadline` (epoch ms; the reservation the
+        step acts under: then UNAVAILABLE). A place in line `replaces` an enrolled section
+        (a swap left waiting)."""
 
     async def drop(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, checked: bool
+        self,
+        student_id: UUID,
+        section_ids: Sequence[UUID],
+        request_id: str,
+        checked: bool,
+        op: str = "",
+        deadline: int = 0,
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         """Drop each section (None where unknown to the store), and who each freed seat went
         to or is held for. With `checked` (rules on) a seat is held pending the next
-        student's check instead of going to them at once."""
+        student's check instead of going to them at once. Once per `op`, not after
+        `deadline`."""
 
     async def set_capacity(
         self, section_id: UUID, total_seats: int, request_id: str, checked: bool
     ) -> tuple[CapacityChange, list[Holder]] | None: ...
 
     async def resolve(
-        self, student_id: UUID, section_id: UUID, action: str, reason: str, request_id: str
+        self,
+        student_id: UUID,
+        section_id: UUID,
+        action: str,
+        reason: str,
+        request_id: str,
+        op: str = "",
+        deadline: int = 0,
     ) -> tuple[str, list[Holder]]:
         """Settle a seat held for a student in line: claim, skip (with the rule broken),
-        decline or expire. (status, who the seat went on to)."""
+        decline or expire. (status, who the seat went on to). Once per `op`; a claim not
+        after `deadline` (the promotion's reservation)."""
 
     async def due_holds(self, shards: Sequence[int], limit: int = 200) -> list[Holder]:
         """Held seats past their time: lapsed offers, and pending checks whose request died."""
@@ -131,6 +159,9 @@ class StudentDirectory(Protocol):
     async def enrollment_status(self, student_id: UUID) -> str | None: ...
 
     async def remember(self, student_id: UUID, status: str) -> None: ...
+
+    async def created(self, student_id: UUID, status: str) -> None:
+        """A new student: their status, and a rule state that is empty and complete."""
 
 
 class Catalog(Protocol):
@@ -239,54 +270,75 @@ class ChangeLog(Protocol):
 
 class RuleStore(Protocol):
     """A student's rule state in their own Redis slot: the hot path's checks and
-    reservations, and the mirror of what staff set in Postgres."""
+    reservations, the holdings' state machine (docs/holdings.md), and the mirror of what
+    staff set in Postgres. Every move of a holding is a compare-and-set from the state the
+    caller expects; `op` names the operation (request, promotion) a step belongs to, so a
+    step run twice (a retry, a re-sent pipeline) acts once."""
 
     async def reserve(
         self,
         student_id: UUID,
         sections: Sequence[SectionSetup],
         all_section_ids: Sequence[UUID],
-        request_id: str,
+        op: str,
         swap_from: UUID | None = None,
-    ) -> list[Verdict]:
+    ) -> Reservation:
         """Check each section against the rules and reserve credits and meeting time for
-        those that pass, until `settle` or a sweep after the deadline. `all_section_ids` is
-        the whole request (a linked partner may be in it)."""
+        those that pass (R), until `settle` or a sweep after the deadline. `all_section_ids`
+        is the whole request (a linked partner may be in it)."""
 
     async def settle(
         self,
         student_id: UUID,
         outcomes: Sequence[tuple[SectionSetup, Holding | None]],
-        request_id: str,
+        op: str,
+        *,
+        from_: str = "R",
+        due: bool = False,
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
-        swap: tuple[UUID, UUID] | None = None,
-    ) -> list[UUID]:
-        """Turn this request's reservations into holdings (ENROLLED or WAITING) or release
-        them (None); log refused attempts; record a swap left waiting (new section, the one
-        it replaces) in the record. Returns the sections a swap replaced."""
+        request_id: str = "",
+    ) -> Settled:
+        """Move each holding from one of the states `from_` to ENROLLED, WAITING or gone
+        (None); with `due`, only once its deadline passed (the sweeper). In the same round
+        trip: clear the index entry of `indexed` and log refused `attempts` once. A swap's
+        new section becoming ENROLLED leaves the replaced one LEAVING (Settled.leaving)."""
 
-    async def release(self, student_id: UUID, semester_id: UUID, section_id: UUID) -> list[UUID]:
-        """Forget a dropped section; return the sections that depended on it (a lecture whose
-        last linked lab this was), forgotten too: the caller drops them in the same step."""
+    async def leave(self, student_id: UUID, section: SectionSetup, op: str) -> Marked:
+        """A drop's first step: the holding (and those that depend on it) become LEAVING,
+        indexed for the sweeper."""
 
-    async def forget(self, student_id: UUID, semester_id: UUID, section_id: UUID) -> None:
-        """Forget one holding (the student left a line), without dependants."""
+    async def forget(
+        self,
+        student_id: UUID,
+        semester_id: UUID,
+        section_ids: Sequence[UUID],
+        from_: str,
+        op: str = "",
+        indexed: Sequence[SectionSetup] = (),
+    ) -> None:
+        """Forget holdings given up (from LEAVING or WAITING), clearing the index entry of
+        `indexed` under `op` in the same round trip."""
+
+    async def done(self, student_id: UUID, op: str, indexed: Sequence[SectionSetup]) -> None:
+        """Clear the index entry a saga made for the sweeper, once it finished."""
 
     async def confirm_promotion(
-        self, student_id: UUID, section: SectionSetup, request_id: str, reserve: bool = True
-    ) -> str | None:
-        """A seat is being given to a student in line: check the rules again. None when they
-        still hold (and, with `reserve`, the seat's credits and time are reserved); else the
-        rule they would now break (their holding of the section is forgotten)."""
+        self, student_id: UUID, section: SectionSetup, op: str, reserve: bool = True
+    ) -> tuple[str | None, int]:
+        """A seat is being given to a student in line: check the rules again. (None, the
+        deadline) when they still hold (and, with `reserve`, the holding is PROMOTING, its
+        credits and time reserved); else (the word: a rule broken, BUSY or UNAVAILABLE, 0),
+        the holding unchanged."""
 
     async def mirror(self, rules: StudentRules) -> None:
         """Write what staff set for a student (holds, tickets, credit limit, completed)."""
 
-    async def load_held(
-        self, student_id: UUID, semester_id: UUID, held: Sequence[HeldSection]
-    ) -> None:
-        """Replace the student's holdings of a semester (rebuild from Postgres)."""
+    async def load(self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]]) -> None:
+        """A rebuild: the student's rule state and settled holdings per semester from the
+        record, holdings in flight kept; marks the slot loaded."""
+
+    async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]: ...
 
     async def due_reservations(
         self, shards: Sequence[int], limit: int = 200

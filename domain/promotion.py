@@ -4,22 +4,26 @@ A seat freed by a drop, a capacity raise or a lapsed offer is held for the first
 line (domain/rules.py Holder): pending a fresh check of the rules (AUTO_ENROLL: the seat is
 theirs if they still pass, else they are removed with the rule they broke and the seat goes
 on), or offered until it expires (OFFER: they claim it, decline it, or let it lapse). A
-student promoted into a section they waited for to replace another (swap) drops the other
-in the same step, and that freed seat goes down its own line. A sweeper settles what a
-request left behind when it died between these steps.
+student promoted into a section they waited for to replace another (swap) gives the other
+up the way a drop does: LEAVING, its seat dropped, then forgotten; that freed seat goes down
+its own line. Every step moves a holding only from the state it expects
+(docs/holdings.md); a sweeper settles what a request left behind when it died between
+steps, after the step's deadline, acting for the operation that died.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from domain.errors import Unavailable
 from domain.live import WaitlistStatus
-from domain.model import SectionSetup
+from domain.model import DropAnswer, SectionSetup
 from domain.ports import RuleStore, SeatStore, SectionDirectory
-from domain.rules import Holder, HolderKind, Holding
+from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving
 
 MAX_HANDOVERS = 1000  # a line of skips this long in one request is a bug, not a queue
 # What a student's holding becomes, by where they stand in the section; absent: released.
@@ -28,6 +32,20 @@ HOLDING_OF = {
     WaitlistStatus.WAITING: Holding.WAITING,
     WaitlistStatus.OFFERED: Holding.WAITING,
 }
+# What confirm answers when the seat cannot be handed over now: the student's rule state is
+# not loaded, or a drop of theirs is under way. The seat stays held; the sweeper (or the
+# drop) settles it.
+NOT_NOW = frozenset({"UNAVAILABLE", "BUSY"})
+
+Drops = list[tuple[DropAnswer, list[Holder]] | None]
+
+
+def new_operation() -> str:
+    return uuid4().hex
+
+
+def holders_of(drops: Drops) -> list[Holder]:
+    return [h for found in drops if found is not None for h in found[1]]
 
 
 @dataclass(slots=True)
@@ -56,67 +74,105 @@ class Promoter:
         setup = await self._setup(holder.section_id)
         if self.rules is None or setup is None:
             if holder.kind is HolderKind.PENDING:
-                return await self._claim_unchecked(holder, request_id)
+                _, more = await self.seats.resolve(
+                    holder.student_id, holder.section_id, "claim", "", request_id
+                )
+                return more
             return []
+        op = new_operation()
         reserve = holder.kind is HolderKind.PENDING
-        broken = await self.rules.confirm_promotion(holder.student_id, setup, request_id, reserve)
+        broken, deadline = await self.rules.confirm_promotion(holder.student_id, setup, op, reserve)
+        if broken is not None and reserve:
+            await self.rules.done(holder.student_id, op, [setup])  # nothing was reserved
+        if broken in NOT_NOW:
+            return []
         if broken is not None:
             return await self._skip(holder, setup, broken, request_id)
         if holder.kind is HolderKind.OFFERED:
             return []  # the offer stands: the student claims it
         status, more = await self.seats.resolve(
-            holder.student_id, holder.section_id, "claim", "", request_id
+            holder.student_id, holder.section_id, "claim", "", request_id, op, deadline
         )
-        return more + await self._settle_claim(holder.student_id, setup, status, request_id)
-
-    async def _claim_unchecked(self, holder: Holder, request_id: str) -> list[Holder]:
-        _, more = await self.seats.resolve(
-            holder.student_id, holder.section_id, "claim", "", request_id
-        )
-        return more
+        return more + await self._settle_claim(holder.student_id, setup, status, request_id, op)
 
     async def _skip(
         self, holder: Holder, setup: SectionSetup, broken: str, request_id: str
     ) -> list[Holder]:
-        """The student would now break a rule: off the line, with the reason; seat moves on."""
+        """The student would now break a rule: off the line, with the reason, then the
+        holding forgotten; the seat moves on."""
         assert self.rules is not None and setup.rules is not None
         _, more = await self.seats.resolve(
-            holder.student_id, holder.section_id, "skip", broken, request_id
+            holder.student_id, holder.section_id, "skip", broken, request_id, new_operation()
         )
-        await self.rules.forget(holder.student_id, setup.rules.semester_id, holder.section_id)
+        await self.rules.forget(
+            holder.student_id, setup.rules.semester_id, [holder.section_id], from_="W"
+        )
         return more
 
     async def _settle_claim(
-        self, student_id: UUID, setup: SectionSetup, status: str, request_id: str
+        self, student_id: UUID, setup: SectionSetup, status: str, request_id: str, op: str
     ) -> list[Holder]:
-        """After a claim: the reservation becomes ENROLLED (a swap's old section is dropped
-        in the same step, its seat going down its own line) or is released."""
-        assert self.rules is not None
+        """After a claim: the promotion (P) becomes ENROLLED, a swap's old section LEAVING
+        and then dropped (its seat going down its own line), or P goes back to waiting or is
+        released, by what the section answered."""
+        assert self.rules is not None and setup.rules is not None
         holding = HOLDING_OF.get(WaitlistStatus(status))
-        swapped = await self.rules.settle(student_id, [(setup, holding)], request_id, [setup])
-        if not swapped:
-            return []
-        drops = await self.seats.drop(student_id, swapped, request_id, checked=True)
-        return [h for found in drops if found is not None for h in found[1]]
+        settled = await self.rules.settle(student_id, [(setup, holding)], op, from_="P")
+        drops = await self.give_up(
+            student_id, setup.rules.semester_id, settled.leaving, request_id, op, [setup]
+        )
+        return holders_of(drops)
+
+    async def give_up(
+        self,
+        student_id: UUID,
+        semester_id: UUID,
+        leaving: Sequence[Leaving],
+        request_id: str,
+        op: str = "",
+        indexed: Sequence[SectionSetup] = (),
+    ) -> Drops:
+        """Holdings in LEAVING: their seats or places go first (each step under its
+        operation and deadline), then the holdings are forgotten and the saga's index entry
+        cleared. A failure before the end leaves LEAVING for the sweeper."""
+        assert self.rules is not None
+        drops: Drops = []
+        key = lambda x: (x.deadline, x.operation)  # noqa: E731  # one drop call per group
+        for (deadline, owner), group in itertools.groupby(leaving, key):
+            ids = [x.section_id for x in group]
+            drops += await self.seats.drop(student_id, ids, request_id, True, owner, deadline)
+        gone = [x.section_id for x in leaving]
+        await self.rules.forget(student_id, semester_id, gone, "D", op, indexed)
+        return drops
 
     async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
         """The student takes the seat offered to them, if they still pass the rules."""
         setup = await self._setup(section_id)
+        op, deadline = new_operation(), 0
         if self.rules is not None and setup is not None:
-            broken = await self.rules.confirm_promotion(student_id, setup, request_id)
+            broken, deadline = await self.rules.confirm_promotion(student_id, setup, op)
+            if broken in NOT_NOW:
+                await self.rules.done(student_id, op, [setup])
+                raise Unavailable("this seat is being settled; try again shortly")
             if broken is not None:
+                await self.rules.done(student_id, op, [setup])
                 holder = Holder(section_id, student_id, HolderKind.OFFERED)
                 more = await self._skip(holder, setup, broken, request_id)
                 await self.pass_on(more, request_id)
                 return WaitlistStatus.REMOVED
-        status, more = await self.seats.resolve(student_id, section_id, "claim", "", request_id)
+        status, more = await self.seats.resolve(
+            student_id, section_id, "claim", "", request_id, op, deadline
+        )
         if self.rules is not None and setup is not None:
-            more += await self._settle_claim(student_id, setup, status, request_id)
+            more += await self._settle_claim(student_id, setup, status, request_id, op)
         await self.pass_on(more, request_id)
         return status
 
     async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
-        status, more = await self.seats.resolve(student_id, section_id, "decline", "", request_id)
+        op = new_operation()
+        status, more = await self.seats.resolve(
+            student_id, section_id, "decline", "", request_id, op
+        )
         await self._left_line(student_id, section_id, status)
         await self.pass_on(more, request_id)
         return status
@@ -125,16 +181,16 @@ class Promoter:
         setup = await self._setup(section_id)
         left = status in (WaitlistStatus.REMOVED, WaitlistStatus.EXPIRED)
         if left and self.rules is not None and setup is not None and setup.rules is not None:
-            await self.rules.forget(student_id, setup.rules.semester_id, section_id)
+            await self.rules.forget(student_id, setup.rules.semester_id, [section_id], "WP")
 
     async def sweep(self, shards: Sequence[int]) -> int:
         """Settle what died half-way in these shards: lapsed offers and pending checks; with
-        the reservations of requests that died. Returns how many it settled."""
+        rules, the saga steps of requests that died. Returns how many it settled."""
         settled = 0
         for holder in await self.seats.due_holds(shards):
             if holder.kind is HolderKind.OFFERED:
                 status, more = await self.seats.resolve(
-                    holder.student_id, holder.section_id, "expire", "", "sweep"
+                    holder.student_id, holder.section_id, "expire", "", "sweep", new_operation()
                 )
                 await self._left_line(holder.student_id, holder.section_id, status)
                 await self.pass_on(more, "sweep")
@@ -148,11 +204,44 @@ class Promoter:
     async def _sweep_reservations(self, shards: Sequence[int]) -> int:
         assert self.rules is not None
         due = await self.rules.due_reservations(shards)
+        entries: dict[str, list[DueReservation]] = {}
         for item in due:
-            setup = await self._setup(item.section_id)
-            standing = await self.seats.standing(item.student_id, item.section_id)
-            if setup is not None and standing is not None:
-                holding = HOLDING_OF.get(standing.status)
-                await self.rules.settle(item.student_id, [(setup, holding)], item.request_id)
-            await self.rules.clear_reservation(item)
+            entries.setdefault(item.index_entry, []).append(item)
+        for items in entries.values():
+            if await self._finish(items):
+                await self.rules.clear_reservation(items[0])
         return len(due)
+
+    async def _finish(self, items: Sequence[DueReservation]) -> bool:
+        """Finish one dead saga, acting for its operation: each of its reservations or
+        promotions (R, P) settles to where the student stands in the section now; each
+        holding it left LEAVING is dropped and forgotten. False when not due yet by Redis's
+        clock (the index entry stays for the next sweep)."""
+        assert self.rules is not None
+        first = items[0]
+        student, op, named = first.student_id, first.operation, {i.section_id for i in items}
+        finished = True
+        for semester in {i.semester_id for i in items}:
+            leaving: list[Leaving] = []
+            for state in await self.rules.holdings(student, semester):
+                if state.operation != op:
+                    continue  # another operation's: its own index entry covers it
+                if state.holding is Holding.LEAVING:
+                    leaving.append(Leaving(state.section_id, 0, op))
+                elif state.holding in (Holding.RESERVED, Holding.PROMOTING):
+                    if state.section_id not in named:
+                        continue
+                    setup = await self._setup(state.section_id)
+                    if setup is None:
+                        continue
+                    standing = await self.seats.standing(student, state.section_id)
+                    holding = None if standing is None else HOLDING_OF.get(standing.status)
+                    moved = await self.rules.settle(
+                        student, [(setup, holding)], op, from_=state.holding.value, due=True
+                    )
+                    finished &= "NOTDUE" not in moved.words.values()
+                    leaving += moved.leaving
+            if leaving:
+                drops = await self.give_up(student, semester, leaving, "sweep", op)
+                await self.pass_on(holders_of(drops), "sweep")
+        return finished

@@ -4,11 +4,12 @@ from the ports the composition root hands in (Redis and an in-process cache)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.errors import BadInput, Forbidden, NotEligible, NotFound, Unavailable
 from domain.model import (
@@ -32,7 +33,9 @@ from domain.ports import (
     StudentDirectory,
 )
 from domain.promotion import Promoter
-from domain.rules import Attempt, Holding
+from domain.rules import Attempt, Holder, Holding, Leaving, Verdict
+
+log = logging.getLogger(__name__)
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 
@@ -62,6 +65,32 @@ def fingerprint(operation: str, *ids: UUID) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def operation(student_id: UUID, key: str | None) -> str:
+    """The operation a request's steps run under (lib/once.lua): derived from the
+    idempotency key, so a retry with the key is the same operation and each step that
+    already ran answers what it did instead of acting again; else fresh."""
+    if key is None:
+        return uuid4().hex
+    return hashlib.blake2b(f"{student_id}|{key}".encode(), digest_size=16).hexdigest()
+
+
+def unavailable_in(answer: RegisterAnswer | DropAnswer | SwapAnswer) -> bool:
+    """Whether part of an answer was "try again": such an answer is never remembered."""
+    if isinstance(answer, RegisterAnswer):
+        return any(r.reason == Rejection.UNAVAILABLE for r in answer.results)
+    return isinstance(answer, SwapAnswer) and answer.reason == Rejection.UNAVAILABLE
+
+
+async def follow_up(step: Awaitable[object], what: str) -> None:
+    """A step after the answer is known (settling reservations, handing freed seats on):
+    its failure does not change the answer, and what it leaves behind has a deadline after
+    which the sweeper settles it (domain/promotion.py), so it is logged, not raised."""
+    try:
+        await step
+    except Exception as exc:
+        log.warning("%s left to the sweeper: %s", what, exc)
+
+
 Answer = TypeVar("Answer", RegisterAnswer, DropAnswer, SwapAnswer)
 
 
@@ -69,7 +98,9 @@ Answer = TypeVar("Answer", RegisterAnswer, DropAnswer, SwapAnswer)
 class Registrar:
     """Register, drop and swap. With a RuleStore the registration rules are checked as a
     short saga (reserve in the student's slot, take seats, settle); without one (rules
-    off), one pipelined round trip of section scripts does it all."""
+    off), one pipelined round trip of section scripts does it all. Each step of a saga is
+    a compare-and-set on the holdings' state machine (docs/holdings.md) and runs once per
+    operation."""
 
     seats: SeatStore
     answers: IdempotencyStore
@@ -130,41 +161,48 @@ class Registrar:
         key: str | None,
         print_: str,
         kind: type[Answer],
-        work: Callable[[], Awaitable[Answer]],
+        work: Callable[[str], Awaitable[Answer]],
     ) -> Answer:
-        """Run `work`, or with an idempotency key answer as the first request did."""
+        """Run `work`, or with an idempotency key answer as the first request did. A request
+        that failed, or answered "try again" anywhere, leaves the key free: its retry is the
+        same operation, so the steps that ran answer what they did (lib/once.lua)."""
+        op = operation(student_id, key)
         if key is None:
-            return await work()
+            return await work(op)
         earlier = await self.answers.begin(student_id, key, print_)
         if earlier is not None:
             if not isinstance(earlier, kind):
                 raise BadInput("idempotencyKey was used for another operation")
             return earlier
         try:
-            answer = await work()
+            answer = await work(op)
         except BaseException:
             await self.answers.abandon(student_id, key)
             raise
-        await self.answers.finish(student_id, key, print_, answer)
+        if unavailable_in(answer):
+            await self.answers.abandon(student_id, key)
+        else:
+            await self.answers.finish(student_id, key, print_, answer)
         return answer
 
     async def _register(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
     ) -> RegisterAnswer:
         await self._check_eligible(student_id)
         if self.rules is None or self.sections is None:
-            results = await self.seats.register(student_id, section_ids, request_id)
+            results = await self.seats.register(student_id, section_ids, request_id, op)
         else:
-            results = await self._register_checked(student_id, section_ids, request_id)
+            results = await self._register_checked(student_id, section_ids, request_id, op)
         if all(r.reason == Rejection.UNAVAILABLE for r in results):
             raise Unavailable("seat state is being rebuilt; try again shortly")
         return RegisterAnswer(student_id, tuple(results))
 
     async def _register_checked(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
     ) -> list[SectionResult]:
-        """The saga: (1) rules checked and credits/time reserved in the student's slot,
-        (2) seats taken by the section scripts, (3) reservations settled, refusals logged."""
+        """The saga: (1) rules checked and credits/time reserved in the student's slot (R),
+        (2) seats taken by the section scripts, before the reservation's deadline, (3) each
+        reservation settled from R to where the student now stands, refusals logged."""
         assert self.rules is not None and self.sections is not None
         setups = dict(zip(section_ids, await self.sections.setups(section_ids), strict=True))
         results: dict[UUID, SectionResult] = {
@@ -173,55 +211,81 @@ class Registrar:
             if setup is None
         }
         checked = [s for s in setups.values() if s is not None and s.rules is not None]
-        verdicts = await self.rules.reserve(student_id, checked, section_ids, request_id)
-        for verdict in verdicts:
+        reservation = await self.rules.reserve(student_id, checked, section_ids, op)
+        for verdict in reservation.verdicts:
             if verdict.reason is not None:
+                reason = RETRY.get(verdict.reason, verdict.reason)
                 results[verdict.section_id] = SectionResult(
-                    verdict.section_id, RegisterOutcome.REJECTED, reason=verdict.reason
+                    verdict.section_id, RegisterOutcome.REJECTED, reason=reason
                 )
         to_seat = [sid for sid in section_ids if sid not in results]
-        for result in await self.seats.register(student_id, to_seat, request_id):
+        taken = await self.seats.register(student_id, to_seat, request_id, op, reservation.deadline)
+        for result in taken:
             results[result.section_id] = result
-        outcomes = []
-        for verdict in verdicts:
-            outcome = results[verdict.section_id].outcome
-            setup = setups_of(setups, verdict.section_id)
-            if verdict.passed and verdict.held is None:  # reserved by this request
-                outcomes.append((setup, HOLDING_OF_RESULT.get(outcome)))
-            elif verdict.held is Holding.RESERVED and outcome is RegisterOutcome.ENROLLED:
-                # a concurrent request of this student reserved it; the seat is ours
-                outcomes.append((setup, Holding.ENROLLED))
+        outcomes = [
+            (setups_of(setups, v.section_id), HOLDING_OF_RESULT.get(results[v.section_id].outcome))
+            for v in reservation.verdicts
+            if v.passed and v.held is None
+        ]
         attempts = [
             Attempt(student_id, sid, str(r.reason))
             for sid, r in results.items()
             if r.outcome is RegisterOutcome.REJECTED and r.reason not in UNLOGGED
         ]
-        await self.rules.settle(student_id, outcomes, request_id, checked, attempts)
+        settle = self.rules.settle(
+            student_id, outcomes, op, indexed=checked, attempts=attempts, request_id=request_id
+        )
+        await follow_up(settle, f"settling the reservations of {student_id}")
         return [results[sid] for sid in section_ids]
 
-    async def _drop(self, student_id: UUID, section_id: UUID, request_id: str) -> DropAnswer:
+    async def _drop(
+        self, student_id: UUID, section_id: UUID, request_id: str, op: str
+    ) -> DropAnswer:
+        """With rules: the holding becomes LEAVING first (with what depends on it), then the
+        seats go, then the holdings are forgotten: a failure in between leaves LEAVING for
+        the sweeper to finish, never a seat that counts nothing (docs/holdings.md)."""
         if await self.students.enrollment_status(student_id) is None:
             raise NotFound(f"student {student_id} not found")
-        dropping = [section_id]
+        setup = None
         if self.rules is not None and self.sections is not None:
             (setup,) = await self.sections.setups([section_id])
-            if setup is not None and setup.rules is not None:
-                semester = setup.rules.semester_id
-                dropping += await self.rules.release(student_id, semester, section_id)
-        drops = await self.seats.drop(student_id, dropping, request_id, self.rules is not None)
+        if self.rules is None or self.promoter is None or setup is None or setup.rules is None:
+            drops = await self.seats.drop(
+                student_id, [section_id], request_id, self.rules is not None, op
+            )
+            holders: list[Holder] = []
+        else:
+            drops, holders = await self._leave(student_id, setup, request_id, op)
         if drops[0] is None:
             raise NotFound(f"section {section_id} not found")
         if self.promoter is not None:
-            holders = [h for found in drops if found is not None for h in found[1]]
-            await self.promoter.pass_on(holders, request_id)
+            await follow_up(self.promoter.pass_on(holders, request_id), "handing seats on")
         return drops[0][0]
 
+    async def _leave(
+        self, student_id: UUID, setup: SectionSetup, request_id: str, op: str
+    ) -> tuple[list[tuple[DropAnswer, list[Holder]] | None], list[Holder]]:
+        assert self.rules is not None and self.promoter is not None
+        assert setup.rules is not None
+        marked = await self.rules.leave(student_id, setup, op)
+        if marked.unavailable:
+            raise Unavailable("student records are being reloaded; try again shortly")
+        if marked.busy:
+            raise Unavailable("a registration of this section is under way; try again shortly")
+        leaving = [
+            Leaving(sid, marked.deadline, op) for sid in [setup.section_id, *marked.dependants]
+        ]
+        drops = await self.promoter.give_up(
+            student_id, setup.rules.semester_id, leaving, request_id, op, [setup]
+        )
+        return drops, [h for found in drops if found is not None for h in found[1]]
+
     async def _swap(
-        self, student_id: UUID, old_id: UUID, new_id: UUID, request_id: str
+        self, student_id: UUID, old_id: UUID, new_id: UUID, request_id: str, op: str
     ) -> SwapAnswer:
         """Enrolled in `old`, wanting `new`: a seat in `new` means enrolled there and
-        dropped from `old`; a full `new` means waiting for it while keeping `old`, and the
-        promotion into `new` drops `old` in the same step (domain/promotion.py)."""
+        `old` LEAVING, then dropped; a full `new` means waiting for it while keeping `old`,
+        and the promotion into `new` drops `old` the same way (domain/promotion.py)."""
         if self.rules is None or self.sections is None or self.promoter is None:
             raise Unavailable("swap needs the registration rules, which are turned off")
         await self._check_eligible(student_id)
@@ -230,37 +294,69 @@ class Registrar:
             return SwapAnswer(student_id, SwapOutcome.REJECTED, Rejection.SECTION_NOT_FOUND)
         if old is None or old.rules is None or old.rules.semester_id != new.rules.semester_id:
             return SwapAnswer(student_id, SwapOutcome.REJECTED, NOT_ENROLLED)
-        (verdict,) = await self.rules.reserve(student_id, [new], [new_id], request_id, old_id)
-        if verdict.held is not None:
-            already = (
-                "ALREADY_ENROLLED" if verdict.held is Holding.ENROLLED else "ALREADY_WAITLISTED"
-            )
-            await self.rules.settle(student_id, [], request_id, [new])
-            return SwapAnswer(student_id, SwapOutcome.REJECTED, already)
-        if verdict.reason is not None:
-            attempt = Attempt(student_id, new_id, verdict.reason)
-            await self.rules.settle(student_id, [], request_id, [new], [attempt])
-            return SwapAnswer(student_id, SwapOutcome.REJECTED, verdict.reason)
-        (result,) = await self.seats.register(student_id, [new_id], request_id)
-        holding = HOLDING_OF_RESULT.get(result.outcome)
-        refused = [Attempt(student_id, new_id, str(result.reason))] if result.reason else []
-        waiting = result.outcome is RegisterOutcome.WAITLISTED
-        swap = (new_id, old_id) if waiting else None
-        swapped = await self.rules.settle(
-            student_id, [(new, holding)], request_id, [new], refused, swap
+        reservation = await self.rules.reserve(student_id, [new], [new_id], op, old_id)
+        (verdict,) = reservation.verdicts
+        if not verdict.passed or verdict.held is not None:
+            return await self._swap_refused(student_id, new, verdict, op, request_id)
+        (result,) = await self.seats.register(
+            student_id, [new_id], request_id, op, reservation.deadline, replaces=old_id
         )
-        if waiting:
+        holding = HOLDING_OF_RESULT.get(result.outcome)
+        refused = [Attempt(student_id, new_id, str(result.reason))]
+        attempts = refused if result.reason not in UNLOGGED else []
+        if holding is Holding.ENROLLED:
+            settled = await self.rules.settle(student_id, [(new, holding)], op)
+            give_up = self.promoter.give_up(
+                student_id, new.rules.semester_id, settled.leaving, request_id, op, [new]
+            )
+            await follow_up(self._hand_on(give_up, request_id), "dropping the swapped section")
+            return SwapAnswer(student_id, SwapOutcome.SWAPPED)
+        settle = self.rules.settle(
+            student_id,
+            [(new, holding)],
+            op,
+            indexed=[new],
+            attempts=attempts,
+            request_id=request_id,
+        )
+        await follow_up(settle, f"settling the swap of {student_id}")
+        if holding is Holding.WAITING:
             return SwapAnswer(
                 student_id,
                 SwapOutcome.WAITLISTED_KEEPING_CURRENT,
                 waitlist_position=result.waitlist_position,
             )
-        if result.outcome is not RegisterOutcome.ENROLLED:
-            return SwapAnswer(student_id, SwapOutcome.REJECTED, result.reason or result.outcome)
-        drops = await self.seats.drop(student_id, swapped, request_id, checked=True)
-        holders = [h for found in drops if found is not None for h in found[1]]
+        return SwapAnswer(student_id, SwapOutcome.REJECTED, result.reason or result.outcome)
+
+    async def _swap_refused(
+        self, student_id: UUID, new: SectionSetup, verdict: Verdict, op: str, request_id: str
+    ) -> SwapAnswer:
+        """Nothing reserved: clear the index entry, log a rule's refusal, answer why."""
+        assert self.rules is not None
+        if verdict.reason in RETRY:
+            await self.rules.done(student_id, op, [new])
+            raise Unavailable("this section is being changed; try again shortly")
+        if verdict.held is not None:
+            await self.rules.done(student_id, op, [new])
+            already = (
+                "ALREADY_ENROLLED" if verdict.held is Holding.ENROLLED else "ALREADY_WAITLISTED"
+            )
+            return SwapAnswer(student_id, SwapOutcome.REJECTED, already)
+        reason = str(verdict.reason)
+        attempt = Attempt(student_id, new.section_id, reason)
+        await self.rules.settle(
+            student_id, [], op, indexed=[new], attempts=[attempt], request_id=request_id
+        )
+        return SwapAnswer(student_id, SwapOutcome.REJECTED, reason)
+
+    async def _hand_on(
+        self,
+        drops: Awaitable[list[tuple[DropAnswer, list[Holder]] | None]],
+        request_id: str,
+    ) -> None:
+        assert self.promoter is not None
+        holders = [h for found in await drops if found is not None for h in found[1]]
         await self.promoter.pass_on(holders, request_id)
-        return SwapAnswer(student_id, SwapOutcome.SWAPPED)
 
     async def claim_seat(
         self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""
@@ -290,9 +386,16 @@ class Registrar:
 NOT_ENROLLED = "NOT_ENROLLED"
 # Refusals not written to the attempts log: no such section, or no answer at all.
 UNLOGGED = frozenset({Rejection.SECTION_NOT_FOUND, Rejection.UNAVAILABLE, None})
+# Verdicts of the student's slot that mean "try again": it is not loaded yet, or a
+# reservation, promotion or drop of the section is under way.
+RETRY = {"UNAVAILABLE": Rejection.UNAVAILABLE, "BUSY": Rejection.UNAVAILABLE}
+# A reservation settles to where the student stands in the section now, whichever request
+# put them there.
 HOLDING_OF_RESULT = {
     RegisterOutcome.ENROLLED: Holding.ENROLLED,
+    RegisterOutcome.ALREADY_ENROLLED: Holding.ENROLLED,
     RegisterOutcome.WAITLISTED: Holding.WAITING,
+    RegisterOutcome.ALREADY_WAITLISTED: Holding.WAITING,
 }
 
 

@@ -95,11 +95,68 @@ class SectionRules:
 
 
 class Holding(StrEnum):
-    """How a student holds a section, in their rule state."""
+    """How a student holds a section, in their rule state: a small state machine
+    (docs/holdings.md). R, P and D are in flight, with a deadline after which the sweeper
+    settles them; E, R, P and a D that was E count credits and meeting time."""
 
     ENROLLED = "E"
     WAITING = "W"
     RESERVED = "R"  # checked and reserved by an in-flight request, not yet settled
+    PROMOTING = "P"  # waiting, checked again and reserved while a seat is handed over
+    LEAVING = "D"  # being given up: the seat or place goes first, then the holding
+
+
+@dataclass(frozen=True, slots=True)
+class Leaving:
+    """A holding in state D: its seat or place must be given up (drop.lua), then the holding
+    forgotten. `deadline` bounds the drop step (lib/once.lua); `operation` owns it."""
+
+    section_id: UUID
+    deadline: int
+    operation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a settle did: per section OK | SAME (it was there already) | NOTDUE |
+    REFUSED:<state found> (a move the caller did not expect: logged, never forced), and the
+    holdings a swap left LEAVING."""
+
+    words: dict[UUID, str]
+    leaving: list[Leaving]
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What reserve answered: a verdict per section, and the deadline (epoch ms, Redis's
+    clock) of the reservations it made, which the section steps of the saga carry."""
+
+    deadline: int
+    verdicts: list[Verdict]
+
+
+@dataclass(frozen=True, slots=True)
+class Marked:
+    """A drop's first step (the holding became D): the state it was in (E, W, D, None when
+    not held), the sections that go with it (a lecture whose last lab it was), and the
+    deadline of the drop step. `busy`: a reservation or promotion of it is in flight.
+    `unavailable`: the student's rule state is not loaded."""
+
+    deadline: int
+    found: Holding | None
+    dependants: list[UUID]
+    busy: bool = False
+    unavailable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingState:
+    """One entry of a student's holdings as the sweeper reads it."""
+
+    section_id: UUID
+    holding: Holding
+    deadline: int | None
+    operation: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +217,11 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class DueReservation:
-    """A reservation past its deadline: its request died between the saga's steps."""
+    """A saga step past its deadline (a reservation, a promotion or a drop): its request may
+    have died between the saga's steps; the sweeper settles it."""
 
     student_id: UUID
     semester_id: UUID
     section_id: UUID
-    request_id: str
+    operation: str
     index_entry: str = ""  # the store's handle on the request's reservations, to clear them

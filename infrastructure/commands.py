@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` and `token
     from infrastructure.container import Container
     from infrastructure.demo import DemoCatalog
     from infrastructure.reconcile import Report
+    from infrastructure.recovery import Cuts
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SHOWN_DRIFTS = 20
@@ -129,13 +132,28 @@ def cmd_seed_demo(args: argparse.Namespace, settings: Settings) -> int:
 # -- reconcile ---------------------------------------------------------------------------
 
 
-def print_report(report: Report, repaired: bool) -> None:
+def print_report(report: Report) -> None:
     for drift in report.drifted[:SHOWN_DRIFTS]:
         print(f"section {drift.section_id}: {'; '.join(drift.problems)}")
     if len(report.drifted) > SHOWN_DRIFTS:
         print(f"... and {len(report.drifted) - SHOWN_DRIFTS} more")
-    action = f", {report.repaired} repaired from Postgres" if repaired else ""
-    print(f"{report.sections} sections checked, {len(report.drifted)} drifted{action}")
+    print(f"{report.sections} sections checked, {len(report.drifted)} drifted")
+
+
+async def drain_streams(container: Container, cuts: Cuts, seconds: float) -> bool:
+    """Wait until Postgres applied the streams up to `cuts`, persisting them from this
+    process too (a worker of its own beside the others, no sweeps): a rebuild never waits
+    on workers that are not there. False if `seconds` passed first (Postgres away)."""
+    from infrastructure.worker import make_persister
+
+    helper = make_persister(container, f"rebuild-{uuid.uuid4().hex[:8]}", sweep=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(helper.run(stop))
+    try:
+        return await container.state.wait_drained(cuts, seconds)
+    finally:
+        stop.set()
+        await task
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,12 +167,21 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
             )
         checker = Reconciler(container.redis, container.keys, container.snapshot, container.state)
         with progress_bar("reconciling", "section") as bar:
-            report = await checker.run(repair=args.repair, progress=advance(bar))
-        print_report(report, args.repair)
+            report = await checker.run(progress=advance(bar))
+        print_report(report)
         if report.ok:
             return EXIT_OK
         if not args.repair:
             return EXIT_FAILED
+        shards = checker.shards_of(report)
+        drain = functools.partial(drain_streams, container, seconds=args.wait)
+        rebuilt = await container.state.rebuild(drain, shards=shards)
+        if rebuilt is None:
+            raise CommandFailed(f"Postgres did not catch up within {args.wait}s; nothing repaired")
+        print(
+            f"shard(s) {', '.join(map(str, shards))} rebuilt from Postgres: "
+            f"{rebuilt.sections} sections reloaded"
+        )
         again = await checker.run()
         print(f"after the repair: {len(again.drifted)} drifted")
         return EXIT_OK if again.ok else EXIT_FAILED
@@ -167,20 +194,14 @@ def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rebuild_cache(args: argparse.Namespace, settings: Settings) -> int:
     async def work(container: Container) -> int:
-        lag = await streams_lag(container)
-        if lag and not args.force:
-            raise CommandFailed(
-                f"{lag} changes are not persisted yet; a rebuild from Postgres would drop them "
-                "from the live state. Wait for the workers, or pass --force"
-            )
-
-        async def settle() -> bool:
-            return args.force or await wait_drained(container, args.wait)
-
+        drain = functools.partial(drain_streams, container, seconds=args.wait)
         with progress_bar("rebuilding the live state", "section") as bar:
-            report = await container.state.rebuild(settle, progress=advance(bar))
+            report = await container.state.rebuild(drain, progress=advance(bar))
         if report is None:
-            raise CommandFailed("changes kept arriving in the streams; nothing was rebuilt")
+            raise CommandFailed(
+                f"Postgres did not apply the streams within {args.wait}s (is it up?); the live "
+                "state is as it was"
+            )
         print(
             f"rebuilt {report.sections} sections of {len(report.shards)} shards and "
             f"{report.students} students from Postgres in {report.seconds:.2f}s"
@@ -207,7 +228,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "left after --repair); 2: usage or settings.",
     )
     reconcile.add_argument(
-        "--repair", action="store_true", help="reload drifted sections from Postgres"
+        "--repair",
+        action="store_true",
+        help="rebuild the shards of drifted sections from Postgres, as rebuild-cache does",
     )
     reconcile.add_argument(
         "--force", action="store_true", help="compare although the streams are not drained"
@@ -220,15 +243,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rebuild = sub.add_parser(
         "rebuild-cache",
         help="rebuild Redis's live state from Postgres",
-        description="Drop every shard's ready marker under the rebuild lock and load the live "
-        "state from Postgres again. Register and drop answer UNAVAILABLE meanwhile. Refused "
-        "while changes wait in the streams, unless --force (they would then be missing from "
-        "the live state until `reconcile --repair`).",
+        description="Take every shard's ready marker down under the rebuild lock (register and "
+        "drop answer UNAVAILABLE meanwhile), wait until Postgres applied what the streams held "
+        "at that moment (this command persists them too, beside the workers), then load the "
+        "live state and every student's rule state from Postgres and put the markers back. "
+        "Exit 1, with the live state untouched, if Postgres does not catch up within --wait.",
     )
     rebuild.add_argument(
-        "--force", action="store_true", help="rebuild although the streams are not drained"
-    )
-    rebuild.add_argument(
-        "--wait", type=float, default=10.0, help="seconds to wait for the streams to drain"
+        "--wait", type=float, default=60.0, help="seconds to wait for the streams to drain"
     )
     rebuild.set_defaults(run=cmd_rebuild_cache)

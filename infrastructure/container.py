@@ -120,10 +120,10 @@ class Container:
         redis = make_redis(settings, cluster=cluster)
         keys = Keys(settings.key_prefix, settings.shards)
         scripts = Scripts(redis)
-        seats = RedisSeatStore(redis, scripts, keys)
+        rules = RedisRuleStore(redis, scripts, keys, DEFAULT_MAX_CREDITS, settings.reservation_ms)
+        seats = RedisSeatStore(redis, scripts, keys, rules.memo_ms)
         students = CachedStudentDirectory(redis, keys)
         sections = RedisSectionDirectory(redis, keys)
-        rules = RedisRuleStore(redis, scripts, keys, DEFAULT_MAX_CREDITS, settings.reservation_ms)
         checked = rules if settings.rules else None
         promoter = Promoter(seats, sections, checked)
         records = PostgresCatalog(sessions)
@@ -145,7 +145,9 @@ class Container:
             snapshot=snapshot,
             changes=PostgresChangeLog(sessions),
             stream=stream,
-            state=StateLoader(redis, scripts, keys, snapshot, students, stream, rules),
+            state=StateLoader(
+                redis, scripts, keys, snapshot, students, stream, rules, settings.rules
+            ),
             registrar=MeteredRegistrar(
                 seats,
                 RedisIdempotencyStore(redis, scripts, keys),

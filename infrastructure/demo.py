@@ -176,5 +176,5 @@ async def _load_live_state(
         await container.state.load(setups[i : i + CHUNK])
         progress(len(setups[i : i + CHUNK]))
     statuses = [(row["student_id"], row["enrollment_status"]) for row in rows["students"]]
-    await container.students.store_all(statuses)
+    await container.students.store_all(statuses, created=True)
     progress(len(statuses))

@@ -180,16 +180,18 @@ class MeteredRegistrar(Registrar):
     """The registrar, counting register and drop outcomes (rule refusals included)."""
 
     async def _register(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
     ) -> RegisterAnswer:
-        answer = await super()._register(student_id, section_ids, request_id)
+        answer = await super()._register(student_id, section_ids, request_id, op)
         for result in answer.results:
             REGISTER_OUTCOMES.labels(result.outcome.value, result.reason or "").inc()
         return answer
 
-    async def _drop(self, student_id: UUID, section_id: UUID, request_id: str) -> DropAnswer:
+    async def _drop(
+        self, student_id: UUID, section_id: UUID, request_id: str, op: str
+    ) -> DropAnswer:
         try:
-            answer = await super()._drop(student_id, section_id, request_id)
+            answer = await super()._drop(student_id, section_id, request_id, op)
         except NotFound:
             DROP_OUTCOMES.labels("NOT_FOUND").inc()
             raise

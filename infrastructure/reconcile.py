@@ -1,6 +1,7 @@
-"""Compare Redis's live state with Postgres's record, section by section, and repair drift
-by reloading the record. Meaningful once the streams are drained: until then Postgres is
-behind by design."""
+"""Compare Redis's live state with Postgres's record, section by section. Meaningful once the
+streams are drained: until then Postgres is behind by design. A repair is a rebuild of the
+drifted sections' shards (recovery.py: markers down, streams drained, then reloaded), never
+a reload under live traffic."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from domain.model import SectionSetup
 from infrastructure.postgres.snapshot import PostgresSnapshot, semesters_of
 from infrastructure.recovery import StateLoader
 from infrastructure.redis.client import RedisClient
-from infrastructure.redis.keys import Keys
+from infrastructure.redis.keys import Keys, shard_of
 
 ROUND = 200
 
@@ -36,7 +37,6 @@ class Drift:
 class Report:
     sections: int = 0
     drifted: list[Drift] = field(default_factory=list)
-    repaired: int = 0
 
     @property
     def ok(self) -> bool:
@@ -108,7 +108,6 @@ class Reconciler:
 
     async def run(
         self,
-        repair: bool = False,
         only: set[UUID] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Report:
@@ -118,20 +117,20 @@ class Reconciler:
         setups = [s for s in await self.snapshot.setups() if only is None or s.section_id in only]
         for i in range(0, len(setups), ROUND):
             chunk = setups[i : i + ROUND]
-            drifted = await self._check(chunk, report)
-            if repair and drifted:
-                await self.loader.load(drifted)
-                report.repaired += len(drifted)
+            await self._check(chunk, report)
             if progress is not None:
                 progress(len(chunk), len(setups))
         return report
 
-    async def _check(self, setups: list[SectionSetup], report: Report) -> list[SectionSetup]:
+    def shards_of(self, report: Report) -> list[int]:
+        """The shards a repair rebuilds: those of the drifted sections."""
+        return sorted({shard_of(d.section_id, self.keys.shards) for d in report.drifted})
+
+    async def _check(self, setups: list[SectionSetup], report: Report) -> None:
         ids = [s.section_id for s in setups]
         live = await live_sections(self.redis, self.keys, ids)
         enrolled = await self.snapshot.enrolled(ids, semesters_of(setups))
         waiting = await self.snapshot.waitlists(ids)
-        drifted = []
         for setup, state in zip(setups, live, strict=True):
             report.sections += 1
             problems = compare(
@@ -142,5 +141,3 @@ class Reconciler:
             )
             if problems:
                 report.drifted.append(Drift(setup.section_id, problems))
-                drifted.append(setup)
-        return drifted

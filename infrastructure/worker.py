@@ -74,7 +74,8 @@ class ObservedChangeStream(RedisChangeStream):
         )
 
 
-def make_persister(container: Container, consumer: str) -> Persister:
+def make_persister(container: Container, consumer: str, sweep: bool = True) -> Persister:
+    """A worker's persister; `sweep`: it also settles what died half-way in its shards."""
     settings = container.settings
     return Persister(
         stream=ObservedChangeStream(container.redis, container.scripts, container.keys),
@@ -84,7 +85,7 @@ def make_persister(container: Container, consumer: str) -> Persister:
         batch=settings.worker_batch,
         max_attempts=settings.max_job_attempts,
         lease_ms=settings.lease_ms,
-        sweep=container.promoter.sweep,
+        sweep=container.promoter.sweep if sweep else None,
     )
 
 

@@ -1,14 +1,17 @@
 --!include lib/line.lua
+--!include lib/once.lua
 -- drop.lua: one student leaves one section, or its waitlist. A freed seat goes to the line
 -- in the same step (lib/line.lua pass_on): without rule checks the head is enrolled at
 -- once; with them the seat is held for the head pending its check, or offered (OFFER
 -- mode), so no newcomer ever sees it while someone waits. Atomic with the persistence
--- jobs (XADD) and the live event (PUBLISH).
+-- jobs (XADD) and the live event (PUBLISH); once per operation, never past its deadline
+-- (lib/once.lua).
 --
 -- KEYS: 1 seats, 2 enrolled, 3 waitlist, 4 meta, 5 stream, 6 ready, 7 held, 8 held index
---       (shapes in register.lua and lib/line.lua)
+--       (shapes in register.lua and lib/line.lua), 9 memo (lib/once.lua; only with an op)
 -- ARGV[1] student id   ARGV[2] section id   ARGV[3] channel   ARGV[4] request id
--- ARGV[5] 1 when registration rules are checked
+-- ARGV[5] 1 when registration rules are checked   ARGV[6] operation ('' none)
+-- ARGV[7] memo lifetime (ms)   ARGV[8] deadline (epoch ms, 0 none: lib/once.lua)
 --
 -- Reply: {outcome, available seats, holder, ...}: outcome DROPPED | LEFT_WAITLIST |
 --   NOT_REGISTERED | NOT_FOUND | UNAVAILABLE; holders as returned by pass_on.
@@ -21,8 +24,11 @@
 
 local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local checked = ARGV[5] == '1'
+local op, ttl, deadline = ARGV[6] or '', ARGV[7], tonumber(ARGV[8] or '0')
 
-if redis.call('EXISTS', KEYS[6]) == 0 then return {'UNAVAILABLE', 0} end
+local earlier = recall(KEYS[9], op)
+if earlier then return earlier end
+if redis.call('EXISTS', KEYS[6]) == 0 or past(deadline) then return {'UNAVAILABLE', 0} end
 if not redis.call('HGET', KEYS[4], 'total') then return {'NOT_FOUND', 0} end
 local now = clock_ms()
 local event = {s = section, u = student, r = 0, p = {}, o = {}, q = {}}
@@ -52,4 +58,4 @@ else
   end
 end
 publish(channel, event)
-return {outcome, event.a, unpack(holders)}
+return remember(KEYS[9], op, ttl, {outcome, event.a, unpack(holders)})

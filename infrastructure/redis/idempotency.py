@@ -1,8 +1,10 @@
 """RedisIdempotencyStore: answers remembered per (student, key) for 24 hours.
 
-The first request claims the key (claim.lua) for a short lease; a concurrent request with
-the same key waits for the answer instead of doing the work again. A request that dies
-before answering leaves only the lease, which lapses.
+The first request claims the key (claim.lua) for a short lease, renewed while it works; a
+concurrent request with the same key waits for the answer instead of doing the work again.
+The answer is stored only while the claim is still the request's own (answer.lua). A request
+that dies before answering leaves only the lease, which lapses; its retry runs the same
+operation (domain/registration.py `operation`), whose steps answer what they did.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 import uuid
 from dataclasses import asdict
@@ -28,12 +31,16 @@ from domain.model import (
 )
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
-from infrastructure.redis.outage import unavailable_when_down
+from infrastructure.redis.outage import REDIS_DOWN, unavailable_when_down
 from infrastructure.redis.scripts import Scripts
+from infrastructure.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
 
 ANSWER_TTL_MS = 24 * 3600 * 1000
 CLAIM_TTL_MS = 15_000
 POLL_SECONDS = 0.02
+RENEWALS_PER_LEASE = 3
 
 Answer = RegisterAnswer | DropAnswer | SwapAnswer
 
@@ -77,11 +84,15 @@ def decode_answer(record: dict[str, Any]) -> Answer:
 
 @unavailable_when_down
 class RedisIdempotencyStore:
-    def __init__(self, redis: RedisClient, scripts: Scripts, keys: Keys) -> None:
+    def __init__(
+        self, redis: RedisClient, scripts: Scripts, keys: Keys, claim_ms: int = CLAIM_TTL_MS
+    ) -> None:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys
-        self._claims: dict[tuple[UUID, str], str] = {}
+        self.claim_ms = claim_ms
+        # Per claimed key: the claim's value and the task renewing it while the work runs.
+        self._claims: dict[tuple[UUID, str], tuple[str, asyncio.Task[None]]] = {}
 
     def _key(self, student_id: UUID, key: str) -> str:
         digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
@@ -89,12 +100,13 @@ class RedisIdempotencyStore:
 
     async def begin(self, student_id: UUID, key: str, fingerprint: str) -> Answer | None:
         redis_key = self._key(student_id, key)
-        deadline = time.monotonic() + CLAIM_TTL_MS / 1000
+        deadline = time.monotonic() + self.claim_ms / 1000
         while True:
             claim = json.dumps({"fp": fingerprint, "claim": uuid.uuid4().hex})
-            existing = await self.scripts.claim(keys=[redis_key], args=[claim, CLAIM_TTL_MS])
+            existing = await self.scripts.claim(keys=[redis_key], args=[claim, self.claim_ms])
             if existing is None or existing == claim:  # ours: a retry after a lost reply
-                self._claims[(student_id, key)] = claim
+                renewal = asyncio.create_task(self._renew(redis_key, claim))
+                self._claims[(student_id, key)] = (claim, renewal)
                 return None
             record = json.loads(existing)
             if record["fp"] != fingerprint:
@@ -105,13 +117,35 @@ class RedisIdempotencyStore:
                 raise Unavailable("an earlier request with this idempotencyKey is still running")
             await asyncio.sleep(POLL_SECONDS)
 
+    async def _renew(self, redis_key: str, claim: str) -> None:
+        """Keep the claim while the work runs, however slow: a duplicate must keep waiting
+        for this answer rather than run the work a second time."""
+        while True:
+            await asyncio.sleep(self.claim_ms / 1000 / RENEWALS_PER_LEASE)
+            try:
+                if not await self.scripts.renew(keys=[redis_key], args=[claim, self.claim_ms]):
+                    return
+            except REDIS_DOWN as exc:  # the next renewal may get through
+                log.warning("renewing an idempotency claim failed: %s", exc)
+
+    async def _release(self, student_id: UUID, key: str) -> str | None:
+        found = self._claims.pop((student_id, key), None)
+        if found is None:
+            return None
+        claim, renewal = found
+        await cancel_and_wait([renewal])
+        return claim
+
     async def finish(self, student_id: UUID, key: str, fingerprint: str, answer: Answer) -> None:
-        self._claims.pop((student_id, key), None)
-        await self.redis.set(
-            self._key(student_id, key), encode_answer(fingerprint, answer), px=ANSWER_TTL_MS
+        claim = await self._release(student_id, key)
+        record = encode_answer(fingerprint, answer)
+        stored = await self.scripts.answer(
+            keys=[self._key(student_id, key)], args=[claim or "", record, ANSWER_TTL_MS]
         )
+        if not stored:
+            log.warning("idempotency claim of %s was lost before its answer was stored", student_id)
 
     async def abandon(self, student_id: UUID, key: str) -> None:
-        claim = self._claims.pop((student_id, key), None)
+        claim = await self._release(student_id, key)
         if claim is not None:
             await self.scripts.release(keys=[self._key(student_id, key)], args=[claim])

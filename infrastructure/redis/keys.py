@@ -21,6 +21,7 @@ def shard_of(section_id: UUID, shards: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class SectionKeys:
+    base: str
     seats: str
     enrolled: str
     waitlist: str
@@ -45,6 +46,14 @@ class SectionKeys:
             self.held_index,
         ]
 
+    def memo(self, op: str) -> str:
+        """A script's reply for one operation on this section (lib/once.lua)."""
+        return f"{self.base}:op:{op}"
+
+    def logged(self, op: str) -> str:
+        """That an operation logged its refusal of this section (append.lua)."""
+        return f"{self.base}:op:{op}:log"
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -56,6 +65,7 @@ class Keys:
         base = f"{self.prefix}sec:{tag}:{section_id}"
         shard = shard_of(section_id, self.shards)
         return SectionKeys(
+            base=base,
             seats=f"{base}:seats",
             enrolled=f"{base}:enrolled",
             waitlist=f"{base}:waitlist",
@@ -107,9 +117,10 @@ class Keys:
         return f"{self.prefix}stu:{{stu-{student_id}}}:sem:{semester_id}"
 
     def reservations(self, shard: int) -> str:
-        """In-flight reservations, one entry per request by deadline
-        ("<student>|<request>|<semester>:<section>,..."), in the shard of the student's id,
-        so the shard's owner settles those whose request died between the saga's steps."""
+        """Saga steps in flight (reservations, promotions, drops), one entry per operation by
+        when the sweeper may settle it ("<student>|<operation>|<semester>:<section>,..."),
+        in the shard of the student's id, so the shard's owner settles those whose request
+        died between the saga's steps."""
         return f"{self.prefix}sec:{self._tag(shard)}:reservations"
 
     def idempotency(self, student_id: UUID, key_digest: str) -> str:
@@ -126,9 +137,11 @@ class Keys:
 
     @property
     def students_loaded(self) -> str:
-        """Set once the rebuild has loaded every student's status: until then a student
-        missing from Redis may exist, so the hot path answers UNAVAILABLE, not NOT_FOUND."""
-        return f"{self.prefix}students:loaded"
+        """Set once the rebuild has loaded every student's status and rule state (each slot
+        marked, lib/holding.lua): until then a student missing from Redis may exist, so the
+        hot path answers UNAVAILABLE, not NOT_FOUND. (Named anew when the slot marks came:
+        a key space of before has its unmarked students loaded once.)"""
+        return f"{self.prefix}students:ready"
 
     @property
     def workers(self) -> str:

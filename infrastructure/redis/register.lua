@@ -1,5 +1,7 @@
+--!include lib/once.lua
 -- register.lua: one student takes a seat in one section, or a place on its waitlist.
--- Atomic with the persistence job (XADD) and the live event (PUBLISH).
+-- Atomic with the persistence job (XADD) and the live event (PUBLISH); once per operation
+-- and never past the deadline of the reservation it acts under (lib/once.lua).
 --
 -- KEYS[1] seats     (string) available seats
 -- KEYS[2] enrolled  (set)    student ids
@@ -11,7 +13,12 @@
 -- KEYS[6] ready     (string) the shard's state is loaded
 -- KEYS[7] held      (hash)   students in line a seat is held for (lib/line.lua)
 -- KEYS[8] held index (zset)  the shard's held seats by expiry (lib/line.lua)
+-- KEYS[9] memo      (string) this operation's reply (lib/once.lua); only with an op
 -- ARGV[1] student id   ARGV[2] section id   ARGV[3] channel   ARGV[4] request id
+-- ARGV[5] operation ('' none)   ARGV[6] memo lifetime (ms)   ARGV[7] deadline (epoch ms of
+--         Redis's clock, 0 none)   ARGV[8] the enrolled section a place on the waitlist is to
+--         replace (a swap left waiting; '' none): the join job carries it (f), so Postgres
+--         keeps the swap with the place it belongs to
 --
 -- Reply: {outcome, available seats, waitlist position (0 if none), reason ('' if none)}
 --   outcome: ENROLLED | WAITLISTED | ALREADY_ENROLLED | ALREADY_WAITLISTED | REJECTED
@@ -21,8 +28,12 @@
 --   k kind (enroll | join), u student.
 
 local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local op, ttl = ARGV[5] or '', ARGV[6]
+local deadline, replaces = tonumber(ARGV[7] or '0'), ARGV[8] or ''
 
-if redis.call('EXISTS', KEYS[6]) == 0 then
+local earlier = recall(KEYS[9], op)
+if earlier then return earlier end
+if redis.call('EXISTS', KEYS[6]) == 0 or past(deadline) then
   return {'REJECTED', 0, 0, 'UNAVAILABLE'}
 end
 local meta = redis.call('HMGET', KEYS[4], 'total', 'active', 'opens', 'closes', 'wlcap')
@@ -62,10 +73,15 @@ else
   local seq = redis.call('HINCRBY', KEYS[4], 'seq', 1)
   redis.call('ZADD', KEYS[3], seq, student)
   position = redis.call('ZCARD', KEYS[3])
-  redis.call('XADD', KEYS[5], '*', 'k', kind, 's', section, 'u', student,
-    'v', version, 'q', seq, 'at', now, 'rid', rid)
+  if replaces ~= '' then
+    redis.call('XADD', KEYS[5], '*', 'k', kind, 's', section, 'u', student,
+      'v', version, 'q', seq, 'f', replaces, 'at', now, 'rid', rid)
+  else
+    redis.call('XADD', KEYS[5], '*', 'k', kind, 's', section, 'u', student,
+      'v', version, 'q', seq, 'at', now, 'rid', rid)
+  end
 end
 redis.call('PUBLISH', channel, cjson.encode({
   s = section, v = version, a = seats, t = tonumber(meta[1]),
   w = redis.call('ZCARD', KEYS[3]), k = kind, u = student}))
-return {outcome, seats, position, ''}
+return remember(KEYS[9], op, ttl, {outcome, seats, position, ''})

@@ -1,32 +1,45 @@
+--!include lib/holding.lua
 -- reserve.lua: check one student's registration for sections of one semester against the
--- rules, and reserve credits and meeting time for each section that passes. The checks and
--- the reservations are one atomic step, so a student's concurrent requests cannot both
--- take the last credits or the same hour.
+-- rules, and reserve credits and meeting time for each section that passes (a holding R,
+-- docs/holdings.md). The checks and the reservations are one atomic step, so a student's
+-- concurrent requests cannot both take the last credits or the same hour.
 --
--- KEYS[1] student   (hash)  holds, maxcr, tk:<semester> = "opens,closes" (epoch ms)
+-- KEYS[1] student   (hash)  ld = 1 once the slot's rule state is loaded (lib/holding.lua),
+--                           holds, maxcr, tk:<semester> = "opens,closes" (epoch ms)
 -- KEYS[2] completed (set)   course ids
--- KEYS[3] holdings  (hash)  section id -> JSON entry of the semester (see below)
+-- KEYS[3] holdings  (hash)  section id -> JSON entry of the semester (lib/holding.lua)
 -- ARGV[1] semester id   ARGV[2] reservation lifetime (ms)   ARGV[3] default credit limit
 -- ARGV[4] the section being swapped away ('' if none): it counts as already gone, and it
 --         must be held ENROLLED (else every verdict is NOT_ENROLLED)
 -- ARGV[5] every section id of the request, comma-separated (a linked partner may be one)
--- ARGV[6..] one JSON per section to check: id, c course, cr credits, m meeting intervals
+-- ARGV[6] the request's operation: a reservation of the same operation is its own (a retry)
+-- ARGV[7..] one JSON per section to check: id, c course, cr credits, m meeting intervals
 --           [[start, end), ...] in minutes of the week, l linked section ids, p
 --           prerequisite course ids, o / x the semester's registration window (epoch ms)
 --
--- Entry: h holding (E enrolled, W waiting, R reserved), c, cr, m, l, dl reservation
---        deadline (R), sw the section this one is to replace (swap).
--- Reply: one verdict per section: OK (reserved) | HELD:E | HELD:W | HELD:R | a reason, in
---        the order checked: HOLD, NOT_YET_OPEN (before the student's time ticket),
---        REGISTRATION_CLOSED (after it, or outside the semester's window), PREREQUISITE_NOT_MET,
---        LINK_REQUIRED, DUPLICATE_COURSE, TIME_CONFLICT, CREDIT_LIMIT.
+-- Reply: {deadline of the reservations (epoch ms), verdict per section...}; a verdict is
+--   OK (reserved, or reserved or settled by this operation: a retry) | HELD:E | HELD:W |
+--   HELD:P (held: the section scripts say what the student has; P is waiting, with a
+--   promotion under way) | BUSY (another request's reservation, or a drop, of it in
+--   flight) | UNAVAILABLE (the slot is not loaded) | a reason, in the order checked:
+--   HOLD, NOT_YET_OPEN (before the student's time ticket), REGISTRATION_CLOSED (after it, or
+--   outside the semester's window), PREREQUISITE_NOT_MET, LINK_REQUIRED, DUPLICATE_COURSE,
+--   TIME_CONFLICT, CREDIT_LIMIT.
 
-local semester, lifetime, swap_from = ARGV[1], tonumber(ARGV[2]), ARGV[4]
+local semester, lifetime, swap_from, op = ARGV[1], tonumber(ARGV[2]), ARGV[4], ARGV[6]
+local now = clock_ms()
+local deadline = now + lifetime
+
+local function all(word)
+  local reply = {deadline}
+  for _ = 7, #ARGV do reply[#reply + 1] = word end
+  return reply
+end
+
+if not loaded(KEYS[1]) then return all('UNAVAILABLE') end
+
 local in_request = {}
 for id in string.gmatch(ARGV[5], '[^,]+') do in_request[id] = true end
-
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local facts = redis.call('HMGET', KEYS[1], 'holds', 'maxcr', 'tk:' .. semester)
 local holds = tonumber(facts[1] or '0')
 local max_credits = tonumber(facts[2] or ARGV[3])
@@ -38,31 +51,10 @@ end
 
 if swap_from ~= '' then
   local old = redis.call('HGET', KEYS[3], swap_from)
-  if not old or cjson.decode(old).h ~= 'E' then
-    local refused = {}
-    for i = 6, #ARGV do refused[#refused + 1] = 'NOT_ENROLLED' end
-    return refused
-  end
+  if not old or cjson.decode(old).h ~= 'E' then return all('NOT_ENROLLED') end
 end
 
-local held = {}
-local raw = redis.call('HGETALL', KEYS[3])
-for i = 1, #raw, 2 do
-  if raw[i] ~= swap_from then held[raw[i]] = cjson.decode(raw[i + 1]) end
-end
-
-local function counts(entry)
-  return entry.h == 'E' or entry.h == 'R'
-end
-
-local function overlaps(a, b)
-  for _, x in ipairs(a) do
-    for _, y in ipairs(b) do
-      if x[1] < y[2] and y[1] < x[2] then return true end
-    end
-  end
-  return false
-end
+local held = holdings(KEYS[3], swap_from)
 
 local function linked(section)
   for _, partner in ipairs(section.l) do
@@ -83,34 +75,27 @@ local function check(s)
     if redis.call('SISMEMBER', KEYS[2], course) == 0 then return 'PREREQUISITE_NOT_MET' end
   end
   if #s.l > 0 and not linked(s) then return 'LINK_REQUIRED' end
-  local credits = 0
-  for _, entry in pairs(held) do
-    if entry.c == s.c then return 'DUPLICATE_COURSE' end
-  end
-  for _, entry in pairs(held) do
-    if counts(entry) then
-      if overlaps(entry.m, s.m) then return 'TIME_CONFLICT' end
-      credits = credits + entry.cr
-    end
-  end
-  if credits + s.cr > max_credits + 1e-9 then return 'CREDIT_LIMIT' end
-  return nil
+  return conflict(held, s, '', max_credits)
 end
 
-local sections, verdicts, reserved = {}, {}, {}
-for i = 6, #ARGV do sections[#sections + 1] = cjson.decode(ARGV[i]) end
+local sections, verdicts, reserved = {}, {deadline}, {}
+for i = 7, #ARGV do sections[#sections + 1] = cjson.decode(ARGV[i]) end
 for i, s in ipairs(sections) do
   local mine = held[s.id]
-  if mine then
-    verdicts[i] = 'HELD:' .. mine.h
+  if mine and mine.op == op and mine.h ~= 'P' and mine.h ~= 'D' then
+    verdicts[i + 1] = 'OK'  -- this operation's own work: a retry carries on with it
+  elseif mine and (mine.h == 'E' or mine.h == 'W' or mine.h == 'P') then
+    verdicts[i + 1] = 'HELD:' .. mine.h
+  elseif mine then
+    verdicts[i + 1] = 'BUSY'
   else
     local reason = check(s)
     if reason then
-      verdicts[i] = reason
+      verdicts[i + 1] = reason
     else
-      local entry = {h = 'R', c = s.c, cr = s.cr, m = s.m, l = s.l, dl = now + lifetime}
+      local entry = {h = 'R', c = s.c, cr = s.cr, m = s.m, l = s.l, dl = deadline, op = op}
       if swap_from ~= '' then entry.sw = swap_from end
-      held[s.id], reserved[s.id], verdicts[i] = entry, i, 'OK'
+      held[s.id], reserved[s.id], verdicts[i + 1] = entry, i, 'OK'
     end
   end
 end
@@ -125,7 +110,7 @@ while changed do
       if held[partner] then keep = true break end
     end
     if not keep then
-      held[id], reserved[id], verdicts[i], changed = nil, nil, 'LINK_REQUIRED', true
+      held[id], reserved[id], verdicts[i + 1], changed = nil, nil, 'LINK_REQUIRED', true
     end
   end
 end

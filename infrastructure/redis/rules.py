@@ -1,12 +1,14 @@
-"""RedisRuleStore: the RuleStore port, in each student's own slot (reserve.lua, settle.lua,
-forget.lua, confirm.lua), and the JSON shape of a section's rule data those scripts read."""
+"""RedisRuleStore: the RuleStore port, in each student's own slot (reserve.lua, confirm.lua,
+move.lua, mark.lua, load_student.lua; the holdings' state machine is docs/holdings.md), and
+the JSON shape of a section's rule data those scripts read."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,8 +19,13 @@ from domain.rules import (
     DueReservation,
     HeldSection,
     Holding,
+    HoldingState,
+    Leaving,
+    Marked,
     Meeting,
+    Reservation,
     SectionRules,
+    Settled,
     StudentRules,
     Verdict,
     WaitlistMode,
@@ -26,7 +33,9 @@ from domain.rules import (
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
 from infrastructure.redis.outage import unavailable_when_down
-from infrastructure.redis.scripts import Batch, Call, Scripts
+from infrastructure.redis.scripts import MEMO_MS, Batch, Call, Scripts
+
+log = logging.getLogger(__name__)
 
 RESERVATION_MS = 30_000
 
@@ -84,11 +93,15 @@ def decode_rules(text: str) -> SectionRules:
     )
 
 
-def _entry(rules: SectionRules, holding: Holding, swap_from: UUID | None = None) -> str:
+def _fields(rules: SectionRules, holding: Holding, swap_from: UUID | None = None) -> dict:
     entry = {"h": holding.value, **_holding_fields(rules)}
     if swap_from is not None:
         entry["sw"] = str(swap_from)
-    return json.dumps(entry, separators=(",", ":"))
+    return entry
+
+
+def _entry(rules: SectionRules, holding: Holding, swap_from: UUID | None = None) -> str:
+    return json.dumps(_fields(rules, holding, swap_from), separators=(",", ":"))
 
 
 class Encoded:
@@ -133,6 +146,15 @@ def _semester(setup: SectionSetup) -> UUID:
     return setup.rules.semester_id
 
 
+def _leaving(words: Sequence[str], op: str) -> list[Leaving]:
+    """move.lua's "<section id>:<deadline>" of the holdings a swap left LEAVING."""
+    found = []
+    for word in words:
+        section, _, deadline = str(word).rpartition(":")
+        found.append(Leaving(UUID(section), int(deadline), op))
+    return found
+
+
 @unavailable_when_down
 class RedisRuleStore:
     def __init__(
@@ -149,36 +171,44 @@ class RedisRuleStore:
         self.max_credits = max_credits
         self.encoded = Encoded()
         self.reservation_ms = reservation_ms
-        # Swept a while after their deadline: a slow request settles its own first.
+        # Swept a while after their deadline: a slow request settles its own first, and the
+        # section steps of a saga refuse after the deadline (lib/once.lua), so what the
+        # sweeper reads of the sections then is final.
         self.sweep_after_ms = 2 * reservation_ms
+        self.memo_ms = max(MEMO_MS, 4 * reservation_ms)
 
     def _index(self, student_id: UUID) -> str:
         return self.keys.reservations(shard_of(student_id, self.keys.shards))
 
-    def _member(self, student_id: UUID, setups: Sequence[SectionSetup], request_id: str) -> str:
-        """One index entry per request, naming its sections: one command to write and one
-        to clear, and concurrent requests never clear each other's."""
+    def _member(self, student_id: UUID, setups: Sequence[SectionSetup], op: str) -> str:
+        """One index entry per saga, naming its sections: one command to write and one to
+        clear, and concurrent sagas never clear each other's."""
         sections = ",".join(f"{_semester(s)}:{s.section_id}" for s in setups)
-        return f"{student_id}|{request_id}|{sections}"
+        return f"{student_id}|{op}|{sections}"
+
+    def _indexed(
+        self, batch: Batch, student_id: UUID, setups: Sequence[SectionSetup], op: str
+    ) -> None:
+        due = now_ms() + self.sweep_after_ms
+        batch.zadd(self._index(student_id), {self._member(student_id, setups, op): due})
 
     async def reserve(
         self,
         student_id: UUID,
         sections: Sequence[SectionSetup],
         all_section_ids: Sequence[UUID],
-        request_id: str,
+        op: str,
         swap_from: UUID | None = None,
-    ) -> list[Verdict]:
+    ) -> Reservation:
         """One reserve.lua per semester, the reservations indexed for the sweeper first,
         in one pipelined round trip."""
         if not sections:
-            return []
+            return Reservation(0, [])
         by_semester: dict[UUID, list[SectionSetup]] = defaultdict(list)
         for setup in sections:
             by_semester[_semester(setup)].append(setup)
         batch = Batch(self.scripts)
-        due = now_ms() + self.sweep_after_ms
-        batch.zadd(self._index(student_id), {self._member(student_id, sections, request_id): due})
+        self._indexed(batch, student_id, sections, op)
         request = ",".join(str(s) for s in all_section_ids)
         for semester_id, group in by_semester.items():
             batch.call(
@@ -195,86 +225,119 @@ class RedisRuleStore:
                         self.max_credits,
                         str(swap_from) if swap_from else "",
                         request,
+                        op,
                         *(self.encoded.rules(s) for s in group),
                     ],
                 )
             )
         replies = await batch.execute()
         verdicts: dict[UUID, Verdict] = {}
-        for group, reply in zip(by_semester.values(), replies[1:], strict=True):
-            for setup, word in zip(group, reply, strict=True):
+        deadline = 0
+        for group, (until, *words) in zip(by_semester.values(), replies[1:], strict=True):
+            deadline = max(deadline, int(until))
+            for setup, word in zip(group, words, strict=True):
                 verdicts[setup.section_id] = _verdict(setup.section_id, word)
-        return [verdicts[s.section_id] for s in sections]
+        return Reservation(deadline, [verdicts[s.section_id] for s in sections])
 
     async def settle(
         self,
         student_id: UUID,
         outcomes: Sequence[tuple[SectionSetup, Holding | None]],
-        request_id: str,
+        op: str,
+        *,
+        from_: str = "R",
+        due: bool = False,
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
-        swap: tuple[UUID, UUID] | None = None,
-    ) -> list[UUID]:
-        """Settle this request's reservations (None releases them), clear the index entries
-        it made for `indexed`, log its refused sections and record a swap left waiting
-        (new section, the one it replaces), in one round trip; returns the sections
-        swapped away."""
+        request_id: str = "",
+    ) -> Settled:
+        """move.lua per semester, the index entry cleared and the refused attempts logged
+        (once per operation, append.lua), in one round trip."""
         by_semester: dict[UUID, list[str]] = defaultdict(list)
+        order: dict[UUID, list[UUID]] = defaultdict(list)
         for setup, holding in outcomes:
-            assert setup.rules is not None
-            by_semester[setup.rules.semester_id] += [
+            semester = _semester(setup)
+            order[semester].append(setup.section_id)
+            by_semester[semester] += [
                 str(setup.section_id),
-                holding.value if holding else "X",
+                from_,
+                holding.value if holding else "-",
                 self.encoded.entry(setup, holding or Holding.RESERVED),
+                "due" if due else "",
             ]
         batch = Batch(self.scripts)
         for semester_id, args in by_semester.items():
-            batch.call(
-                Call(self.scripts.settle, [self.keys.holdings(student_id, semester_id)], args)
-            )
+            keys = [self.keys.holdings(student_id, semester_id)]
+            batch.call(Call(self.scripts.move, keys, [self.reservation_ms, op, *args]))
         if indexed:
-            batch.zrem(self._index(student_id), self._member(student_id, indexed, request_id))
+            batch.zrem(self._index(student_id), self._member(student_id, indexed, op))
+        self._log(batch, student_id, attempts, op, request_id)
+        replies = await batch.execute()
+        words: dict[UUID, str] = {}
+        leaving: list[Leaving] = []
+        for semester, (said, left) in zip(order, replies[: len(by_semester)], strict=True):
+            for section_id, word in zip(order[semester], said, strict=True):
+                words[section_id] = str(word)
+                if word.startswith("REFUSED"):
+                    log.info("holding %s of %s not moved: %s", section_id, student_id, word)
+            leaving += _leaving(left, op)
+        return Settled(words, leaving)
+
+    def _log(
+        self,
+        batch: Batch,
+        student_id: UUID,
+        attempts: Sequence[Attempt],
+        op: str,
+        request_id: str,
+    ) -> None:
         at = now_ms()
         for attempt in attempts:
-            fields = {
-                "k": "attempt",
-                "s": str(attempt.section_id),
-                "u": str(student_id),
-                "why": attempt.reason,
-                "v": 0,
-                "at": at,
-                "rid": request_id,
-            }
-            batch.xadd(self.keys.section(attempt.section_id).stream, fields)
-        if swap is not None:
-            new, old = swap
-            intent = {
-                "k": "swapwait",
-                "s": str(new),
-                "u": str(student_id),
-                "f": str(old),
-                "v": 0,
-                "at": at,
-                "rid": request_id,
-            }
-            batch.xadd(self.keys.section(new).stream, intent)
-        replies = await batch.execute()
-        return [UUID(s) for reply in replies[: len(by_semester)] for s in reply]
+            k = self.keys.section(attempt.section_id)
+            fields = ["k", "attempt", "s", str(attempt.section_id), "u", str(student_id)]
+            fields += ["why", attempt.reason, "v", "0", "at", str(at), "rid", request_id]
+            keys = [k.stream, k.logged(op or request_id)]
+            batch.call(Call(self.scripts.append, keys, [op, self.memo_ms, *fields]))
 
-    async def release(self, student_id: UUID, semester_id: UUID, section_id: UUID) -> list[UUID]:
-        reply = await self.scripts.forget(
-            keys=[self.keys.holdings(student_id, semester_id)], args=[str(section_id), 1]
-        )
-        return [UUID(s) for s in reply]
+    async def leave(self, student_id: UUID, section: SectionSetup, op: str) -> Marked:
+        semester = _semester(section)
+        batch = Batch(self.scripts)
+        self._indexed(batch, student_id, [section], op)
+        keys = [self.keys.student(student_id), self.keys.holdings(student_id, semester)]
+        args: list[str | int] = [str(section.section_id), self.reservation_ms, op]
+        batch.call(Call(self.scripts.mark, keys, args))
+        deadline, found, *dependants = (await batch.execute())[-1]
+        if found in ("BUSY", "UNAVAILABLE"):
+            return Marked(0, None, [], busy=found == "BUSY", unavailable=found == "UNAVAILABLE")
+        held = None if found == "-" else Holding(found)
+        return Marked(int(deadline), held, [UUID(d) for d in dependants])
 
-    async def forget(self, student_id: UUID, semester_id: UUID, section_id: UUID) -> None:
-        await self.scripts.forget(
-            keys=[self.keys.holdings(student_id, semester_id)], args=[str(section_id), 0]
-        )
+    async def forget(
+        self,
+        student_id: UUID,
+        semester_id: UUID,
+        section_ids: Sequence[UUID],
+        from_: str,
+        op: str = "",
+        indexed: Sequence[SectionSetup] = (),
+    ) -> None:
+        batch = Batch(self.scripts)
+        if section_ids:
+            args: list[str | int] = [self.reservation_ms, op]
+            for section_id in section_ids:
+                args += [str(section_id), from_, "-", "{}", ""]
+            keys = [self.keys.holdings(student_id, semester_id)]
+            batch.call(Call(self.scripts.move, keys, args))
+        if indexed:
+            batch.zrem(self._index(student_id), self._member(student_id, indexed, op))
+        await batch.execute()
+
+    async def done(self, student_id: UUID, op: str, indexed: Sequence[SectionSetup]) -> None:
+        await self.redis.zrem(self._index(student_id), self._member(student_id, indexed, op))
 
     async def confirm_promotion(
-        self, student_id: UUID, section: SectionSetup, request_id: str, reserve: bool = True
-    ) -> str | None:
+        self, student_id: UUID, section: SectionSetup, op: str, reserve: bool = True
+    ) -> tuple[str | None, int]:
         semester_id = _semester(section)
         call = Call(
             self.scripts.confirm,
@@ -285,66 +348,76 @@ class RedisRuleStore:
                 self.encoded.rules(section),
                 1 if reserve else 0,
                 self.reservation_ms,
+                op,
             ],
         )
         batch = Batch(self.scripts)
         if reserve:
-            member = self._member(student_id, [section], request_id)
-            batch.zadd(self._index(student_id), {member: now_ms() + self.sweep_after_ms})
+            self._indexed(batch, student_id, [section], op)
         batch.call(call)
-        verdict = (await batch.execute())[-1]
-        return None if verdict == "OK" else str(verdict)
+        verdict, deadline = (await batch.execute())[-1]
+        return (None if verdict == "OK" else str(verdict)), int(deadline)
 
     async def mirror(self, rules: StudentRules) -> None:
-        key = self.keys.student(rules.student_id)
-        fields: dict[Any, Any] = {
-            f"tk:{semester}": f"{epoch_ms(opens)},{epoch_ms(closes)}"
-            for semester, (opens, closes) in rules.tickets.items()
-        }
-        present: list[Any] = await self.redis.hkeys(key)
-        stale = [f for f in present if str(f).startswith("tk:") and f not in fields]
-        fields.update({"holds": rules.holds, "maxcr": rules.max_credits})
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping=fields)
-        if stale:
-            pipe.hdel(key, *stale)
-        done = self.keys.completed(rules.student_id)
-        pipe.delete(done)
-        if rules.completed_courses:
-            pipe.sadd(done, *(str(c) for c in rules.completed_courses))
-        await pipe.execute()
+        await self._load(rules, {}, loaded=False)
 
-    async def load_held(
-        self, student_id: UUID, semester_id: UUID, held: Sequence[HeldSection]
+    async def load(self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]]) -> None:
+        await self._load(rules, held, loaded=True)
+
+    async def _load(
+        self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], loaded: bool
     ) -> None:
-        key = self.keys.holdings(student_id, semester_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(key)
-        if held:
-            entries: dict[Any, Any] = {
-                str(h.section_id): _entry(h.rules, h.holding, h.swap_from) for h in held
+        student = rules.student_id
+        facts = {
+            "holds": rules.holds,
+            "maxcr": rules.max_credits,
+            "tk": {
+                str(semester): f"{epoch_ms(opens)},{epoch_ms(closes)}"
+                for semester, (opens, closes) in rules.tickets.items()
+            },
+        }
+        keys = [self.keys.student(student), self.keys.completed(student)]
+        args = ["1" if loaded else "0", json.dumps(facts)]
+        args.append(json.dumps([str(c) for c in rules.completed_courses]))
+        for semester, sections in held.items():
+            keys.append(self.keys.holdings(student, semester))
+            entries = {
+                str(h.section_id): _fields(h.rules, h.holding, h.swap_from) for h in sections
             }
-            pipe.hset(key, mapping=entries)
-        await pipe.execute()
+            args.append(json.dumps(entries, separators=(",", ":")))
+        await self.scripts.load_student(keys=keys, args=args)
+
+    async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]:
+        raw: dict[Any, Any] = await self.redis.hgetall(self.keys.holdings(student_id, semester_id))
+        found = []
+        for section, text in raw.items():
+            entry = json.loads(text)
+            deadline = entry.get("dl")
+            found.append(
+                HoldingState(
+                    UUID(section),
+                    Holding(entry["h"]),
+                    None if deadline is None else int(deadline),
+                    str(entry.get("op", "")),
+                )
+            )
+        return found
 
     async def due_reservations(
         self, shards: Sequence[int], limit: int = 200
     ) -> list[DueReservation]:
-        """Reservations in these shards whose request seems to have died mid-saga."""
+        """Saga steps in these shards whose request seems to have died mid-saga."""
         pipe = self.redis.pipeline(transaction=False)
         for shard in shards:
             pipe.zrangebyscore(self.keys.reservations(shard), "-inf", now_ms(), 0, limit)
         due = []
         for members in await pipe.execute():
             for member in members:
-                student, request_id, sections = str(member).split("|", 2)
+                student, op, sections = str(member).split("|", 2)
                 for pair in sections.split(","):
                     semester, section = pair.split(":")
-                    due.append(
-                        DueReservation(
-                            UUID(student), UUID(semester), UUID(section), request_id, str(member)
-                        )
-                    )
+                    ids = UUID(student), UUID(semester), UUID(section)
+                    due.append(DueReservation(*ids, op, str(member)))
         return due
 
     async def clear_reservation(self, due: DueReservation) -> None:

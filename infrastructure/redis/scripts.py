@@ -22,19 +22,22 @@ from redis.exceptions import NoScriptError
 from infrastructure.redis.client import RedisClient
 
 ScriptArg = str | int | float
+# How long a script remembers its reply to an operation (lib/once.lua): longer than
+# redis-py's retries of a lost reply, a request's life and the sweeper's wait.
+MEMO_MS = 120_000
 
 
 INCLUDE = "--!include "
 
 
 def _source(name: str) -> str:
-    """A script's text, with the library it includes on its first line put in front."""
+    """A script's text, with the libraries it includes on its first lines put in front."""
     folder = resources.files("infrastructure.redis")
-    text = folder.joinpath(f"{name}.lua").read_text()
-    first, _, rest = text.partition("\n")
-    if not first.startswith(INCLUDE):
-        return text
-    return folder.joinpath(first.removeprefix(INCLUDE).strip()).read_text() + "\n" + rest
+    lines = folder.joinpath(f"{name}.lua").read_text().split("\n")
+    libraries = []
+    while lines and lines[0].startswith(INCLUDE):
+        libraries.append(folder.joinpath(lines.pop(0).removeprefix(INCLUDE).strip()).read_text())
+    return "\n".join([*libraries, *lines])
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,12 @@ class Scripts:
         "renew",
         "resolve",
         "reserve",
-        "settle",
-        "forget",
+        "move",
+        "mark",
         "confirm",
+        "load_student",
+        "append",
+        "answer",
     )
 
     def __init__(self, redis: RedisClient) -> None:
@@ -74,9 +80,12 @@ class Scripts:
         self.renew: AsyncScript = loaded["renew"]
         self.resolve: AsyncScript = loaded["resolve"]
         self.reserve: AsyncScript = loaded["reserve"]
-        self.settle: AsyncScript = loaded["settle"]
-        self.forget: AsyncScript = loaded["forget"]
+        self.move: AsyncScript = loaded["move"]
+        self.mark: AsyncScript = loaded["mark"]
         self.confirm: AsyncScript = loaded["confirm"]
+        self.load_student: AsyncScript = loaded["load_student"]
+        self.append: AsyncScript = loaded["append"]
+        self.answer: AsyncScript = loaded["answer"]
 
     async def run(self, call: Call) -> Any:
         return await call.script(keys=list(call.keys), args=list(call.args))

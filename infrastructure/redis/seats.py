@@ -24,7 +24,7 @@ from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
 from infrastructure.redis.outage import unavailable_when_down
 from infrastructure.redis.rules import epoch_ms, rules_json
-from infrastructure.redis.scripts import Call, Scripts
+from infrastructure.redis.scripts import MEMO_MS, Call, Scripts
 
 # The scripts reply 0 seats for these; the count is not known, so the answer leaves it out.
 UNKNOWN_SEATS = ("UNAVAILABLE", "SECTION_NOT_FOUND")
@@ -43,10 +43,13 @@ def _section_result(section_id: UUID, reply: list) -> SectionResult:
 
 @unavailable_when_down
 class RedisSeatStore:
-    def __init__(self, redis: RedisClient, scripts: Scripts, keys: Keys) -> None:
+    def __init__(
+        self, redis: RedisClient, scripts: Scripts, keys: Keys, memo_ms: int = MEMO_MS
+    ) -> None:
         self.redis = redis
         self.scripts = scripts
         self.keys = keys
+        self.memo_ms = memo_ms
 
     def _call(
         self, script: AsyncScript, section_id: UUID, first: str, request_id: str, *more: str
@@ -54,21 +57,55 @@ class RedisSeatStore:
         k = self.keys.section(section_id)
         return Call(script, k.script_keys, (first, str(section_id), k.channel, request_id, *more))
 
+    def _once(
+        self,
+        script: AsyncScript,
+        section_id: UUID,
+        first: str,
+        request_id: str,
+        more: Sequence[str],
+        op: str,
+        deadline: int,
+        *after: str,
+    ) -> Call:
+        """A call that runs once per `op` and not after `deadline` (lib/once.lua): the
+        memo key joins the KEYS, op, memo lifetime and deadline the ARGV."""
+        k = self.keys.section(section_id)
+        keys = [*k.script_keys, k.memo(op)] if op else k.script_keys
+        args = (first, str(section_id), k.channel, request_id, *more)
+        return Call(script, keys, (*args, op, str(self.memo_ms), str(deadline), *after))
+
     async def register(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
+        self,
+        student_id: UUID,
+        section_ids: Sequence[UUID],
+        request_id: str,
+        op: str = "",
+        deadline: int = 0,
+        replaces: UUID | None = None,
     ) -> list[SectionResult]:
+        swap = str(replaces) if replaces else ""
         calls = [
-            self._call(self.scripts.register, sid, str(student_id), request_id)
+            self._once(
+                self.scripts.register, sid, str(student_id), request_id, (), op, deadline, swap
+            )
             for sid in section_ids
         ]
         replies = await self.scripts.coalesced.run(calls)
         return [_section_result(sid, r) for sid, r in zip(section_ids, replies, strict=True)]
 
     async def drop(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, checked: bool
+        self,
+        student_id: UUID,
+        section_ids: Sequence[UUID],
+        request_id: str,
+        checked: bool,
+        op: str = "",
+        deadline: int = 0,
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
+        flag = ("1" if checked else "0",)
         calls = [
-            self._call(self.scripts.drop, sid, str(student_id), request_id, "1" if checked else "0")
+            self._once(self.scripts.drop, sid, str(student_id), request_id, flag, op, deadline)
             for sid in section_ids
         ]
         answers: list[tuple[DropAnswer, list[Holder]] | None] = []
@@ -99,10 +136,23 @@ class RedisSeatStore:
         return change, _holders(section_id, holders)
 
     async def resolve(
-        self, student_id: UUID, section_id: UUID, action: str, reason: str, request_id: str
+        self,
+        student_id: UUID,
+        section_id: UUID,
+        action: str,
+        reason: str,
+        request_id: str,
+        op: str = "",
+        deadline: int = 0,
     ) -> tuple[str, list[Holder]]:
-        call = self._call(
-            self.scripts.resolve, section_id, str(student_id), request_id, action, reason
+        call = self._once(
+            self.scripts.resolve,
+            section_id,
+            str(student_id),
+            request_id,
+            (action, reason),
+            op,
+            deadline,
         )
         status, *holders = await self.scripts.run(call)
         if status == "UNAVAILABLE":

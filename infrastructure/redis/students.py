@@ -46,21 +46,33 @@ class CachedStudentDirectory:
         return status
 
     async def remember(self, student_id: UUID, status: str) -> None:
-        await self.redis.hset(self.keys.student(student_id), "status", status)
+        await self._write(student_id, {"status": status})
+
+    async def created(self, student_id: UUID, status: str) -> None:
+        # A new student's rule state is empty and complete: the slot counts as loaded
+        # (lib/holding.lua), as a rebuild would mark it.
+        await self._write(student_id, {"status": status, "ld": 1})
+
+    async def _write(self, student_id: UUID, fields: dict[str, str | int]) -> None:
+        await self.redis.hset(self.keys.student(student_id), mapping=fields)  # type: ignore[arg-type]
+        status = str(fields["status"])
         self.learn(student_id, status)
         message = json.dumps({"student": str(student_id), "status": status})
         await self.redis.publish(self.keys.catalog_channel, message)
 
-    async def store_all(self, statuses: Iterable[tuple[UUID, str]]) -> int:
-        """Write many statuses to Redis (the cold-start rebuild)."""
+    async def store_all(self, statuses: Iterable[tuple[UUID, str]], created: bool = False) -> int:
+        """Write many statuses to Redis (a rebuild; `created`: new students, whose rule state
+        is empty and complete, as `created` says of one)."""
         pipe = self.redis.pipeline(transaction=False)
         count = 0
         for student_id, status in statuses:
-            pipe.hset(self.keys.student(student_id), "status", status)
+            fields: dict[str, str | int] = {"status": status}
+            if created:
+                fields["ld"] = 1
+            pipe.hset(self.keys.student(student_id), mapping=fields)  # type: ignore[arg-type]
             count += 1
             if count % 2000 == 0:
                 await pipe.execute()
-        pipe.set(self.keys.students_loaded, "1")
         await pipe.execute()
         return count
 

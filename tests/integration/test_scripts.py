@@ -231,6 +231,8 @@ async def test_load_section_replaces_state_and_continues_the_join_sequence(api: 
         10**13,
         7,
         str(sid),
+        k.channel,
+        1,
         1,
         "mode",
         "offer",
@@ -241,8 +243,7 @@ async def test_load_section_replaces_state_and_continues_the_join_sequence(api: 
         "o:99",
         *[x for p in line for x in p],
     ]
-    keys = [k.seats, k.enrolled, k.waitlist, k.meta, k.held, k.held_index]
-    assert await c.scripts.load_section(keys=keys, args=args) == 0
+    assert await c.scripts.load_section(keys=k.script_keys, args=args) == 0
     assert await c.redis.scard(k.enrolled) == 1200
     assert await c.redis.hget(k.meta, "seq") == "9"
     assert await c.redis.hget(k.meta, "mode") == "offer"

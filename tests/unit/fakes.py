@@ -32,7 +32,13 @@ class FakeSeatStore:
     calls: int = 0
 
     async def register(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str
+        self,
+        student_id: UUID,
+        section_ids: Sequence[UUID],
+        request_id: str,
+        op: str = "",
+        deadline: int = 0,
+        replaces: UUID | None = None,
     ) -> list[SectionResult]:
         self.calls += 1
         return [self._one(student_id, sid) for sid in section_ids]
@@ -56,7 +62,13 @@ class FakeSeatStore:
         return SectionResult(sid, RegisterOutcome.WAITLISTED, 0, len(s.waitlist))
 
     async def drop(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, checked: bool
+        self,
+        student_id: UUID,
+        section_ids: Sequence[UUID],
+        request_id: str,
+        checked: bool,
+        op: str = "",
+        deadline: int = 0,
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         return [self._drop(student_id, sid) for sid in section_ids]
 
@@ -113,4 +125,7 @@ class FakeStudents:
         return self.statuses.get(student_id)
 
     async def remember(self, student_id: UUID, status: str) -> None:
+        self.statuses[student_id] = status
+
+    async def created(self, student_id: UUID, status: str) -> None:
         self.statuses[student_id] = status

@@ -13,7 +13,9 @@ end
 -- enrolled at once. Otherwise the seat is held for the first student in line not holding
 -- one already: pending a rules check (p) or offered until it expires (o). Returns the
 -- holder as "p:<id>" / "o:<id>" / "e:<id>" (enrolled at once), or nil: the seat is free.
-local function pass_on(section, version, now, rid, checked, event)
+-- `due`, if given, is when a pending check falls due instead of after grace_ms (a rebuild
+-- makes them due at once: no request is there to run them).
+local function pass_on(section, version, now, rid, checked, event, due)
   local mode = redis.call('HGET', KEYS[4], 'mode')
   if mode ~= 'offer' and not checked then
     local head = redis.call('ZPOPMIN', KEYS[3])
@@ -30,6 +32,7 @@ local function pass_on(section, version, now, rid, checked, event)
       local kind = mode == 'offer' and 'o' or 'p'
       local life = redis.call('HGET', KEYS[4], kind == 'o' and 'offer_ms' or 'grace_ms')
       local expires = now + tonumber(life or '30000')
+      if kind == 'p' and due then expires = due end
       redis.call('HSET', KEYS[7], candidate, kind .. ':' .. expires)
       redis.call('ZADD', KEYS[8], expires, section .. '|' .. candidate)
       if kind == 'o' then
@@ -47,10 +50,10 @@ local function pass_on(section, version, now, rid, checked, event)
 end
 
 -- Pass on `count` freed seats; the seats nobody in line takes become available.
-local function pass_on_seats(count, section, version, now, rid, checked, event)
+local function pass_on_seats(count, section, version, now, rid, checked, event, due)
   local holders = {}
   for _ = 1, count do
-    local holder = pass_on(section, version, now, rid, checked, event)
+    local holder = pass_on(section, version, now, rid, checked, event, due)
     if holder then
       holders[#holders + 1] = holder
     else
