@@ -27,6 +27,7 @@ from infrastructure.embedded import EmbeddedServers
 from infrastructure.migrate import upgrade
 from infrastructure.settings import Settings, load_settings
 from infrastructure.worker import make_persister
+from tests.lossy import LossyProxy
 from tests.redis_cluster import RedisClusterNodes, redis_cluster
 from tests.servers import serve
 from workers.persister import Persister
@@ -191,6 +192,22 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
         await forget_keys(running.container)
 
 
+@pytest.fixture
+async def lossy(servers: Servers) -> AsyncIterator[LossyProxy]:
+    """A proxy in front of the test Redis that can lose a reply (tests/lossy.py)."""
+    async with LossyProxy.serving(servers.redis_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+async def lossy_api(settings: Settings, lossy: LossyProxy) -> AsyncIterator[Api]:
+    """`api`, its Redis (pool, scripts, pub/sub) reached only through `lossy`."""
+    await _truncate(settings.database_url)
+    async with running_app(settings.model_copy(update={"redis_url": lossy.url})) as running:
+        yield running
+        await forget_keys(running.container)
+
+
 @dataclass
 class Worker:
     persister: Persister
@@ -260,6 +277,11 @@ class Catalog:
 @pytest.fixture
 def catalog(api: Api) -> Catalog:
     return Catalog(api.container)
+
+
+@pytest.fixture
+def lossy_catalog(lossy_api: Api) -> Catalog:
+    return Catalog(lossy_api.container)
 
 
 @pytest.fixture
