@@ -41,6 +41,9 @@ ANSWER_TTL_MS = 24 * 3600 * 1000
 CLAIM_TTL_MS = 15_000
 POLL_SECONDS = 0.02
 RENEWALS_PER_LEASE = 3
+# How long a duplicate waits for the answer of the request holding the key (a live one
+# renews its claim, a dead one's claim lapses and the duplicate takes over).
+WAIT_SECONDS = 30.0
 
 Answer = RegisterAnswer | DropAnswer | SwapAnswer
 
@@ -100,7 +103,7 @@ class RedisIdempotencyStore:
 
     async def begin(self, student_id: UUID, key: str, fingerprint: str) -> Answer | None:
         redis_key = self._key(student_id, key)
-        deadline = time.monotonic() + self.claim_ms / 1000
+        deadline = time.monotonic() + max(WAIT_SECONDS, self.claim_ms / 1000)
         while True:
             claim = json.dumps({"fp": fingerprint, "claim": uuid.uuid4().hex})
             existing = await self.scripts.claim(keys=[redis_key], args=[claim, self.claim_ms])

@@ -1,0 +1,458 @@
+"""The races of the review of 2026-12-05 (issue 12), each driven step by step: a request is
+held between two steps of its saga at a port (tests/steps.py), the other side of the race
+runs, then the held step goes on (or the request dies there). Each test is named after its
+finding and fails on 6e12c64, where these interleavings broke the invariants of DESIGN.md.
+Findings 6 (fenced workers) and 7 (c) (lost replies) have files of their own:
+test_fencing.py and test_lost_replies.py; finding 10 end to end is tests/faults/test_chaos.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import pytest
+
+from domain.errors import Unavailable
+from domain.model import DropOutcome, RegisterOutcome
+from infrastructure.redis import idempotency
+from infrastructure.redis.keys import shard_of
+from infrastructure.settings import Settings
+from infrastructure.worker import make_persister
+from tests.conftest import STAFF, Api, Catalog, Worker
+from tests.integration.test_cli import acoursereg
+from tests.integration.test_rules import (
+    COMPLETED,
+    COURSE_RULES,
+    MAX_CREDITS,
+    drop,
+    monday,
+    outcomes,
+    register,
+    rules,
+    standing,
+)
+from tests.steps import Hold, Held, of_student, registrar_with
+
+REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
+  results { sectionId outcome reason } } }"""
+
+
+async def holding(api: Api, student: Any, semester: Any, section: Any) -> str | None:
+    raw = await api.container.redis.hget(
+        api.container.keys.holdings(student.id, semester.id), str(section.id)
+    )
+    return None if raw is None else str(json.loads(raw)["h"])
+
+
+def short_deadlines(api: Api) -> None:
+    """Reservations live 200 ms and are swept after 400 ms, so a test can wait them out."""
+    api.container.rules.reservation_ms, api.container.rules.sweep_after_ms = 200, 400
+
+
+async def swept(api: Api, done: Any, seconds: float = 5.0) -> None:
+    """Run the sweeper over every shard until `done()` holds."""
+    shards = range(api.container.keys.shards)
+    for _ in range(int(seconds / 0.1)):
+        await api.container.promoter.sweep(shards)
+        if await done():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the sweeper never settled it")
+
+
+async def persist_all(api: Api) -> None:
+    """Run a worker until the streams are applied, then stop it: what is answered after
+    stays unpersisted."""
+    persister = make_persister(api.container, f"once-{uuid.uuid4().hex[:6]}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(persister.run(stop))
+    try:
+        await Worker(persister, api.container).drain()
+    finally:
+        stop.set()
+        await task
+
+
+@contextlib.asynccontextmanager
+async def rebuild_lock(api: Api) -> AsyncIterator[None]:
+    """Hold the rebuild lock: the app's state watcher cannot rebuild meanwhile."""
+    redis, lock, token = api.container.redis, api.container.keys.rebuild_lock, uuid.uuid4().hex
+    while not await redis.set(lock, token, nx=True, px=60_000):
+        await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        await api.container.scripts.release(keys=[lock], args=[token])
+
+
+async def delete_matching(api: Api, pattern: str) -> int:
+    deleted = 0
+    async for key in api.container.redis.scan_iter(match=pattern, count=10_000):
+        deleted += await api.container.redis.delete(key)
+    return deleted
+
+
+async def test_f1_a_late_settle_never_turns_a_promotion_back_into_waiting(
+    api: Api, catalog: Catalog
+) -> None:
+    """X joins the line (register.lua WAITLISTED) and, before X's own settle, A drops: the
+    promoter gives X the seat (E). X's settle then must not write W over it: X is enrolled,
+    and the seat's credits and hour count, so a clash and an overload are refused."""
+    semester = await catalog.semester()
+    full, clash, other = [await catalog.section(n, semester) for n in (1, 5, 5)]
+    await rules(api, full, meetings=[monday("09:00", "10:00")])
+    await rules(api, clash, meetings=[monday("09:30", "10:30")])
+    a, x = await catalog.students(2)
+    await api.staff(MAX_CREDITS, s=str(x.id), m=4)
+    assert outcomes(await register(api, a, full)) == [("ENROLLED", None)]
+
+    hold = Hold("settle", of_student(x.id))
+    held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
+    joining = asyncio.create_task(held.register(STAFF, x.id, [full.id]))
+    await hold.reached()
+    assert await standing(api, x, full) == ("WAITING", 1)
+    assert (await drop(api, a, full))["outcome"] == "DROPPED"
+    assert await standing(api, x, full) == ("ENROLLED", None), "promoted before its settle"
+    hold.go.set()
+    answer = await joining
+
+    assert [r.outcome for r in answer.results] == [RegisterOutcome.WAITLISTED]
+    assert await holding(api, x, semester, full) == "E", "the holding never went back to W"
+    assert outcomes(await register(api, x, clash)) == [("REJECTED", "TIME_CONFLICT")]
+    assert outcomes(await register(api, x, other)) == [("REJECTED", "CREDIT_LIMIT")]
+
+
+async def test_f2_a_rebuild_gives_a_seat_held_for_the_line_back_to_the_line(
+    api: Api, catalog: Catalog, worker: Worker
+) -> None:
+    """A drops; drop.lua holds the seat for X (p) and the promoter dies before its check.
+    A rebuild from Postgres (which never knew of the hold) must not count the seat free for
+    a newcomer Y: it goes back to the line, and the sweeper gives it to X."""
+    section = await catalog.section(1)
+    a, x, y = await catalog.students(3)
+    assert outcomes(await register(api, a, section)) == [("ENROLLED", None)]
+    assert outcomes(await register(api, x, section)) == [("WAITLISTED", None)]
+
+    hold = Hold("confirm_promotion", of_student(x.id))
+    promoter = replace(api.container.promoter, rules=Held(api.container.rules, hold))
+    held = registrar_with(api.container.registrar, promoter=promoter)
+    dropping = asyncio.create_task(held.drop(STAFF, a.id, section.id))
+    await hold.reached()  # the seat is held for X; the hand-over never goes on
+
+    async def drained(*_: Any) -> bool:
+        await worker.drain()
+        return True
+
+    assert await api.container.state.rebuild(drained) is not None
+    assert outcomes(await register(api, y, section)) == [("WAITLISTED", None)], (
+        "the newcomer does not take the seat the head of the line waited for"
+    )
+
+    async def x_enrolled() -> bool:
+        return (await standing(api, x, section))[0] == "ENROLLED"
+
+    await swept(api, x_enrolled)
+    assert await standing(api, y, section) == ("WAITING", 1)
+    dropping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dropping
+
+
+async def test_f3_rules_are_never_checked_against_a_lost_student_slot(
+    api: Api, catalog: Catalog
+) -> None:
+    """Redis lost a student's slot (their completed courses among it) and the rebuild has not
+    reloaded it yet: a register answers "try again" (UNAVAILABLE), never a final
+    PREREQUISITE_NOT_MET kept under the idempotency key; after the reload it enrolls."""
+    semester = await catalog.semester()
+    basics, advanced = await catalog.course(), await catalog.course()
+    section = await catalog.section(5, semester, advanced)
+    await api.staff(COURSE_RULES, c=str(advanced.id), p=[str(basics.id)])
+    student = await catalog.student()
+    await api.staff(COMPLETED, s=str(student.id), c=str(basics.id))
+    i = {"studentId": str(student.id), "sectionIds": [str(section.id)], "idempotencyKey": "k-3"}
+    token = api.student_token(student.id)
+
+    async with rebuild_lock(api):
+        slot = f"{api.container.keys.prefix}stu:{{stu-{student.id}}}*"
+        assert await delete_matching(api, slot) > 0
+        await api.container.redis.delete(api.container.keys.students_loaded)
+        during = await api.gql(REGISTER, token, i=i)
+        api.container.students.forget_all()  # a process that never saw this student
+        cold = await api.gql(REGISTER, token, i=i)
+
+    for body in (during, cold):
+        assert body.get("data") is None, body
+        assert body["errors"][0]["extensions"]["code"] == "UNAVAILABLE", body
+    await api.container.state.ensure()
+    after = await api.gql(REGISTER, token, i=i)
+    assert after["data"]["register"]["results"][0]["outcome"] == "ENROLLED", after
+
+
+async def test_f4_a_drop_that_fails_half_way_keeps_counting_its_seat(
+    api: Api, catalog: Catalog
+) -> None:
+    """The drop's seat step fails (Redis went away): the student still holds the seat, so
+    its hour and credits still count; the sweeper then finishes the drop that began."""
+    short_deadlines(api)
+    semester = await catalog.semester()
+    first, clash = await catalog.section(5, semester), await catalog.section(5, semester)
+    await rules(api, first, meetings=[monday("09:00", "10:00")])
+    await rules(api, clash, meetings=[monday("09:30", "10:30")])
+    student = await catalog.student()
+    assert outcomes(await register(api, student, first)) == [("ENROLLED", None)]
+
+    hold = Hold("drop", of_student(student.id), fail=Unavailable("Redis went away"))
+    hold.go.set()
+    seats = Held(api.container.seats, hold)
+    promoter = replace(api.container.promoter, seats=seats)
+    held = registrar_with(api.container.registrar, seats=seats, promoter=promoter)
+    with pytest.raises(Unavailable):
+        await held.drop(STAFF, student.id, first.id)
+
+    assert await standing(api, student, first) == ("ENROLLED", None)
+    assert outcomes(await register(api, student, clash)) == [("REJECTED", "TIME_CONFLICT")], (
+        "a seat still held counts"
+    )
+
+    async def dropped() -> bool:
+        return (await standing(api, student, first))[0] == "NOT_WAITLISTED"
+
+    await swept(api, dropped)
+    assert await holding(api, student, semester, first) is None
+    assert outcomes(await register(api, student, clash)) == [("ENROLLED", None)]
+
+
+async def test_f5_a_swap_that_dies_after_its_new_seat_ends_with_exactly_one(
+    api: Api, catalog: Catalog
+) -> None:
+    """A swap takes the seat in `new` and its request dies before settling: the sweeper
+    must settle `new` as ENROLLED and drop `old` (its seat freed), never leave both."""
+    short_deadlines(api)
+    semester = await catalog.semester()
+    course = await catalog.course()
+    old, new = (
+        await catalog.section(1, semester, course),
+        await catalog.section(1, semester, course),
+    )
+    student = await catalog.student()
+    assert outcomes(await register(api, student, old)) == [("ENROLLED", None)]
+
+    hold = Hold("settle", of_student(student.id))
+    held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
+    swapping = asyncio.create_task(held.swap(STAFF, student.id, old.id, new.id))
+    await hold.reached()
+    swapping.cancel()  # the request dies with the new seat taken
+    with contextlib.suppress(asyncio.CancelledError):
+        await swapping
+    assert await standing(api, student, new) == ("ENROLLED", None)
+
+    async def old_dropped() -> bool:
+        return (await standing(api, student, old))[0] == "NOT_WAITLISTED"
+
+    await swept(api, old_dropped)
+    assert await standing(api, student, new) == ("ENROLLED", None)
+    assert await holding(api, student, semester, new) == "E"
+    assert await holding(api, student, semester, old) is None
+    (state,) = await api.container.seats.states([old.id])
+    assert state is not None and state.available_seats == 1
+
+
+async def test_f7_a_step_failing_after_the_seats_keeps_the_first_answer(
+    api: Api, catalog: Catalog
+) -> None:
+    """The drop's seat step ran (DROPPED) and handing the freed seat on failed: the answer
+    is DROPPED and stays so for a retry with the key (the seat held for the head of the
+    line is the sweeper's); on 6e12c64 the key was abandoned and the retry said
+    NOT_REGISTERED."""
+    section = await catalog.section(1)
+    a, x = await catalog.students(2)
+    assert outcomes(await register(api, a, section)) == [("ENROLLED", None)]
+    assert outcomes(await register(api, x, section)) == [("WAITLISTED", None)]
+    hold = Hold("confirm_promotion", of_student(x.id), fail=Unavailable("Redis blinked"))
+    hold.go.set()
+    promoter = replace(api.container.promoter, rules=Held(api.container.rules, hold))
+    held = registrar_with(api.container.registrar, promoter=promoter)
+
+    first = await held.drop(STAFF, a.id, section.id, idempotency_key="drop-7")
+    again = await held.drop(STAFF, a.id, section.id, idempotency_key="drop-7")
+    assert first.outcome is DropOutcome.DROPPED
+    assert again == first
+    held_for = await api.container.redis.hkeys(api.container.keys.section(section.id).held)
+    assert held_for == [str(x.id)], "the seat waits for the head of the line, not a newcomer"
+
+
+async def test_f7_an_answer_with_unavailable_in_it_is_never_kept(
+    api: Api, catalog: Catalog
+) -> None:
+    """One of two sections answers UNAVAILABLE (its shard is being rebuilt): the answer is
+    not kept under the key, so the retry does the work that was not done."""
+    semester = await catalog.semester()
+    shards = api.container.keys.shards
+    one = await catalog.section(5, semester)
+    two = await catalog.section(5, semester)
+    while shard_of(two.id, shards) == shard_of(one.id, shards):
+        two = await catalog.section(5, semester)
+    student = await catalog.student()
+    marker = api.container.keys.shard_ready(shard_of(two.id, shards))
+    async with rebuild_lock(api):
+        kept = await api.container.redis.get(marker)
+        await api.container.redis.delete(marker)
+        first = await api.container.registrar.register(
+            STAFF, student.id, [one.id, two.id], "both-7"
+        )
+        await api.container.redis.set(marker, kept)
+    assert [(r.outcome, r.reason) for r in first.results] == [
+        (RegisterOutcome.ENROLLED, None),
+        (RegisterOutcome.REJECTED, "UNAVAILABLE"),
+    ]
+    again = await api.container.registrar.register(STAFF, student.id, [one.id, two.id], "both-7")
+    assert [r.outcome for r in again.results][1] is RegisterOutcome.ENROLLED
+    assert await standing(api, student, two) == ("ENROLLED", None)
+
+
+async def test_f7_a_duplicate_of_a_request_slower_than_its_claim_waits_for_its_answer(
+    api: Api, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request with a key runs longer than its claim's lease: the claim is kept
+    (renewed) while it works, so a duplicate waits for that answer instead of running the
+    work again and answering ALREADY_ENROLLED."""
+    monkeypatch.setattr(idempotency, "CLAIM_TTL_MS", 300)
+    store = api.container.registrar.answers
+    if hasattr(store, "claim_ms"):
+        monkeypatch.setattr(store, "claim_ms", 300)
+    section = await catalog.section(5)
+    student = await catalog.student()
+    hold = Hold("settle", of_student(student.id))
+    held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
+    slow = asyncio.create_task(held.register(STAFF, student.id, [section.id], "slow-7"))
+    await hold.reached()
+    await asyncio.sleep(1.0)  # three leases
+    duplicate = asyncio.create_task(held.register(STAFF, student.id, [section.id], "slow-7"))
+    await asyncio.sleep(0.5)
+    hold.go.set()
+    first, second = await slow, await duplicate
+    assert [r.outcome for r in first.results] == [RegisterOutcome.ENROLLED]
+    assert second == first
+    entries = await api.container.redis.xrange(api.container.keys.section(section.id).stream)
+    kinds = [f["k"] for _, f in entries if f.get("u") == str(student.id)]
+    assert kinds == ["enroll"], "the work happened once"
+
+
+async def test_f8_a_partial_rebuild_keeps_the_live_holdings_of_students_it_did_not_lose(
+    api: Api, catalog: Catalog
+) -> None:
+    """One shard's keys are lost (a cluster node restarted empty) while another shard holds
+    a fresh, unpersisted enrollment: the rebuild reloads the lost shard only and leaves the
+    holdings of students whose slot survived as they are, so the enrollment still counts."""
+    semester = await catalog.semester()
+    shards = api.container.keys.shards
+    kept, lost = await catalog.section(5, semester), await catalog.section(5, semester)
+    while shard_of(lost.id, shards) == shard_of(kept.id, shards):
+        lost = await catalog.section(5, semester)
+    clash, earlier = await catalog.section(5, semester), await catalog.section(5, semester)
+    await rules(api, kept, meetings=[monday("09:00", "10:00")])
+    await rules(api, clash, meetings=[monday("09:30", "10:30")])
+    student = await catalog.student()
+    assert outcomes(await register(api, student, earlier)) == [("ENROLLED", None)]
+    await persist_all(api)  # Postgres knows the student holds `earlier` in this semester
+    assert outcomes(await register(api, student, kept)) == [("ENROLLED", None)]  # not yet
+
+    async with rebuild_lock(api):
+        tag = f"{{shard-{shard_of(lost.id, shards)}}}"
+        assert await delete_matching(api, f"{api.container.keys.prefix}*{tag}*") > 0
+    await api.container.state.ensure()
+
+    assert not await api.container.state.missing_shards()
+    assert await holding(api, student, semester, kept) == "E"
+    assert outcomes(await register(api, student, clash)) == [("REJECTED", "TIME_CONFLICT")]
+
+
+async def test_f9_reconcile_repair_never_reloads_a_section_under_unpersisted_changes(
+    api: Api, catalog: Catalog, settings: Settings
+) -> None:
+    """A section drifts while an enrollment in it waits in its stream (no worker runs):
+    `reconcile --repair` must not reload it from a Postgres that lacks the enrollment (the
+    seat would be freed while the stream still persists it later)."""
+    section = await catalog.section(3)
+    student = await catalog.student()
+    assert outcomes(await register(api, student, section)) == [("ENROLLED", None)]
+    await api.container.redis.hset(api.container.keys.section(section.id).meta, "total", 4)
+
+    repaired = await acoursereg(settings, "reconcile", "--force", "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert await standing(api, student, section) == ("ENROLLED", None)
+    (state,) = await api.container.seats.states([section.id])
+    assert state is not None and (state.total_seats, state.available_seats) == (3, 2)
+
+
+async def test_f9_a_swap_left_waiting_keeps_its_intent_when_its_request_dies(
+    api: Api, catalog: Catalog, worker: Worker, settings: Settings
+) -> None:
+    """A swap into a full section joins its line and the request dies before settling: the
+    swap's intent is persisted with the place (the join carries it), so a rebuild or a
+    promotion still drops the old section."""
+    semester = await catalog.semester()
+    course = await catalog.course()
+    old, new = (
+        await catalog.section(1, semester, course),
+        await catalog.section(1, semester, course),
+    )
+    student, other = await catalog.students(2)
+    assert outcomes(await register(api, student, old)) == [("ENROLLED", None)]
+    assert outcomes(await register(api, other, new)) == [("ENROLLED", None)]
+    hold = Hold("settle", of_student(student.id))
+    held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
+    swapping = asyncio.create_task(held.swap(STAFF, student.id, old.id, new.id))
+    await hold.reached()
+    swapping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await swapping
+    await worker.drain()
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        recorded = await connection.fetchval(
+            "SELECT swap_from FROM waitlist WHERE student_id = $1 AND section_id = $2",
+            student.id,
+            new.id,
+        )
+    finally:
+        await connection.close()
+    assert recorded == old.id
+
+
+async def test_f9_a_request_stalled_past_its_sweep_cannot_take_the_seat_it_was_released(
+    api: Api, catalog: Catalog
+) -> None:
+    """A register reserves credits, then stalls past its deadline; the sweeper releases the
+    reservation and another request uses the credits. The stalled request's seat step must
+    then refuse (its reservation is gone), not take a seat that counts nothing."""
+    short_deadlines(api)
+    semester = await catalog.semester()
+    first, second = await catalog.section(5, semester), await catalog.section(5, semester)
+    student = await catalog.student()
+    await api.staff(MAX_CREDITS, s=str(student.id), m=3)
+    hold = Hold("register", of_student(student.id))
+    held = registrar_with(api.container.registrar, seats=Held(api.container.seats, hold))
+    stalled = asyncio.create_task(held.register(STAFF, student.id, [first.id]))
+    await hold.reached()
+
+    async def released() -> bool:
+        return await holding(api, student, semester, first) is None
+
+    await asyncio.sleep(0.5)
+    await swept(api, released)
+    assert outcomes(await register(api, student, second)) == [("ENROLLED", None)]
+    hold.go.set()
+    with contextlib.suppress(Unavailable):
+        answer = await stalled
+        assert [r.reason for r in answer.results] == ["UNAVAILABLE"], answer
+    assert await standing(api, student, first) == ("NOT_WAITLISTED", None)
+    assert await holding(api, student, semester, second) == "E"
