@@ -38,7 +38,7 @@ from tests.integration.test_rules import (
     rules,
     standing,
 )
-from tests.steps import Hold, Held, of_student, registrar_with
+from tests.steps import Held, Hold, of_student, registrar_with
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
   results { sectionId outcome reason } } }"""
