@@ -36,6 +36,14 @@ class TokenService:
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
         return self.verify(token.strip())
 
+    def expires_at(self, authorization: str | None) -> float | None:
+        """When the token of an Authorization value lapses (epoch seconds); None without
+        one. A live subscription ends then (resolvers/live.py)."""
+        if self.actor(authorization) is None:
+            return None
+        assert authorization is not None
+        return self._verified[authorization.strip().partition(" ")[2].strip()][1]
+
     def verify(self, token: str) -> Actor:
         cached = self._verified.get(token)
         if cached is not None and cached[1] > time.time():

@@ -22,6 +22,9 @@ class Authenticator(Protocol):
     def actor(self, authorization: str | None) -> Actor | None:
         """None without a token; raises Unauthenticated for a bad one."""
 
+    def expires_at(self, authorization: str | None) -> float | None:
+        """When that token lapses (epoch seconds); None without one."""
+
 
 class Throttle(Protocol):
     def admit(self, actor: Actor, address: str | None) -> None:
@@ -72,6 +75,9 @@ class Context:
 
     def actor_or_none(self) -> Actor | None:
         return self.services.auth.actor(self.authorization_value())
+
+    def token_expires_at(self) -> float | None:
+        return self.services.auth.expires_at(self.authorization_value())
 
     @property
     def actor(self) -> Actor:

@@ -3,15 +3,20 @@
 Each resolver is a coroutine that checks the request (who asks, which sections exist) and
 only then returns the stream: a refusal raised there reaches the client as a
 graphql-transport-ws `error` message with its code, and the socket stays open.
+waitlistPosition speaks of one student, so it lasts only as long as the token that opened
+it: when the token lapses the stream ends with UNAUTHENTICATED ("token expired"), and the
+client subscribes again with a fresh one. seatUpdates shows counts only and needs no token.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain.errors import BadInput, NotFound
+from domain.errors import BadInput, NotFound, Unauthenticated
 from domain.live import RESYNC, SeatFeed, SectionEvent, Standing, WaitlistStatus, WaitlistWatch
 from domain.model import SeatState
 from domain.registration import authorize
@@ -86,20 +91,28 @@ async def _waitlist_stream(
 ) -> AsyncGenerator[WaitlistUpdate, None]:
     live = info.context.services.live
     watch = WaitlistWatch(student_id, Standing(WaitlistStatus.NOT_WAITLISTED))
+    expires = info.context.token_expires_at()
     try:
         await live.watch([section_id], watch)
         watch.standing = await _standing(info, student_id, section_id)
         yield _update(section_id, student_id, watch.standing)
         while not watch.standing.final:
-            if await _advance(info, watch, section_id):
+            if await _advance(info, watch, section_id, expires):
                 yield _update(section_id, student_id, watch.standing)
     finally:
         await live.unwatch([section_id], watch)
 
 
-async def _advance(info: Info, watch: WaitlistWatch, section_id: UUID) -> bool:
-    """Apply the next event (or re-read after a resync); True if the standing changed."""
-    item = await watch.next()
+async def _advance(
+    info: Info, watch: WaitlistWatch, section_id: UUID, expires: float | None
+) -> bool:
+    """Apply the next event (or re-read after a resync); True if the standing changed.
+    Raises Unauthenticated when the token lapses first."""
+    try:
+        left = None if expires is None else max(expires - time.time(), 0.0)
+        item = await asyncio.wait_for(watch.next(), left)  # a queue: safe to cancel
+    except TimeoutError:
+        raise Unauthenticated("token expired; subscribe again with a fresh token") from None
     if item is not RESYNC:
         assert isinstance(item, SectionEvent)
         return watch.apply(item) is not None

@@ -211,3 +211,23 @@ async def test_raising_capacity_moves_a_waiting_student_up_by_the_seats_added(
         while positions[-1] != 2:
             positions.append((await ws.data(op))["position"])
         assert positions in ([2], [3, 2])
+
+
+async def test_a_waitlist_position_stream_ends_when_its_token_expires(
+    api: Api, catalog: Catalog, server: str
+) -> None:
+    """Finding 9: the stream speaks of one student, so it lasts only as long as the token
+    that opened it: then it ends with UNAUTHENTICATED, even with no event to carry it."""
+    section = await catalog.section(seats=1)
+    holder, me = await catalog.students(2)
+    await register(api, holder, section)
+    await register(api, me, section)
+    token = api.container.tokens.issue(Role.STUDENT, str(me.id), lifetime=2)
+    async with GqlSocket.open(ws_url(server), token=token) as ws:
+        op = await ws.subscribe(WAITLIST_POSITION, student=str(me.id), section=str(section.id))
+        assert (await ws.data(op))["position"] == 1
+        ended = await ws.receive(op, timeout=5.0)
+        assert ended["type"] == "next" and ended["payload"]["data"] is None, ended
+        codes = [e["extensions"]["code"] for e in ended["payload"]["errors"]]
+        assert codes == ["UNAUTHENTICATED"], ended
+        assert (await ws.receive(op))["type"] == "complete"
