@@ -3,8 +3,8 @@ count, a phantom enrollment only Redis has, an enrollment Redis forgot, two wait
 swapped, a wrong total, a section gone from Redis). `coursereg reconcile` (a subprocess, as
 an operator runs it) names every drifted section and exits 1; `--repair` rebuilds their
 shards from Postgres (markers down, streams drained, reloaded); a second run finds nothing;
-and a new rush on the repaired state keeps every
-invariant. Extends test_cli.py's single-drift case to every kind of drift."""
+and a new rush on the repaired state keeps every invariant. Extends test_cli.py's
+single-drift case to every kind of drift."""
 
 from __future__ import annotations
 
