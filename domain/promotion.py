@@ -132,15 +132,14 @@ class Promoter:
         op: str = "",
         indexed: Sequence[SectionSetup] = (),
     ) -> Drops:
-        """Holdings in LEAVING: their seats or places go first (each step under its
-        operation and deadline), then the holdings are forgotten and the saga's index entry
-        cleared. A failure before the end leaves LEAVING for the sweeper."""
+        """Holdings in LEAVING: their seats or places go first (each under its operation),
+        then the holdings are forgotten and the saga's index entry cleared. A failure before
+        the end leaves LEAVING for the sweeper."""
         assert self.rules is not None
         drops: Drops = []
-        key = lambda x: (x.deadline, x.operation)  # noqa: E731  # one drop call per group
-        for (deadline, owner), group in itertools.groupby(leaving, key):
+        for owner, group in itertools.groupby(leaving, lambda x: x.operation):
             ids = [x.section_id for x in group]
-            drops += await self.seats.drop(student_id, ids, request_id, True, owner, deadline)
+            drops += await self.seats.drop(student_id, ids, request_id, True, owner)
         gone = [x.section_id for x in leaving]
         await self.rules.forget(student_id, semester_id, gone, "D", op, indexed)
         return drops
@@ -227,7 +226,7 @@ class Promoter:
                 if state.operation != op:
                     continue  # another operation's: its own index entry covers it
                 if state.holding is Holding.LEAVING:
-                    leaving.append(Leaving(state.section_id, 0, op))
+                    leaving.append(Leaving(state.section_id, op))
                 elif state.holding in (Holding.RESERVED, Holding.PROMOTING):
                     if state.section_id not in named:
                         continue

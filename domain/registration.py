@@ -272,9 +272,7 @@ class Registrar:
             raise Unavailable("student records are being reloaded; try again shortly")
         if marked.busy:
             raise Unavailable("a registration of this section is under way; try again shortly")
-        leaving = [
-            Leaving(sid, marked.deadline, op) for sid in [setup.section_id, *marked.dependants]
-        ]
+        leaving = [Leaving(sid, op) for sid in [setup.section_id, *marked.dependants]]
         drops = await self.promoter.give_up(
             student_id, setup.rules.semester_id, leaving, request_id, op, [setup]
         )

@@ -109,10 +109,10 @@ class Holding(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Leaving:
     """A holding in state D: its seat or place must be given up (drop.lua), then the holding
-    forgotten. `deadline` bounds the drop step (lib/once.lua); `operation` owns it."""
+    forgotten, both under `operation`: drop.lua runs once per operation, so whoever finishes
+    it (the request, its retry, the sweeper) gets the same answer and the seat goes once."""
 
     section_id: UUID
-    deadline: int
     operation: str = ""
 
 
@@ -137,12 +137,11 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Marked:
-    """A drop's first step (the holding became D): the state it was in (E, W, D, None when
-    not held), the sections that go with it (a lecture whose last lab it was), and the
-    deadline of the drop step. `busy`: a reservation or promotion of it is in flight.
-    `unavailable`: the student's rule state is not loaded."""
+    """A drop's first step (the holding became D): the state it was in (E, W, P, D, None
+    when not held) and the sections that go with it (a lecture whose last lab it was).
+    `busy`: a request's reservation of it is in flight. `unavailable`: the student's rule
+    state is not loaded."""
 
-    deadline: int
     found: Holding | None
     dependants: list[UUID]
     busy: bool = False

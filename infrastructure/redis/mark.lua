@@ -6,7 +6,9 @@
 -- leaves a D that the sweeper finishes, never a seat that counts nothing. docs/holdings.md.
 --
 -- KEYS[1] student (hash)   KEYS[2] holdings (hash) of the section's semester
--- ARGV[1] section id   ARGV[2] lifetime (ms) of the D   ARGV[3] the operation dropping
+-- ARGV[1] section id   ARGV[2] how long (ms) before the sweeper may finish the drop (dl)
+-- ARGV[3] the operation dropping (drop.lua runs once per operation, so whoever finishes the
+--   drop, the request or the sweeper, gives the seat up once)
 --
 -- Reply: {deadline, state found, dependant section ids...}; the state found is E, W or P
 --   (marked D; a promotion under way then finds D and lets it be), D (already leaving: this

@@ -15,8 +15,7 @@
 -- A holding that becomes E and names a section it replaces (sw, a swap) turns that one's
 -- E into D in the same step: the caller drops its seat, then forgets it.
 --
--- Reply: {{word per group}, {the sections a swap left as D, with their deadline, as
---   "<id>:<deadline>"}}; a word is OK | SAME (it was there already) | NOTDUE |
+-- Reply: {{word per group}, {the sections a swap left as D}}; a word is OK | SAME (it was there already) | NOTDUE |
 --   REFUSED:<state found, "-" for none>.
 
 local life, op = tonumber(ARGV[1]), ARGV[2]
@@ -30,7 +29,7 @@ local function leave(id)
   if old.h ~= 'E' then return end
   old.h, old.was, old.dl, old.op = 'D', 'E', now + life, op
   redis.call('HSET', KEYS[1], id, cjson.encode(old))
-  leaving[#leaving + 1] = id .. ':' .. old.dl
+  leaving[#leaving + 1] = id
 end
 
 for i = 3, #ARGV, 5 do

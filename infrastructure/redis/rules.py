@@ -38,6 +38,7 @@ from infrastructure.redis.scripts import MEMO_MS, Batch, Call, Scripts
 log = logging.getLogger(__name__)
 
 RESERVATION_MS = 30_000
+LEAVE_SWEEP_MS = 2_000
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -147,12 +148,8 @@ def _semester(setup: SectionSetup) -> UUID:
 
 
 def _leaving(words: Sequence[str], op: str) -> list[Leaving]:
-    """move.lua's "<section id>:<deadline>" of the holdings a swap left LEAVING."""
-    found = []
-    for word in words:
-        section, _, deadline = str(word).rpartition(":")
-        found.append(Leaving(UUID(section), int(deadline), op))
-    return found
+    """move.lua's ids of the holdings a swap left LEAVING."""
+    return [Leaving(UUID(word), op) for word in words]
 
 
 @unavailable_when_down
@@ -176,6 +173,9 @@ class RedisRuleStore:
         # sweeper reads of the sections then is final.
         self.sweep_after_ms = 2 * reservation_ms
         self.memo_ms = max(MEMO_MS, 4 * reservation_ms)
+        # A drop needs no deadline: drop.lua runs once per operation, so the sweeper may
+        # finish a dead one soon (and the seat held for it goes on down its line).
+        self.leave_sweep_ms = min(LEAVE_SWEEP_MS, self.sweep_after_ms)
 
     def _index(self, student_id: UUID) -> str:
         return self.keys.reservations(shard_of(student_id, self.keys.shards))
@@ -187,9 +187,14 @@ class RedisRuleStore:
         return f"{student_id}|{op}|{sections}"
 
     def _indexed(
-        self, batch: Batch, student_id: UUID, setups: Sequence[SectionSetup], op: str
+        self,
+        batch: Batch,
+        student_id: UUID,
+        setups: Sequence[SectionSetup],
+        op: str,
+        after_ms: int | None = None,
     ) -> None:
-        due = now_ms() + self.sweep_after_ms
+        due = now_ms() + (self.sweep_after_ms if after_ms is None else after_ms)
         batch.zadd(self._index(student_id), {self._member(student_id, setups, op): due})
 
     async def reserve(
@@ -302,15 +307,15 @@ class RedisRuleStore:
     async def leave(self, student_id: UUID, section: SectionSetup, op: str) -> Marked:
         semester = _semester(section)
         batch = Batch(self.scripts)
-        self._indexed(batch, student_id, [section], op)
+        self._indexed(batch, student_id, [section], op, self.leave_sweep_ms)
         keys = [self.keys.student(student_id), self.keys.holdings(student_id, semester)]
-        args: list[str | int] = [str(section.section_id), self.reservation_ms, op]
+        args: list[str | int] = [str(section.section_id), self.leave_sweep_ms, op]
         batch.call(Call(self.scripts.mark, keys, args))
-        deadline, found, *dependants = (await batch.execute())[-1]
+        _, found, *dependants = (await batch.execute())[-1]
         if found in ("BUSY", "UNAVAILABLE"):
-            return Marked(0, None, [], busy=found == "BUSY", unavailable=found == "UNAVAILABLE")
+            return Marked(None, [], busy=found == "BUSY", unavailable=found == "UNAVAILABLE")
         held = None if found == "-" else Holding(found)
-        return Marked(int(deadline), held, [UUID(d) for d in dependants])
+        return Marked(held, [UUID(d) for d in dependants])
 
     async def forget(
         self,
