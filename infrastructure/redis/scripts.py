@@ -59,6 +59,9 @@ class Scripts:
         "settle",
         "forget",
         "confirm",
+        "acquire",
+        "read_shard",
+        "adopt",
     )
 
     def __init__(self, redis: RedisClient) -> None:
@@ -77,6 +80,9 @@ class Scripts:
         self.settle: AsyncScript = loaded["settle"]
         self.forget: AsyncScript = loaded["forget"]
         self.confirm: AsyncScript = loaded["confirm"]
+        self.acquire: AsyncScript = loaded["acquire"]
+        self.read_shard: AsyncScript = loaded["read_shard"]
+        self.adopt: AsyncScript = loaded["adopt"]
 
     async def run(self, call: Call) -> Any:
         return await call.script(keys=list(call.keys), args=list(call.args))
