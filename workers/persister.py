@@ -188,11 +188,17 @@ class Persister:
             try:
                 await self.changes.take_over(lease)
                 return True
+            except Unavailable as exc:  # nothing could be committed meanwhile anyway
+                log.warning(
+                    "shard %d: database unavailable (%s); taking over later",
+                    lease.shard,
+                    exc.__cause__,
+                )
             except Fenced:
                 raise
-            except Exception as exc:  # Postgres away: nothing could be committed anyway
-                log.warning("shard %d: taking over failed (%s); retrying", lease.shard, exc)
-                await backoff.wait()
+            except Exception as exc:
+                log.warning("shard %d: taking over failed (%r); retrying", lease.shard, exc)
+            await backoff.wait()
         return False
 
     async def _read_and_persist(self, lease: Lease, stop: asyncio.Event) -> None:

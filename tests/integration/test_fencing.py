@@ -194,35 +194,39 @@ async def test_two_owners_of_one_shard_lose_nothing_and_apply_nothing_twice(
 
     await register(2)  # first entries: A's batch
     async with running(a) as stop_a:
-        # 1. A owns the shard and is paused mid-batch; its balance loop is stuck in the sweep.
-        await eventually(lambda: a_log.turnstile.waiting == 1)
-        # 2. A's lease lapses; A cannot notice.
-        await c.redis.delete(c.keys.lease(shard))
-        async with running(b):
-            # 3. B takes the shard over, adopts A's batch and commits it.
-            first = (await c.redis.xinfo_stream(stream_key))["last-generated-id"]
-            await eventually(lambda: b_stream.acked_through(first))
-            # ...then waits before its next read.
-            b_stream.reads.close()
-            await eventually(lambda: b_stream.reads.waiting == 1)
-            # 4. A resumes its batch.
-            a_log.turnstile.let_one()
-            await eventually(lambda: len(a_log.outcomes) == 1)
-            # 5. New entries: A, if it still reads the shard, takes them and pauses again.
-            await register(2)
-            a_refused = isinstance(a_log.outcomes[0], BaseException)
-            await eventually(lambda: a_refused or a_log.turnstile.waiting == 1)
-            # 6. More entries; B reads and commits past all of them.
-            await register(2)
-            last = (await c.redis.xinfo_stream(stream_key))["last-generated-id"]
-            b_stream.reads.open()
-            await eventually(lambda: b_stream.acked_through(last))
-            # 7. A's second batch, if it has one, goes on.
+        try:
+            # 1. A owns the shard and is paused mid-batch; its balance loop is stuck in the sweep.
+            await eventually(lambda: a_log.turnstile.waiting == 1)
+            # 2. A's lease lapses; A cannot notice.
+            await c.redis.delete(c.keys.lease(shard))
+            async with running(b):
+                # 3. B takes the shard over, adopts A's batch and commits it.
+                first = (await c.redis.xinfo_stream(stream_key))["last-generated-id"]
+                await eventually(lambda: b_stream.acked_through(first))
+                # ...then waits before its next read.
+                b_stream.reads.close()
+                await eventually(lambda: b_stream.reads.waiting == 1)
+                # 4. A resumes its batch.
+                a_log.turnstile.let_one()
+                await eventually(lambda: len(a_log.outcomes) == 1)
+                # 5. New entries: A, if it still reads the shard, takes them and pauses again.
+                await register(2)
+                a_refused = isinstance(a_log.outcomes[0], BaseException)
+                await eventually(lambda: a_refused or a_log.turnstile.waiting == 1)
+                # 6. More entries; B reads and commits past all of them.
+                await register(2)
+                last = (await c.redis.xinfo_stream(stream_key))["last-generated-id"]
+                b_stream.reads.open()
+                await eventually(lambda: b_stream.acked_through(last))
+                # 7. A's second batch, if it has one, goes on.
+                a_log.turnstile.open()
+                await eventually(lambda: a_log.turnstile.waiting == 0)
+                await Worker(b, c).drain()
+        finally:  # a failed step must not leave A stuck in its sweep or at a gate
+            stop_a.set()
+            sweep_stalled.set()
             a_log.turnstile.open()
-            await eventually(lambda: a_log.turnstile.waiting == 0)
-            await Worker(b, c).drain()
-        stop_a.set()
-        sweep_stalled.set()
+            b_stream.reads.open()
 
     await check_answers_persisted(settings.database_url, answers)
     offsets = await _offsets(settings.database_url, shard)

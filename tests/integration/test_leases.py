@@ -155,12 +155,12 @@ async def test_a_batch_of_an_earlier_lease_is_refused_and_writes_nothing(
     await c.changes.take_over(later)
     late = _capacity(section.id, "2-0", 7)
     for refused_batch in (
-        c.changes.apply(earlier, [late]),
-        c.changes.apply_prefix(earlier, [late]),
-        c.changes.skip(earlier, late),
+        lambda: c.changes.apply(earlier, [late]),
+        lambda: c.changes.apply_prefix(earlier, [late]),
+        lambda: c.changes.skip(earlier, late),
     ):
         with pytest.raises(Fenced) as refused:
-            await refused_batch
+            await refused_batch()
         assert refused.value.current == 2
     for again in (earlier, later):
         with pytest.raises(Fenced):
