@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain.changes import Change
+from domain.leases import Lease
 from domain.live import Standing
 from domain.model import (
     Course,
@@ -222,18 +223,20 @@ class Catalog(Protocol):
 
 class ChangeStream(Protocol):
     """The shard streams the seat scripts append to, read through a consumer group, and
-    the leases that give each shard one worker at a time."""
+    the leases that give each shard one worker at a time. Taking entries (adopt, read)
+    is refused with Fenced unless the lease is still the caller's."""
 
     async def prepare(self, shard: int) -> None:
         """Create the shard's consumer group if missing."""
 
-    async def adopt(self, shard: int, consumer: str) -> int:
-        """Take every pending entry of the shard (left by earlier owners); the count."""
+    async def adopt(self, lease: Lease) -> int:
+        """Take every pending entry of the shard (left by earlier owners); the count. Only
+        after the record was fenced (ChangeLog.take_over): an earlier owner can then no
+        longer commit what it holds."""
 
-    async def read(
-        self, shard: int, consumer: str, count: int, backlog: bool, block_ms: int
-    ) -> list[Change]:
-        """Entries delivered to this consumer but unacknowledged (backlog) or new ones."""
+    async def read(self, lease: Lease, count: int, backlog: bool, block_ms: int) -> list[Change]:
+        """Entries delivered to this holder but unacknowledged (backlog) or new ones,
+        waiting up to `block_ms` for a new one."""
 
     async def ack(self, shard: int, changes: Sequence[Change]) -> None: ...
 
@@ -246,25 +249,37 @@ class ChangeStream(Protocol):
 
     async def leave(self, consumer: str) -> None: ...
 
-    async def acquire(self, shard: int, consumer: str, lifetime_ms: int) -> bool: ...
+    async def acquire(
+        self, shard: int, consumer: str, lifetime_ms: int, above: int = 0
+    ) -> Lease | None:
+        """The shard's lease if no one holds it, with an epoch larger than every earlier
+        grant's and than `above`; None if it is held."""
 
-    async def renew(self, shard: int, consumer: str, lifetime_ms: int) -> bool: ...
+    async def renew(self, lease: Lease, lifetime_ms: int) -> bool:
+        """Extend the lease if it is still held; False once it lapsed."""
 
-    async def release(self, shard: int, consumer: str) -> None: ...
+    async def release(self, lease: Lease) -> None:
+        """Hand the lease back if it is still held."""
 
 
 class ChangeLog(Protocol):
-    """Applies changes to the record (Postgres), exactly once per shard."""
+    """Applies changes to the record (Postgres), exactly once per shard, and only from the
+    shard's latest owner: every write checks the lease's epoch in its own transaction."""
 
-    async def apply(self, shard: int, changes: Sequence[Change]) -> int:
-        """Apply, in one transaction, the changes not applied yet; the count applied."""
+    async def take_over(self, lease: Lease) -> None:
+        """Make this lease the shard's only writer, before its holder adopts or reads
+        anything; Fenced if this epoch or a later one already took the shard."""
+
+    async def apply(self, lease: Lease, changes: Sequence[Change]) -> int:
+        """Apply, in one transaction, the changes not applied yet; the count applied.
+        Fenced, with nothing written, once another lease took the shard over."""
 
     async def apply_prefix(
-        self, shard: int, changes: Sequence[Change]
+        self, lease: Lease, changes: Sequence[Change]
     ) -> tuple[int, Change | None, BaseException | None]:
         """Apply one by one until one fails: (count applied, failing change, its error)."""
 
-    async def skip(self, shard: int, change: Change) -> None:
+    async def skip(self, lease: Lease, change: Change) -> None:
         """Record a dead-lettered change as handled."""
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client import start_http_server
 
 from domain.changes import Change
+from domain.leases import Lease
 from infrastructure.container import Container
 from infrastructure.metrics import (
     WORKER_APPLIED,
@@ -35,27 +36,27 @@ def request_ids(changes: Sequence[Change]) -> list[str]:
 class ObservedChangeLog(PostgresChangeLog):
     """Times and counts each batch, and logs which requests' changes it wrote."""
 
-    async def apply(self, shard: int, changes: Sequence[Change]) -> int:
+    async def apply(self, lease: Lease, changes: Sequence[Change]) -> int:
         started = time.perf_counter()
-        applied = await super().apply(shard, changes)
+        applied = await super().apply(lease, changes)
         WORKER_BATCH_SECONDS.observe(time.perf_counter() - started)
         WORKER_BATCH_SIZE.observe(len(changes))
         WORKER_APPLIED.inc(applied)
         ids = request_ids(changes)
         log.info(
             "shard %d: applied %d of %d change(s) of request(s) %s",
-            shard,
+            lease.shard,
             applied,
             len(changes),
             " ".join(ids),
-            extra={"shard": shard, "applied": applied, "request_ids": ids},
+            extra={"shard": lease.shard, "applied": applied, "request_ids": ids},
         )
         return applied
 
     async def apply_prefix(
-        self, shard: int, changes: Sequence[Change]
+        self, lease: Lease, changes: Sequence[Change]
     ) -> tuple[int, Change | None, BaseException | None]:
-        applied, failed, error = await super().apply_prefix(shard, changes)
+        applied, failed, error = await super().apply_prefix(lease, changes)
         WORKER_APPLIED.inc(applied)
         return applied, failed, error
 

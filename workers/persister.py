@@ -4,6 +4,12 @@ Workers divide the shards among themselves by short leases (like Kafka partition
 consumer group): each shard is read in stream order by one worker at a time, which writes
 a batch in one transaction and acknowledges it after the commit. A worker that dies stops
 renewing its leases; another takes the shards over and adopts their pending entries.
+
+A worker that only stalled may go on working a shard after its lease lapsed. Each lease
+has an epoch: the new owner raises the shard's epoch in Postgres before it adopts or reads
+anything, reads are refused in Redis without the lease, and a batch commits only under
+the shard's epoch. A worker that meets the fence (Fenced) stops that shard's consumer and
+acknowledges nothing; the new owner has adopted what it held.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import TypeVar
 
 from domain.changes import Change
 from domain.errors import Unavailable
+from domain.leases import Fenced, Lease
 from domain.ports import ChangeLog, ChangeStream
 
 log = logging.getLogger(__name__)
@@ -86,6 +93,10 @@ class Persister:
     stats: Stats = field(default_factory=Stats)
     _tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _releasing: dict[int, asyncio.Event] = field(default_factory=dict)
+    _leases: dict[int, Lease] = field(default_factory=dict)
+    # Per shard, the epoch Postgres was last seen to hold: a lease taken anew must exceed
+    # it (Redis's epoch counter starts again below it if Redis loses its data).
+    _epochs: dict[int, int] = field(default_factory=dict)
 
     @property
     def owned(self) -> list[int]:
@@ -113,8 +124,9 @@ class Persister:
         live = await self.stream.heartbeat(self.consumer, self.lease_ms)
         share = math.ceil(self.shards / max(len(live), 1))
         for shard in list(self._tasks):
-            task = self._tasks[shard]
-            if task.done() or not await self.stream.renew(shard, self.consumer, self.lease_ms):
+            if self._tasks[shard].done():  # fenced or failed: hand back, take again anew
+                await self._drop(shard, release=True)
+            elif not await self.stream.renew(self._leases[shard], self.lease_ms):
                 await self._drop(shard, release=False)
         extra = len(self._tasks) - share
         for shard in self.owned[len(self.owned) - extra :] if extra > 0 else []:
@@ -124,90 +136,134 @@ class Persister:
         for shard in free:
             if len(self._tasks) >= share:
                 break
-            if await self.stream.acquire(shard, self.consumer, self.lease_ms):
-                self._start(shard)
+            above = self._epochs.get(shard, 0)
+            lease = await self.stream.acquire(shard, self.consumer, self.lease_ms, above)
+            if lease is not None:
+                self._start(lease)
         if self.sweep is not None and self._tasks:
             try:
                 await self.sweep(self.owned)
             except Exception as exc:  # a sweep that failed is simply tried next round
                 log.warning("sweeping shards %s failed: %s", self.owned, exc)
 
-    def _start(self, shard: int) -> None:
+    def _start(self, lease: Lease) -> None:
         stop = asyncio.Event()
+        shard = lease.shard
         self._releasing[shard] = stop
-        self._tasks[shard] = asyncio.create_task(self._consume(shard, stop), name=f"shard-{shard}")
-        log.info("worker %s took shard %d", self.consumer, shard)
+        self._leases[shard] = lease
+        self._tasks[shard] = asyncio.create_task(self._consume(lease, stop), name=f"shard-{shard}")
+        log.info("worker %s took shard %d at epoch %d", self.consumer, shard, lease.epoch)
 
     async def _drop(self, shard: int, release: bool) -> None:
         """Stop consuming a shard after its batch in hand; hand the lease back if asked."""
         self._releasing.pop(shard).set()
+        lease = self._leases.pop(shard)
         task = self._tasks.pop(shard)  # its loop sees the event within one read's block time
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, timeout=30)
         if release:
             with contextlib.suppress(Exception):
-                await self.stream.release(shard, self.consumer)
+                await self.stream.release(lease)
 
     async def _stop_all(self) -> None:
         await asyncio.gather(*(self._drop(shard, release=True) for shard in list(self._tasks)))
         with contextlib.suppress(Exception):
             await self.stream.leave(self.consumer)
 
-    async def _consume(self, shard: int, stop: asyncio.Event) -> None:
+    async def _consume(self, lease: Lease, stop: asyncio.Event) -> None:
+        """Take the shard over, then persist it until stopped or fenced off."""
+        try:
+            if await self._take_over(lease, stop):
+                await self._read_and_persist(lease, stop)
+        except Fenced as fenced:
+            if fenced.current is not None:
+                self._epochs[lease.shard] = max(self._epochs.get(lease.shard, 0), fenced.current)
+            log.warning("worker %s stops: %s", self.consumer, fenced)
+
+    async def _take_over(self, lease: Lease, stop: asyncio.Event) -> bool:
+        """Fence the shard's earlier owners off in Postgres, before adopting what they
+        held; retried while Postgres is away. False if stopped first."""
+        backoff = Backoff(stop)
+        while not stop.is_set():
+            try:
+                await self.changes.take_over(lease)
+                return True
+            except Unavailable as exc:  # nothing could be committed meanwhile anyway
+                log.warning(
+                    "shard %d: database unavailable (%s); taking over later",
+                    lease.shard,
+                    exc.__cause__,
+                )
+            except Fenced:
+                raise
+            except Exception as exc:
+                log.warning("shard %d: taking over failed (%r); retrying", lease.shard, exc)
+            await backoff.wait()
+        return False
+
+    async def _read_and_persist(self, lease: Lease, stop: asyncio.Event) -> None:
         backoff = Backoff(stop)
         backlog = True
         while not stop.is_set():
             try:
                 if backlog:
-                    await self.stream.prepare(shard)
-                    await self.stream.adopt(shard, self.consumer)
-                read = self.stream.read(shard, self.consumer, self.batch, backlog, BLOCK_MS)
+                    await self.stream.prepare(lease.shard)
+                    await self.stream.adopt(lease)
+                read = self.stream.read(lease, self.batch, backlog, BLOCK_MS)
                 changes = await until_stopped(stop, read)
                 if changes is None:
                     return  # stopped while waiting: whatever was delivered stays pending
                 backoff.reset()
+            except Fenced:
+                raise
             except Exception as exc:  # Redis away or its data lost: start over from the backlog
-                log.warning("reading shard %d failed: %s", shard, exc)
+                log.warning("reading shard %d failed: %s", lease.shard, exc)
                 backlog = True
                 await backoff.wait()
                 continue
             if not changes:
                 backlog = False
                 continue
-            await self.persist(shard, changes, stop)
+            await self.persist(lease, changes, stop)
 
     async def persist(
-        self, shard: int, changes: Sequence[Change], stop: asyncio.Event | None = None
+        self, lease: Lease, changes: Sequence[Change], stop: asyncio.Event | None = None
     ) -> None:
         """Write a batch, retrying while Postgres is away; isolate a change that fails.
-        A stop request during the retries leaves the batch pending for the next owner."""
+        A stop request during the retries leaves the batch pending for the next owner;
+        so does Fenced, which this raises once another worker took the shard over."""
         backoff = Backoff(stop or asyncio.Event())
         pending = list(changes)
         while pending and not backoff.stop.is_set():
             started = time.perf_counter()
             try:
-                applied = await self.changes.apply(shard, pending)
+                applied = await self.changes.apply(lease, pending)
             except Unavailable as exc:
-                log.warning("shard %d: database unavailable (%s); retrying", shard, exc.__cause__)
+                log.warning(
+                    "shard %d: database unavailable (%s); retrying", lease.shard, exc.__cause__
+                )
                 await backoff.wait()
                 continue
+            except Fenced:
+                raise
             except Exception as exc:
                 log.warning(
-                    "shard %d: batch of %d failed (%s); isolating", shard, len(pending), exc
+                    "shard %d: batch of %d failed (%s); isolating", lease.shard, len(pending), exc
                 )
-                pending = await self._isolate(shard, pending, backoff)
+                pending = await self._isolate(lease, pending, backoff)
                 continue
-            await self._ack(shard, pending)
+            await self._ack(lease.shard, pending)
             self.stats.applied += applied
             self.stats.batches += 1
             self.stats.last_batch_seconds = time.perf_counter() - started
             return
 
-    async def _isolate(self, shard: int, changes: list[Change], backoff: Backoff) -> list[Change]:
+    async def _isolate(self, lease: Lease, changes: list[Change], backoff: Backoff) -> list[Change]:
         """Commit the changes before the failing one; count the failing one's attempts and
         dead-letter it after max_attempts. Returns what is left to write."""
+        shard = lease.shard
         try:
-            _, failed, error = await self.changes.apply_prefix(shard, changes)
+            _, failed, error = await self.changes.apply_prefix(lease, changes)
         except Unavailable:
             await backoff.wait()
             return changes
@@ -230,7 +286,7 @@ class Persister:
             error,
         )
         await self.stream.dead_letter(shard, failed, repr(error))
-        await self.changes.skip(shard, failed)
+        await self.changes.skip(lease, failed)
         await self._ack(shard, [failed])
         self.stats.dead_lettered += 1
         return changes[len(done) + 1 :]

@@ -1,7 +1,11 @@
 """PostgresChangeLog: applies batches of stream changes, exactly once per shard.
 
 Each shard's watermark row is locked and advanced in the batch's own transaction, so a
-batch replayed after a crash (or by a worker that lost its lease) is skipped as a whole.
+batch replayed after a crash is skipped as a whole. The watermark alone is safe only while
+one worker applies a shard's stream in order: a worker whose lease lapsed could commit
+entries it read before the new owner committed later ones, and they would be skipped as
+applied. So the row also holds the owner's lease epoch, raised by the new owner before it
+adopts or reads anything (take_over), and a batch of any other epoch is refused (Fenced).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.changes import Change, Effects, after, fold, parse_position
+from domain.leases import Fenced, Lease
 from infrastructure.postgres.database import is_connection_error, unit_of_work
 from infrastructure.postgres.models import (
     RegistrationRow,
@@ -92,17 +97,30 @@ class PostgresChangeLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def apply(self, shard: int, changes: Sequence[Change]) -> int:
+    async def take_over(self, lease: Lease) -> None:
+        """Raise the shard's epoch to the lease's. Each epoch takes a shard over once, so
+        a retried take-over is refused too; the worker then takes a new lease."""
+        async with unit_of_work(self.sessions) as session:
+            _, current = await self._lock(session, lease.shard)
+            if current >= lease.epoch:
+                raise Fenced(lease, current)
+            await session.execute(
+                update(StreamOffsetRow)
+                .where(StreamOffsetRow.shard == lease.shard)
+                .values(epoch=lease.epoch, updated_at=func.now())
+            )
+
+    async def apply(self, lease: Lease, changes: Sequence[Change]) -> int:
         """Apply the changes past the watermark in one transaction; the count applied."""
         async with unit_of_work(self.sessions) as session:
-            todo = after(await self._lock(session, shard), changes)
+            todo = after(await self._owned(session, lease), changes)
             if todo:
                 await write_effects(session, fold(todo))
-                await self._advance(session, shard, todo[-1], len(todo))
+                await self._advance(session, lease.shard, todo[-1], len(todo))
         return len(todo)
 
     async def apply_prefix(
-        self, shard: int, changes: Sequence[Change]
+        self, lease: Lease, changes: Sequence[Change]
     ) -> tuple[int, Change | None, BaseException | None]:
         """Apply changes one by one until one fails; commit those before it.
 
@@ -112,7 +130,7 @@ class PostgresChangeLog:
         applied = 0
         failed: tuple[Change, BaseException] | None = None
         async with unit_of_work(self.sessions) as session:
-            todo = after(await self._lock(session, shard), changes)
+            todo = after(await self._owned(session, lease), changes)
             last: Change | None = None
             for change in todo:
                 try:
@@ -125,37 +143,47 @@ class PostgresChangeLog:
                     break
                 applied, last = applied + 1, change
             if last is not None:
-                await self._advance(session, shard, last, applied)
+                await self._advance(session, lease.shard, last, applied)
         if failed is None:
             return applied, None, None
         return applied, failed[0], failed[1]
 
-    async def skip(self, shard: int, change: Change) -> None:
+    async def skip(self, lease: Lease, change: Change) -> None:
         """Move the watermark past a change that went to the dead-letter stream."""
         async with unit_of_work(self.sessions) as session:
-            watermark = await self._lock(session, shard)
+            watermark = await self._owned(session, lease)
             if watermark is None or change.position > watermark:
-                await self._advance(session, shard, change, 0)
+                await self._advance(session, lease.shard, change, 0)
 
     async def watermark(self, shard: int) -> str | None:
         async with unit_of_work(self.sessions) as session:
             row = await session.get(StreamOffsetRow, shard)
             return row.last_id if row else None
 
-    async def _lock(self, session: AsyncSession, shard: int) -> tuple[int, int] | None:
+    async def _owned(self, session: AsyncSession, lease: Lease) -> tuple[int, int] | None:
+        """The shard's watermark, its row locked for the batch; Fenced unless the lease is
+        the one that took the shard over last."""
+        watermark, current = await self._lock(session, lease.shard)
+        if current != lease.epoch:
+            raise Fenced(lease, current)
+        return watermark
+
+    async def _lock(self, session: AsyncSession, shard: int) -> tuple[tuple[int, int] | None, int]:
+        """The shard's watermark (None before the first change) and owner's epoch, its row
+        locked until the transaction ends."""
         await session.execute(
             pg_insert(StreamOffsetRow)
             .values(shard=shard, last_id="0-0")
             .on_conflict_do_nothing(index_elements=[StreamOffsetRow.shard])
         )
-        last_id = (
+        last_id, epoch = (
             await session.execute(
-                select(StreamOffsetRow.last_id)
+                select(StreamOffsetRow.last_id, StreamOffsetRow.epoch)
                 .where(StreamOffsetRow.shard == shard)
                 .with_for_update()
             )
-        ).scalar_one()
-        return None if last_id == "0-0" else parse_position(last_id)
+        ).one()
+        return (None if last_id == "0-0" else parse_position(last_id)), int(epoch)
 
     async def _advance(self, session: AsyncSession, shard: int, last: Change, count: int) -> None:
         await session.execute(

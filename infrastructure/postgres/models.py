@@ -234,10 +234,12 @@ class WaitlistRow(Base):
 class StreamOffsetRow(Base):
     """The last stream entry applied per shard, written in the same transaction as the
     entries themselves: a batch replayed after a crash is skipped, so each change lands
-    exactly once, including rows a later change deleted."""
+    exactly once, including rows a later change deleted. `epoch` is the lease epoch of the
+    shard's owner (domain/leases.py): a batch of any other epoch is refused."""
 
     __tablename__ = "stream_offsets"
     shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[str] = mapped_column(String(41), nullable=False)
     applied: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), nullable=False)
+    epoch: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), nullable=False)
     updated_at: Mapped[datetime] = _updated()

@@ -87,7 +87,13 @@ class Keys:
         return f"{self.prefix}attempts:{self._tag(shard)}"
 
     def lease(self, shard: int) -> str:
+        """The worker holding the shard and the epoch of its grant ("<consumer>#<epoch>")."""
         return f"{self.prefix}lease:{self._tag(shard)}"
+
+    def lease_epoch(self, shard: int) -> str:
+        """The shard's last lease epoch (a counter; Postgres keeps the owner's in
+        stream_offsets.epoch)."""
+        return f"{self.prefix}lease:{self._tag(shard)}:epoch"
 
     def held_index(self, shard: int) -> str:
         """Seats held for students in line (pending a rules check, or offered), by expiry:

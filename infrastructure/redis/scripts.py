@@ -65,6 +65,9 @@ class Scripts:
         "load_student",
         "append",
         "answer",
+        "acquire",
+        "read_shard",
+        "adopt",
     )
 
     def __init__(self, redis: RedisClient) -> None:
@@ -86,6 +89,9 @@ class Scripts:
         self.load_student: AsyncScript = loaded["load_student"]
         self.append: AsyncScript = loaded["append"]
         self.answer: AsyncScript = loaded["answer"]
+        self.acquire: AsyncScript = loaded["acquire"]
+        self.read_shard: AsyncScript = loaded["read_shard"]
+        self.adopt: AsyncScript = loaded["adopt"]
 
     async def run(self, call: Call) -> Any:
         return await call.script(keys=list(call.keys), args=list(call.args))

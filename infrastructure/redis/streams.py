@@ -1,4 +1,7 @@
-"""RedisChangeStream: the ChangeStream port on Redis Streams, consumer groups and leases."""
+"""RedisChangeStream: the ChangeStream port on Redis Streams, consumer groups and leases.
+
+Entries are taken (read, adopt) by scripts that first check the shard's lease, so a worker
+whose lease lapsed gets Fenced instead of entries (domain/leases.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from uuid import UUID
 from redis.exceptions import ResponseError
 
 from domain.changes import Change, ChangeKind, parse_position
+from domain.leases import Fenced, Lease
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import CONSUMER_GROUP, Keys
 from infrastructure.redis.scripts import Scripts
@@ -38,14 +42,9 @@ def change_of(entry_id: str, fields: dict[str, str]) -> Change:
     )
 
 
-def _entries(reply: Any) -> list[tuple[str, dict[str, str]]]:
-    """XREADGROUP's reply for one stream, in RESP2 (list) or RESP3 (dict) shape."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        streams = list(reply.values())
-        return [(i, f) for i, f in streams[0][0] if f] if streams and streams[0] else []
-    return [(i, f) for i, f in reply[0][1] if f]
+def _fields(flat: Sequence[str]) -> dict[str, str]:
+    """An entry's fields as a script hands them back: field, value, field, value..."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 class RedisChangeStream:
@@ -66,33 +65,51 @@ class RedisChangeStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def adopt(self, shard: int, consumer: str) -> int:
+    async def adopt(self, lease: Lease) -> int:
         start, taken = "0-0", 0
         while True:
-            reply = await self.redis.xautoclaim(
-                self.keys.stream(shard), CONSUMER_GROUP, consumer, 0, start_id=start, count=1000
+            reply = await self.scripts.adopt(
+                keys=self._leased(lease.shard),
+                args=[lease.token, CONSUMER_GROUP, lease.consumer, start, 1000],
             )
-            start, claimed = reply[0], reply[1]
-            taken += len(claimed)
+            if reply is None:
+                raise Fenced(lease)
+            start, claimed = reply
+            taken += int(claimed)
             if start == "0-0":
                 return taken
 
-    async def read(
-        self, shard: int, consumer: str, count: int, backlog: bool, block_ms: int
-    ) -> list[Change]:
-        stream = self.keys.stream(shard)
-        reply = await self.redis.xreadgroup(
-            CONSUMER_GROUP,
-            consumer,
-            {stream: "0" if backlog else ">"},
-            count=count,
-            block=None if backlog else block_ms,
-        )
+    async def read(self, lease: Lease, count: int, backlog: bool, block_ms: int) -> list[Change]:
+        entries, last = await self._read(lease, count, backlog)
+        if not entries and last and block_ms:
+            # Waiting is a plain XREAD BLOCK (no group: it takes nothing) from the last id
+            # the script saw, since a script cannot block: it wakes at the next entry
+            # appended after that look and misses none, without polling.
+            stream = self.keys.stream(lease.shard)
+            if await self.redis.xread({stream: last}, count=1, block=block_ms):
+                entries, _ = await self._read(lease, count, backlog)
         changes = []
-        for entry_id, fields in _entries(reply):
-            self._raw[shard, entry_id] = fields
+        for entry_id, flat in entries:
+            if not flat:  # trimmed since it was delivered, after a later one was acknowledged
+                continue
+            fields = _fields(flat)
+            self._raw[lease.shard, entry_id] = fields
             changes.append(change_of(entry_id, fields))
         return changes
+
+    async def _read(self, lease: Lease, count: int, backlog: bool) -> tuple[list[Any], str]:
+        """(entries, the stream's last id when there was nothing new), or Fenced."""
+        reply = await self.scripts.read_shard(
+            keys=self._leased(lease.shard),
+            args=[lease.token, CONSUMER_GROUP, lease.consumer, count, "0" if backlog else ">"],
+        )
+        if reply is None:
+            raise Fenced(lease)
+        entries, last = reply
+        return list(entries), str(last)
+
+    def _leased(self, shard: int) -> list[str]:
+        return [self.keys.lease(shard), self.keys.stream(shard)]
 
     async def ack(self, shard: int, changes: Sequence[Change]) -> None:
         if not changes:
@@ -131,17 +148,26 @@ class RedisChangeStream:
     async def leave(self, consumer: str) -> None:
         await self.redis.zrem(self.keys.workers, consumer)
 
-    async def acquire(self, shard: int, consumer: str, lifetime_ms: int) -> bool:
-        return bool(await self.redis.set(self.keys.lease(shard), consumer, nx=True, px=lifetime_ms))
+    async def acquire(
+        self, shard: int, consumer: str, lifetime_ms: int, above: int = 0
+    ) -> Lease | None:
+        reply = await self.scripts.acquire(
+            keys=[self.keys.lease(shard), self.keys.lease_epoch(shard)],
+            args=[consumer, lifetime_ms, above],
+        )
+        if reply is None:
+            return None
+        epoch, token = reply
+        return Lease(shard, consumer, int(epoch), str(token))
 
-    async def renew(self, shard: int, consumer: str, lifetime_ms: int) -> bool:
+    async def renew(self, lease: Lease, lifetime_ms: int) -> bool:
         renewed = await self.scripts.renew(
-            keys=[self.keys.lease(shard)], args=[consumer, lifetime_ms]
+            keys=[self.keys.lease(lease.shard)], args=[lease.token, lifetime_ms]
         )
         return bool(renewed)
 
-    async def release(self, shard: int, consumer: str) -> None:
-        await self.scripts.release(keys=[self.keys.lease(shard)], args=[consumer])
+    async def release(self, lease: Lease) -> None:
+        await self.scripts.release(keys=[self.keys.lease(lease.shard)], args=[lease.token])
 
     async def dead_letter_count(self, shards: int) -> int:
         pipe = self.redis.pipeline(transaction=False)

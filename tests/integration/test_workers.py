@@ -195,8 +195,10 @@ async def test_a_dead_letter_keeps_its_own_entry_when_another_shard_has_the_same
     for shard, rid in ((0, "poison"), (1, "good")):
         await stream.prepare(shard)
         await c.redis.xadd(c.keys.stream(shard), {**_poison(uuid.uuid4()), "rid": rid}, id=same_id)
-    (poisoned,) = await stream.read(0, "eater", 10, backlog=False, block_ms=100)
-    (other,) = await stream.read(1, "eater", 10, backlog=False, block_ms=100)
+    first, second = [await stream.acquire(shard, "eater", 10_000) for shard in (0, 1)]
+    assert first is not None and second is not None
+    (poisoned,) = await stream.read(first, 10, backlog=False, block_ms=100)
+    (other,) = await stream.read(second, 10, backlog=False, block_ms=100)
     assert poisoned.id == other.id == same_id
     await stream.ack(1, [other])
     await stream.dead_letter(0, poisoned, "ForeignKeyViolation")

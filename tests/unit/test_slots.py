@@ -15,6 +15,7 @@ from uuid import UUID
 import pytest
 from redis.crc import key_slot
 
+from domain.leases import Lease
 from domain.model import RegisterAnswer, SectionSetup
 from domain.rules import (
     Attempt,
@@ -156,6 +157,7 @@ async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
         setups.append(_setup(sections[3], other_semester, rng))
         held = [HeldSection(s.section_id, s.rules, Holding.ENROLLED) for s in setups[:2]]
         attempt = Attempt(student, sections[0], "TIME_CONFLICT")
+        lease = Lease(rng.randrange(shards), "worker-1", 7, "worker-1#7")
         work = [
             seats.register(student, sections, "r1", "op1", 0, sections[4]),
             seats.drop(student, sections[:2], "r2", True, "op2", 5),
@@ -181,8 +183,11 @@ async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
             rules.load(StudentRules(student), {semester: held, other_semester: []}),
             idempotency.begin(student, "key-1", "fingerprint"),
             idempotency.finish(student, "key-1", "fingerprint", RegisterAnswer(student, ())),
-            stream.renew(rng.randrange(shards), "worker-1", 10_000),
-            stream.release(rng.randrange(shards), "worker-1"),
+            stream.acquire(lease.shard, "worker-1", 10_000, above=3),
+            stream.renew(lease, 10_000),
+            stream.release(lease),
+            stream.adopt(lease),
+            stream.read(lease, 100, backlog=False, block_ms=0),
             loader.load(setups),
         ]
         for call in work:
