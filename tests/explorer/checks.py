@@ -174,8 +174,8 @@ def check_answers(model: Model) -> list[Violation]:
     found = []
     for answer in model.unchecked:
         for kind, section, student in answer.needs:
-            if kind == ENROLLED_NOW:
-                there = student in model.enrolled[section]
+            if kind == ENROLLED_NOW:  # an answer about a seat taken before: it was taken
+                there = "ENROLLED" in model.history[(student, str(section))]
             else:
                 there = (answer.request_id, kind, str(section), student) in model.changes
             if not there:

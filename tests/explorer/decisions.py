@@ -17,7 +17,7 @@ from typing import Protocol
 from tests.explorer.actions import OPERATOR, Spec
 from tests.explorer.faults import Fault
 from tests.explorer.model import Model
-from tests.explorer.scheduler import Scheduler
+from tests.explorer.scheduler import Action, Scheduler
 from tests.explorer.world import World
 
 KINDS = {
@@ -29,11 +29,43 @@ KINDS = {
     "capacity": 6,
     "sweep": 7,
     "persist": 10,
-    "rebuild": 2,
-    "lose": 2,
+    "rebuild": 3,
+    "lose": 3,
 }
 P_KILL, P_SLEEP = 0.03, 0.02  # per decision, among the steps
 P_LOST, P_RESEND = 0.03, 0.03  # per step of a request
+P_DEMOTE = 0.1  # per step, by priority: the action about to run drops below all others
+# Swarm testing (Groce et al., ISSTA 2012): each seed scales every kind of action and of
+# event by one of these, so some seeds are all rebuilds and deaths, others have none; a
+# race that needs two rare things at once meets them far more often than in the average.
+SWARM = (0.0, 1.0, 1.0, 3.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Swarm:
+    """One seed's mix: the weight of each kind of action, the chance of each event."""
+
+    kinds: dict[str, float]
+    kill: float
+    sleep: float
+    lost: float
+    resend: float
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> Swarm:
+        kinds = {kind: weight * rng.choice(SWARM) for kind, weight in KINDS.items()}
+        kinds["register"] = KINDS["register"]  # without registers nothing happens
+        scaled = [p * rng.choice(SWARM) for p in (P_KILL, P_SLEEP, P_LOST, P_RESEND)]
+        return cls(kinds, *scaled)
+
+    def describe(self) -> str:
+        kinds = " ".join(f"{k}={w:g}" for k, w in self.kinds.items())
+        return (
+            f"swarm: {kinds}; kill={self.kill:g} sleep={self.sleep:g} "
+            f"lost={self.lost:g} resend={self.resend:g}"
+        )
+
+
 MAX_SEATS = 3
 
 
@@ -80,6 +112,13 @@ def operator_busy(scheduler: Scheduler) -> bool:
 
 
 class Seeded:
+    """Half the seeds pick the next step uniformly among the parked actions; the other half
+    by priority, as PCT does (Burckhardt et al., "A randomized scheduler with probabilistic
+    guarantees of finding bugs", 2010): each action gets a random priority, the highest
+    runs, and at a few random points the running one drops below all others. Uniform
+    choice interleaves finely; priorities stall one request while others run through,
+    the shape of most races here (a settle that arrives after a whole promotion)."""
+
     def __init__(
         self,
         rng: random.Random,
@@ -91,27 +130,40 @@ class Seeded:
         self.rng, self.world, self.model = rng, world, model
         self.scheduler, self.budget = scheduler, budget
         self.started = 0
+        self.by_priority = rng.random() < 0.5
+        self.priority: dict[int, float] = {}
+        self.swarm = Swarm.draw(rng)
 
     def next(self) -> Decision | None:
         runnable = self.scheduler.runnable()
         if self.started < self.budget and self._want_start(len(self.scheduler.live()), runnable):
             self.started += 1
+            self.priority[self.started] = self.rng.random()
             return Start(self.started, self._spec())
         if not runnable:
             return None
         roll = self.rng.random()
         killable = [a for a in runnable if a.killable]
-        if roll < P_KILL and killable:
+        swarm = self.swarm
+        if roll < swarm.kill and killable:
             return Kill(self.rng.choice(killable).number)
-        if roll < P_KILL + P_SLEEP:
+        if roll < swarm.kill + swarm.sleep:
             return Sleep()
-        action = self.rng.choice(runnable)
+        action = self._pick(runnable)
         fault, draw = Fault.NONE, self.rng.random()
-        if action.faultable and draw < P_LOST:
+        if action.faultable and draw < swarm.lost:
             fault = Fault.LOST
-        elif action.faultable and draw < P_LOST + P_RESEND:
+        elif action.faultable and draw < swarm.lost + swarm.resend:
             fault = Fault.RESEND
         return Grant(action.number, fault)
+
+    def _pick(self, runnable: Sequence[Action]) -> Action:
+        if not self.by_priority:
+            return self.rng.choice(runnable)
+        action = max(runnable, key=lambda a: self.priority.get(a.number, 0.0))
+        if self.rng.random() < P_DEMOTE:
+            self.priority[action.number] = min(self.priority.values()) - self.rng.random()
+        return action
 
     def _want_start(self, live: int, runnable: Sequence[object]) -> bool:
         if not runnable:
@@ -119,9 +171,9 @@ class Seeded:
         return self.rng.random() < (0.35 if live < 2 else 0.2 if live < 5 else 0.0)
 
     def _spec(self) -> Spec:
-        kinds = dict(KINDS)
+        kinds = {k: w for k, w in self.swarm.kinds.items() if w}
         if operator_busy(self.scheduler):
-            kinds.pop("rebuild"), kinds.pop("lose")
+            kinds.pop("rebuild", None), kinds.pop("lose", None)
         kind = self.rng.choices(list(kinds), weights=list(kinds.values()))[0]
         n_students, n_sections = len(self.world.students), len(self.world.sections)
         student = self.rng.randrange(n_students)
@@ -143,18 +195,20 @@ class Seeded:
         return Spec(kind)
 
     def _held_pair(self, kind: str, student: int, section: int) -> tuple[int, int]:
-        """Mostly a student and a section they hold (enrolled; in line for claims)."""
-        pairs = []
+        """Mostly a student and a section they hold (enrolled; in line for claims), and
+        for a drop rather a section with a line, where a freed seat moves on."""
+        pairs, busy = [], []
         for i, st in enumerate(self.world.students):
             for j, s in enumerate(self.world.sections):
                 enrolled = str(st.id) in self.model.enrolled[s.id]
                 waiting = str(st.id) in self.model.line[s.id]
-                if (
-                    waiting
-                    if kind in ("claim", "decline")
-                    else enrolled or (kind == "drop" and waiting)
-                ):
+                wanted = waiting if kind in ("claim", "decline") else enrolled
+                if wanted or (kind == "drop" and waiting):
                     pairs.append((i, j))
+                    if enrolled and self.model.line[s.id]:
+                        busy.append((i, j))
+        if busy and self.rng.random() < 0.6:
+            return self.rng.choice(busy)
         if pairs and self.rng.random() < 0.8:
             return self.rng.choice(pairs)
         return student, section

@@ -51,6 +51,18 @@ REST_ROUNDS = 8  # sweeps after the run: an offer expiring passes the seat on, l
 DEADLINE_MARGIN_MS = 5
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A violation, and the step after which it was seen (number, and action and gate)."""
+
+    violation: Violation
+    step: int
+    at: str
+
+    def describe(self, trace: Trace) -> str:
+        return f"{trace.brief(str(self.violation))} (step {self.step}: {self.at})"
+
+
 class Stop(Exception):
     """The first violation was found (and the run is not collecting)."""
 
@@ -61,8 +73,8 @@ class Outcome:
     world: World
     trace: Trace
     decisions: list[Decision]
-    violations: list[tuple[int, Violation]] = field(default_factory=list)
-    tolerated: dict[str, tuple[int, Violation]] = field(default_factory=dict)
+    violations: list[Found] = field(default_factory=list)
+    tolerated: dict[str, Found] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -71,14 +83,11 @@ class Outcome:
 
     @property
     def first(self) -> Violation | None:
-        return self.violations[0][1] if self.violations else None
+        return self.violations[0].violation if self.violations else None
 
     def summary(self) -> str:
-        brief = self.trace.brief
-        found = "; ".join(f"{brief(str(v))} (step {n})" for n, v in self.violations)
-        seen = "".join(
-            f"\n  tolerated {brief(str(v))} (first at step {n})" for n, v in self.tolerated.values()
-        )
+        found = "; ".join(f.describe(self.trace) for f in self.violations)
+        seen = "".join(f"\n  tolerated {f.describe(self.trace)}" for f in self.tolerated.values())
         return (
             f"seed {self.seed}: {found or 'no violation'}; {self.trace.steps} steps, "
             f"{len(self.decisions)} decisions, {self.seconds:.2f}s{seen}"
@@ -147,6 +156,8 @@ class Run:
         if self.script is None:
             budget = self.rng.randint(10, 18)
             chooser = Seeded(self.rng, self.world, self.model, self.scheduler, budget)
+            order = "by priority" if chooser.by_priority else "uniform"
+            self.trace.event(f"order: {order}; {chooser.swarm.describe()}")
         else:
             chooser = Scripted(self.script, self.scheduler)
         try:
@@ -287,14 +298,14 @@ class Run:
 
     def _judge(self, found: list[Violation], stop: bool = True) -> None:
         for violation in found:
-            step = self.trace.steps
+            seen = Found(violation, self.trace.steps, self.trace.last)
             if violation.kind in self.tolerate:
-                self.outcome.tolerated.setdefault(violation.kind, (step, violation))
+                self.outcome.tolerated.setdefault(violation.kind, seen)
                 continue
             if (violation.kind, violation.subject) in self._seen:
                 continue
             self._seen.add((violation.kind, violation.subject))
-            self.outcome.violations.append((step, violation))
+            self.outcome.violations.append(seen)
             self.trace.event(f"VIOLATION {violation}")
         if self.outcome.violations and stop and not self.collect:
             raise Stop

@@ -15,7 +15,8 @@ from tests.explorer.world import World
 Position = tuple[int, int]
 # A change an answer stands for: (stream entry kind, section, student or "" for a
 # section's), made by the answering request; or (ENROLLED_NOW, section, student): the
-# streams say the student is enrolled (a claim answers ENROLLED for a seat taken before).
+# streams enrolled the student there (a claim answers ENROLLED for a seat taken before,
+# and a concurrent drop of theirs may since have freed it).
 Need = tuple[str, UUID, str]
 ENROLLED_NOW = "enrolled"
 # What a pair's last change means for check_answers_persisted (tests/invariants.py).

@@ -9,7 +9,7 @@ import pytest
 
 from infrastructure.settings import Settings
 from tests.explorer.actions import Spec
-from tests.explorer.decisions import RunUntil, Start
+from tests.explorer.decisions import Decision, RunUntil, Start
 from tests.explorer.exploration import Run
 from tests.explorer.world import fixed_world
 
@@ -25,7 +25,7 @@ async def test_f1_a_students_own_settle_never_moves_a_promoted_holding_back(
     arrives with W. The holding must stay E: else S0 counts no credits or time, and X is
     admitted to S1, which meets at the same hour."""
     world = fixed_world([(1, False), (1, False)], [6.0, 6.0])
-    script = [
+    script: list[Decision] = [
         Start(1, Spec("register", A, (S0,))),
         RunUntil(1),
         Start(2, Spec("register", X, (S0,))),
@@ -49,7 +49,7 @@ async def test_f2_a_rebuild_keeps_the_seat_held_for_the_head_of_the_line(
     the hold stays), drains and reloads. The seat must still be X's: else it is free while
     X waits, and Y, who comes later, takes it."""
     world = fixed_world([(1, False)], [6.0, 6.0, 6.0])
-    script = [
+    script: list[Decision] = [
         Start(1, Spec("register", A, (S0,))),
         RunUntil(1),
         Start(2, Spec("register", X, (S0,))),

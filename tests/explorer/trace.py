@@ -45,6 +45,7 @@ class Trace:
         self.names = names
         self.lines: list[str] = []
         self.steps = 0
+        self.last = "before any step"  # the action and gate of the last step granted
         self._open: dict[int, int] = {}  # action number -> index of its granted step's line
 
     def brief(self, value: Any) -> str:
@@ -58,6 +59,7 @@ class Trace:
 
     def grant(self, action: Action, label: str, fault: Fault) -> None:
         self.steps += 1
+        self.last = f"{action.name} {label}"
         mark = f" [{fault.value}]" if fault is not Fault.NONE else ""
         self._open[action.number] = len(self.lines)
         self.lines.append(f"{self.steps:>5} {action.name} {label}{mark}")
