@@ -27,7 +27,7 @@ async def test_fresh_seeds(settings: Settings) -> None:
         seed = random.SystemRandom().randrange(1_000, 1_000_000_000)
         outcome = await Run(settings, seed, tolerate=TOLERATE)()
         runs += 1
-        print(outcome.summary(), flush=True)
+        print(f"[{time.monotonic() - started:.0f}s] {outcome.summary()}", flush=True)
         if outcome.first is None:
             continue
         failed.append(seed)

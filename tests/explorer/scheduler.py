@@ -38,7 +38,8 @@ class Action:
     task: asyncio.Task[None] | None = None
     parked: str | None = None  # the gated call it waits to make
     go: asyncio.Future[Fault] | None = None
-    dead: bool = False
+    dead: bool = False  # never granted again: killed, or stopped when the run ends
+    killed: bool = False
     answer: str = ""
     error: BaseException | None = None
 
@@ -81,7 +82,7 @@ class Scheduler:
         try:
             action.answer = self.trace.brief(await work())
         except asyncio.CancelledError:
-            action.answer = "(died)" if action.dead else "(cancelled)"
+            action.answer = "(died)" if action.killed else "(stopped: the run ended)"
         except Exception as exc:  # the answer a client would get: an error
             action.error = exc
             action.answer = f"error {type(exc).__name__}: {exc}"
@@ -127,7 +128,7 @@ class Scheduler:
         await self.settled()
 
     def kill(self, action: Action) -> None:
-        action.dead = True
+        action.dead = action.killed = True
         self.trace.event(f"{action.name} dies before {action.parked}")
 
     async def settled(self) -> None:
