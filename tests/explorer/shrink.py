@@ -1,6 +1,8 @@
 """Shrinking a failing run: delta debugging over its decision list (drop chunks, halving
-their size, while the run still fails with the same kind of violation), then faults
-taken off one by one. Decisions left without their action (its start was dropped) are
+their size, while the run still fails the same way), then faults taken off one by one.
+"The same way": the first violation is of the same kind and appears after the same gate,
+so a holding lost after a settle does not shrink into another race that breaks the same
+invariant elsewhere. Decisions left without their action (its start was dropped) are
 skipped on replay (decisions.Scripted), so any sublist is a valid run."""
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from tests.explorer.decisions import Decision, Grant
-from tests.explorer.exploration import Outcome
+from tests.explorer.exploration import Found, Outcome
 from tests.explorer.faults import Fault
 
 Replay = Callable[[Sequence[Decision]], Awaitable[Outcome]]
 
 
+def _same(found: Found, first: Found) -> bool:
+    """The same kind of violation after the same gate: the same race, not just any."""
+    gate = found.at.split(" ", 1)[-1]
+    return found.violation.kind == first.violation.kind and gate == first.at.split(" ", 1)[-1]
+
+
 async def shrink(replay: Replay, failed: Outcome, seconds: float) -> Outcome:
-    first = failed.first
-    assert first is not None, "only a failing run shrinks"
+    assert failed.violations, "only a failing run shrinks"
+    first = failed.violations[0]
     deadline = time.monotonic() + seconds
     best = failed
 
@@ -27,7 +35,7 @@ async def shrink(replay: Replay, failed: Outcome, seconds: float) -> Outcome:
         if time.monotonic() > deadline:
             return False
         outcome = await replay(candidate)
-        if outcome.first is None or outcome.first.kind != first.kind:
+        if not outcome.violations or not _same(outcome.violations[0], first):
             return False
         best = outcome
         return True
