@@ -1,0 +1,13 @@
+"""How the explorer runs, from the environment (make explore sets them): the fixed seeds of
+`make test`, a seed to replay, how long to run fresh seeds and to shrink a failure, and
+the kinds of violation to look past while their fix has not landed (none by default)."""
+
+from __future__ import annotations
+
+import os
+
+FIXED_SEEDS = range(1, 21)
+SEED = int(os.environ["EXPLORE_SEED"]) if os.environ.get("EXPLORE_SEED") else None
+SECONDS = float(os.environ.get("EXPLORE_SECONDS") or 0)
+SHRINK_SECONDS = float(os.environ.get("EXPLORE_SHRINK_SECONDS") or 60)
+TOLERATE = frozenset(k for k in os.environ.get("EXPLORE_TOLERATE", "").split(",") if k)
