@@ -144,6 +144,15 @@ class Promoter:
         await self.rules.forget(student_id, semester_id, gone, "D", op, indexed)
         return drops
 
+    async def leaving(self, student_id: UUID, semester_id: UUID, op: str) -> list[Leaving]:
+        """The holdings this operation left LEAVING and has not given up yet."""
+        assert self.rules is not None
+        return [
+            Leaving(state.section_id, op)
+            for state in await self.rules.holdings(student_id, semester_id)
+            if state.holding is Holding.LEAVING and state.operation == op
+        ]
+
     async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
         """The student takes the seat offered to them, if they still pass the rules."""
         setup = await self._setup(section_id)

@@ -32,7 +32,7 @@ from domain.ports import (
     SectionDirectory,
     StudentDirectory,
 )
-from domain.promotion import Promoter
+from domain.promotion import Promoter, holders_of
 from domain.rules import Attempt, Holder, Holding, Leaving, Verdict
 
 log = logging.getLogger(__name__)
@@ -303,11 +303,17 @@ class Registrar:
         refused = [Attempt(student_id, new_id, str(result.reason))]
         attempts = refused if result.reason not in UNLOGGED else []
         if holding is Holding.ENROLLED:
+            # SWAPPED only once `old` is dropped: a failure here answers "try again", and
+            # the retry (the same operation) finds `old` still LEAVING and drops it.
+            semester = new.rules.semester_id
             settled = await self.rules.settle(student_id, [(new, holding)], op)
-            give_up = self.promoter.give_up(
-                student_id, new.rules.semester_id, settled.leaving, request_id, op, [new]
+            leaving = settled.leaving
+            if not leaving and settled.words.get(new_id) == "SAME":
+                leaving = await self.promoter.leaving(student_id, semester, op)
+            drops = await self.promoter.give_up(
+                student_id, semester, leaving, request_id, op, [new]
             )
-            await follow_up(self._hand_on(give_up, request_id), "dropping the swapped section")
+            await follow_up(self.promoter.pass_on(holders_of(drops), request_id), "handing on")
             return SwapAnswer(student_id, SwapOutcome.SWAPPED)
         settle = self.rules.settle(
             student_id,
@@ -346,15 +352,6 @@ class Registrar:
             student_id, [], op, indexed=[new], attempts=[attempt], request_id=request_id
         )
         return SwapAnswer(student_id, SwapOutcome.REJECTED, reason)
-
-    async def _hand_on(
-        self,
-        drops: Awaitable[list[tuple[DropAnswer, list[Holder]] | None]],
-        request_id: str,
-    ) -> None:
-        assert self.promoter is not None
-        holders = [h for found in await drops if found is not None for h in found[1]]
-        await self.promoter.pass_on(holders, request_id)
 
     async def claim_seat(
         self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""

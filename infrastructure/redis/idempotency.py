@@ -108,7 +108,8 @@ class RedisIdempotencyStore:
             claim = json.dumps({"fp": fingerprint, "claim": uuid.uuid4().hex})
             existing = await self.scripts.claim(keys=[redis_key], args=[claim, self.claim_ms])
             if existing is None or existing == claim:  # ours: a retry after a lost reply
-                renewal = asyncio.create_task(self._renew(redis_key, claim))
+                owner = asyncio.current_task()
+                renewal = asyncio.create_task(self._renew(redis_key, claim, owner))
                 self._claims[(student_id, key)] = (claim, renewal)
                 return None
             record = json.loads(existing)
@@ -120,11 +121,18 @@ class RedisIdempotencyStore:
                 raise Unavailable("an earlier request with this idempotencyKey is still running")
             await asyncio.sleep(POLL_SECONDS)
 
-    async def _renew(self, redis_key: str, claim: str) -> None:
+    async def _renew(
+        self, redis_key: str, claim: str, owner: asyncio.Task[object] | None
+    ) -> None:
         """Keep the claim while the work runs, however slow: a duplicate must keep waiting
-        for this answer rather than run the work a second time."""
+        for this answer rather than run the work a second time. Ends with the request's
+        task, however that ends."""
+        pause = self.claim_ms / 1000 / RENEWALS_PER_LEASE
         while True:
-            await asyncio.sleep(self.claim_ms / 1000 / RENEWALS_PER_LEASE)
+            if owner is None:
+                await asyncio.sleep(pause)
+            elif (await asyncio.wait({owner}, timeout=pause))[0]:
+                return
             try:
                 if not await self.scripts.renew(keys=[redis_key], args=[claim, self.claim_ms]):
                     return

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from domain.leases import Fenced, Lease
 from domain.model import (
     Actor,
     DropAnswer,
@@ -34,6 +35,7 @@ REQUESTS = ("register", "drop", "swap", "claim", "decline", "capacity")
 OPERATOR = ("rebuild", "lose")  # never killed nor faulted; one at a time (they take a lock)
 BATCH = 1000
 WORKER = "explorer"
+LEASE_MS = 600_000  # the explorer's one worker never loses a lease by time
 # The change a register answer stands for, and the one an ALREADY_* answer denies.
 MADE = {RegisterOutcome.ENROLLED: "enroll", RegisterOutcome.WAITLISTED: "join"}
 ALREADY = {RegisterOutcome.ALREADY_ENROLLED: "enroll", RegisterOutcome.ALREADY_WAITLISTED: "join"}
@@ -81,6 +83,7 @@ class Actions:
         self.scheduler = scheduler
         self.lifetimes = lifetimes
         self.worker = make_persister(container, WORKER)
+        self.leases: dict[int, Lease] = {}
 
     def work(self, spec: Spec, number: int) -> Callable[[], Awaitable[Any]]:
         name = f"a{number}"
@@ -186,14 +189,38 @@ class Actions:
         lag = await self.container.stream.lag(self.container.keys.shards)
         shards: Any = lag["shards"]
         for shard, waiting in shards.items():
-            await stream.prepare(shard)
-            changes = await stream.read(shard, WORKER, BATCH, True, 0) if waiting["pending"] else []
+            lease = await self._lease(shard)
+            changes = await stream.read(lease, BATCH, True, 0) if waiting["pending"] else []
             if waiting["unapplied"] > waiting["pending"]:
-                changes += await stream.read(shard, WORKER, BATCH, False, 1)
+                changes += await stream.read(lease, BATCH, False, 1)
             if changes:
-                await self.worker.persist(shard, changes)
+                await self.worker.persist(lease, changes)
                 count += len(changes)
         return count
+
+    async def _lease(self, shard: int) -> Lease:
+        """This worker's lease of the shard, taken over as a worker does (fenced in
+        Postgres, then adopting what earlier owners held); taken anew above the epoch
+        Postgres holds when a lost shard took the lease and its counter with it."""
+        stream = self.worker.stream
+        lease = self.leases.get(shard)
+        if lease is not None and await stream.renew(lease, LEASE_MS):
+            return lease
+        above = 0
+        for _ in range(3):
+            taken = await stream.acquire(shard, WORKER, LEASE_MS, above)
+            assert taken is not None, f"shard {shard}'s lease is held by another worker"
+            try:
+                await self.worker.changes.take_over(taken)
+            except Fenced as fenced:
+                await stream.release(taken)
+                above = fenced.current or 0
+                continue
+            await stream.prepare(shard)
+            await stream.adopt(taken)
+            self.leases[shard] = taken
+            return taken
+        raise AssertionError(f"shard {shard} could not be taken over")
 
     async def drain(self) -> None:
         """Persist until nothing waits in the streams (as `rebuild-cache` waits for)."""
@@ -208,7 +235,7 @@ class Actions:
         """`coursereg rebuild-cache`: markers down, drain, reload every shard, markers up."""
         await self.scheduler.checkpoint("rebuild.start")
 
-        async def settle() -> bool:
+        async def settle(*_: object) -> bool:  # the shards' cut-off points: drained whole
             await self.scheduler.checkpoint("rebuild.reload")
             await self.drain()
             return True
