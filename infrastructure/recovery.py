@@ -137,6 +137,8 @@ class StateLoader:
     async def _recover(self) -> RebuildReport | None:
         missing = await self.missing_shards()
         report = await self._rebuild(missing) if missing else None
+        if missing and len(missing) < self.keys.shards:
+            await self._reindex(missing)
         if not await self.students_ready():
             # Students lost with a node: once the shards that kept their data have
             # persisted what they hold now, the record has everything those students did.
@@ -320,6 +322,19 @@ class StateLoader:
         await self.redis.set(self.keys.students_loaded, "1")
         log.info("rule state of %d student(s) loaded from Postgres", count)
         return count
+
+    async def _reindex(self, shards: list[int]) -> None:
+        """The sweeper's index of sagas in flight lives in the shard of the student's id: for
+        the students indexed in the lost shards, index their in-flight holdings again (their
+        slots may have survived on another node)."""
+        lost = set(shards)
+        terms = list({s.rules.semester_id for s in await self.snapshot.setups() if s.rules})
+        count = 0
+        for student, _ in await self.snapshot.student_statuses():
+            if shard_of(student, self.keys.shards) in lost:
+                count += await self.rules.reindex(student, terms)
+        if count:
+            log.info("%d saga step(s) in flight indexed again for the sweeper", count)
 
     async def _lost(self, statuses: list[tuple[UUID, str]]) -> list[tuple[UUID, str]]:
         """The students whose slot is not loaded (lib/holding.lua)."""

@@ -121,9 +121,7 @@ class RedisIdempotencyStore:
                 raise Unavailable("an earlier request with this idempotencyKey is still running")
             await asyncio.sleep(POLL_SECONDS)
 
-    async def _renew(
-        self, redis_key: str, claim: str, owner: asyncio.Task[object] | None
-    ) -> None:
+    async def _renew(self, redis_key: str, claim: str, owner: asyncio.Task[object] | None) -> None:
         """Keep the claim while the work runs, however slow: a duplicate must keep waiting
         for this answer rather than run the work a second time. Ends with the request's
         task, however that ends."""

@@ -408,6 +408,23 @@ class RedisRuleStore:
             )
         return found
 
+    async def reindex(self, student_id: UUID, semesters: Sequence[UUID]) -> int:
+        """Index again, due at once, this student's holdings in flight (R, P, D): their
+        index entries were lost with the shard that kept them (a cluster node restarted
+        empty), and without one nothing would ever settle them. The count indexed."""
+        pipe = self.redis.pipeline(transaction=False)
+        for semester in semesters:
+            pipe.hgetall(self.keys.holdings(student_id, semester))
+        members: dict[str, float] = {}
+        for semester, raw in zip(semesters, await pipe.execute(), strict=True):
+            for section, text in raw.items():
+                entry = json.loads(text)
+                if entry["h"] in ("R", "P", "D"):
+                    members[f"{student_id}|{entry.get('op', '')}|{semester}:{section}"] = now_ms()
+        if members:
+            await self.redis.zadd(self._index(student_id), members)
+        return len(members)
+
     async def due_reservations(
         self, shards: Sequence[int], limit: int = 200
     ) -> list[DueReservation]:

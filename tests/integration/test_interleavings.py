@@ -456,3 +456,41 @@ async def test_f9_a_request_stalled_past_its_sweep_cannot_take_the_seat_it_was_r
         assert [r.reason for r in answer.results] == ["UNAVAILABLE"], answer
     assert await standing(api, student, first) == ("NOT_WAITLISTED", None)
     assert await holding(api, student, semester, second) == "E"
+
+
+async def test_f8_a_lost_shard_takes_no_saga_in_flight_out_of_the_sweepers_sight(
+    api: Api, catalog: Catalog
+) -> None:
+    """The sweeper's index of sagas in flight lives in the shard of the student's id. That
+    shard is lost while a request of the student, reserved in a surviving slot, has died:
+    the rebuild indexes the reservation again, so its credits come back."""
+    short_deadlines(api)
+    shards = api.container.keys.shards
+    semester = await catalog.semester()
+    student = await catalog.student()
+    index_shard = shard_of(student.id, shards)
+    section = await catalog.section(5, semester)
+    while shard_of(section.id, shards) == index_shard:
+        section = await catalog.section(5, semester)
+    await api.staff(MAX_CREDITS, s=str(student.id), m=3)
+
+    hold = Hold("register", of_student(student.id))
+    held = registrar_with(api.container.registrar, seats=Held(api.container.seats, hold))
+    dying = asyncio.create_task(held.register(STAFF, student.id, [section.id]))
+    await hold.reached()
+    dying.cancel()  # reserved (R), then the request died
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+    assert await holding(api, student, semester, section) == "R"
+
+    async with rebuild_lock(api):
+        tag = f"{{shard-{index_shard}}}"
+        assert await delete_matching(api, f"{api.container.keys.prefix}*{tag}*") > 0
+    await api.container.state.ensure()
+    await asyncio.sleep(0.5)
+
+    async def released() -> bool:
+        return await holding(api, student, semester, section) is None
+
+    await swept(api, released)
+    assert outcomes(await register(api, student, section)) == [("ENROLLED", None)]
