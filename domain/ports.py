@@ -308,14 +308,17 @@ class RuleStore(Protocol):
         outcomes: Sequence[tuple[SectionSetup, Holding | None]],
         op: str,
         *,
-        from_: str = "R",
+        from_: str = "R-",
         due: bool = False,
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
         request_id: str = "",
     ) -> Settled:
-        """Move each holding from one of the states `from_` to ENROLLED, WAITING or gone
-        (None); with `due`, only once its deadline passed (the sweeper). In the same round
+        """Move each holding from one of the states `from_` ("-": none) to ENROLLED, WAITING
+        or gone (None); with `due`, only once its deadline passed (the sweeper). A request
+        settles from R or none: its seat step is fenced by the reservation's deadline, so
+        the sweeper never released what it settles, and none means its slot was lost and
+        reloaded meanwhile (a cluster node): the seat it took must count all the same. In the same round
         trip: clear the index entry of `indexed` and log refused `attempts` once. A swap's
         new section becoming ENROLLED leaves the replaced one LEAVING (Settled.leaving)."""
 

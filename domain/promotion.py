@@ -117,7 +117,8 @@ class Promoter:
         released, by what the section answered."""
         assert self.rules is not None and setup.rules is not None
         holding = HOLDING_OF.get(WaitlistStatus(status))
-        settled = await self.rules.settle(student_id, [(setup, holding)], op, from_="P")
+        # P, or none if the student's slot was lost and reloaded meanwhile (see settle)
+        settled = await self.rules.settle(student_id, [(setup, holding)], op, from_="P-")
         drops = await self.give_up(
             student_id, setup.rules.semester_id, settled.leaving, request_id, op, [setup]
         )

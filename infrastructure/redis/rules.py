@@ -250,7 +250,7 @@ class RedisRuleStore:
         outcomes: Sequence[tuple[SectionSetup, Holding | None]],
         op: str,
         *,
-        from_: str = "R",
+        from_: str = "R-",
         due: bool = False,
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
