@@ -10,6 +10,7 @@ operation (domain/registration.py `operation`), whose steps answer what they did
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -106,7 +107,7 @@ class RedisIdempotencyStore:
         deadline = time.monotonic() + max(WAIT_SECONDS, self.claim_ms / 1000)
         while True:
             claim = json.dumps({"fp": fingerprint, "claim": uuid.uuid4().hex})
-            existing = await self.scripts.claim(keys=[redis_key], args=[claim, self.claim_ms])
+            existing = await self._claim(redis_key, claim)
             if existing is None or existing == claim:  # ours: a retry after a lost reply
                 owner = asyncio.current_task()
                 renewal = asyncio.create_task(self._renew(redis_key, claim, owner))
@@ -120,6 +121,20 @@ class RedisIdempotencyStore:
             if time.monotonic() > deadline:
                 raise Unavailable("an earlier request with this idempotencyKey is still running")
             await asyncio.sleep(POLL_SECONDS)
+
+    async def _claim(self, redis_key: str, claim: str) -> str | None:
+        """claim.lua; when its reply is lost the claim may stand, and the client's retry
+        (another claim value) would wait for it to lapse: so it is taken back, if it is
+        there, before the failure goes on to the client."""
+        try:
+            existing: str | None = await self.scripts.claim(
+                keys=[redis_key], args=[claim, self.claim_ms]
+            )
+        except REDIS_DOWN:
+            with contextlib.suppress(*REDIS_DOWN):
+                await self.scripts.release(keys=[redis_key], args=[claim])
+            raise
+        return existing
 
     async def _renew(self, redis_key: str, claim: str, owner: asyncio.Task[object] | None) -> None:
         """Keep the claim while the work runs, however slow: a duplicate must keep waiting

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+from domain.errors import Unavailable
 from domain.leases import Fenced, Lease
 from domain.model import (
     Actor,
@@ -39,6 +40,18 @@ LEASE_MS = 600_000  # the explorer's one worker never loses a lease by time
 # The change a register answer stands for, and the one an ALREADY_* answer denies.
 MADE = {RegisterOutcome.ENROLLED: "enroll", RegisterOutcome.WAITLISTED: "join"}
 ALREADY = {RegisterOutcome.ALREADY_ENROLLED: "enroll", RegisterOutcome.ALREADY_WAITLISTED: "join"}
+
+
+T = TypeVar("T")
+
+
+async def retried(request: Callable[[], Awaitable[T]]) -> T:
+    """A client that is told "try again" (UNAVAILABLE) tries once more with the same
+    idempotency key: the same operation, whose steps that ran answer what they did."""
+    try:
+        return await request()
+    except Unavailable:
+        return await request()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +125,10 @@ class Actions:
 
     async def _register(self, name: str, student: Any, sections: list[UUID]) -> RegisterAnswer:
         registrar = self.container.registrar
-        answer = await registrar.register(
-            Actor(str(student), Role.STUDENT), student, sections, f"key-{name}", name
+        answer = await retried(
+            lambda: registrar.register(
+                Actor(str(student), Role.STUDENT), student, sections, f"key-{name}", name
+            )
         )
         me = str(student)
         needs = [(MADE[r.outcome], r.section_id, me) for r in answer.results if r.outcome in MADE]
@@ -124,8 +139,10 @@ class Actions:
         return answer
 
     async def _drop(self, name: str, student: Any, section: UUID) -> DropAnswer:
-        answer = await self.container.registrar.drop(
-            Actor(str(student), Role.STUDENT), student, section, f"key-{name}", name
+        answer = await retried(
+            lambda: self.container.registrar.drop(
+                Actor(str(student), Role.STUDENT), student, section, f"key-{name}", name
+            )
         )
         me = str(student)
         if answer.outcome is DropOutcome.DROPPED:
@@ -137,8 +154,10 @@ class Actions:
         return answer
 
     async def _swap(self, name: str, student: Any, old: UUID, new: UUID) -> SwapAnswer:
-        answer = await self.container.registrar.swap(
-            Actor(str(student), Role.STUDENT), student, old, new, f"key-{name}", name
+        answer = await retried(
+            lambda: self.container.registrar.swap(
+                Actor(str(student), Role.STUDENT), student, old, new, f"key-{name}", name
+            )
         )
         me = str(student)
         if answer.outcome is SwapOutcome.SWAPPED:
@@ -246,16 +265,27 @@ class Actions:
 
     async def _lose(self, section: UUID) -> str:
         """A cluster node lost, empty, with what its streams held persisted: every key of
-        the section's shard goes (ready marker included); then the cold start reloads it."""
+        the section's shard goes (ready marker included), and with them the slots of the
+        students whose sweeper index lived there (their node-mates here), with the mark
+        that every student is loaded; then the cold start reloads what was lost, once the
+        other shards have persisted what they hold (a worker pass here)."""
         keys = self.container.keys
         shard = shard_of(section, keys.shards)
         await self.scheduler.checkpoint("lose.node")
         await self.drain()
-        tag = "{shard-" + str(shard) + "}"
         redis = self.container.redis
-        async for key in redis.scan_iter(match=f"{keys.prefix}*{tag}*", count=1000):
-            await redis.delete(key)
+        tags = ["{shard-" + str(shard) + "}"]
+        tags += [
+            "{stu-" + str(s.id) + "}"
+            for s in self.world.students
+            if shard_of(s.id, keys.shards) == shard
+        ]
+        for tag in tags:
+            async for key in redis.scan_iter(match=f"{keys.prefix}*{tag}*", count=1000):
+                await redis.delete(key)
+        await redis.delete(keys.students_loaded)
         await self.scheduler.checkpoint("lose.ensure")
+        await self.drain()
         await self.container.state.ensure(wait_seconds=5)
         await shorten(self.world, self.container, self.lifetimes)
         return f"shard {shard} reloaded"
