@@ -318,9 +318,10 @@ class RuleStore(Protocol):
         or gone (None); with `due`, only once its deadline passed (the sweeper). A request
         settles from R or none: its seat step is fenced by the reservation's deadline, so
         the sweeper never released what it settles, and none means its slot was lost and
-        reloaded meanwhile (a cluster node): the seat it took must count all the same. In the same round
-        trip: clear the index entry of `indexed` and log refused `attempts` once. A swap's
-        new section becoming ENROLLED leaves the replaced one LEAVING (Settled.leaving)."""
+        reloaded meanwhile (a cluster node): the seat it took must count all the same. In
+        the same round trip: clear the index entry of `indexed` and log refused `attempts`
+        once. A swap's new section becoming ENROLLED leaves the replaced one LEAVING
+        (Settled.leaving)."""
 
     async def leave(self, student_id: UUID, section: SectionSetup, op: str) -> Marked:
         """A drop's first step: the holding (and those that depend on it) become LEAVING,
