@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-import asyncpg
 import pytest
 
 from domain.errors import Unavailable
@@ -37,6 +36,7 @@ from tests.integration.test_rules import (
     register,
     rules,
     standing,
+    swap_from,
 )
 from tests.steps import Held, Hold, of_student, registrar_with
 
@@ -416,16 +416,7 @@ async def test_f9_a_swap_left_waiting_keeps_its_intent_when_its_request_dies(
     with contextlib.suppress(asyncio.CancelledError):
         await swapping
     await worker.drain()
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        recorded = await connection.fetchval(
-            "SELECT swap_from FROM waitlist WHERE student_id = $1 AND section_id = $2",
-            student.id,
-            new.id,
-        )
-    finally:
-        await connection.close()
-    assert recorded == old.id
+    assert await swap_from(settings.database_url, student, new) == old.id
 
 
 async def test_f9_a_request_stalled_past_its_sweep_cannot_take_the_seat_it_was_released(

@@ -83,6 +83,19 @@ async def rules(api: Api, section: Any, **given: Any) -> None:
     await api.staff(SECTION_RULES, s=str(section.id), i=given)
 
 
+async def swap_from(database_url: str, student: Any, section: Any) -> Any:
+    """The enrolled section a waitlist place is recorded to replace (Postgres)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval(
+            "SELECT swap_from FROM waitlist WHERE student_id = $1 AND section_id = $2",
+            student.id,
+            section.id,
+        )
+    finally:
+        await connection.close()
+
+
 async def standing(api: Api, student: Any, section: Any) -> tuple[str, int | None]:
     found = await api.container.seats.standing(student.id, section.id)
     assert found is not None
@@ -497,16 +510,7 @@ async def test_a_pending_swap_survives_a_rebuild_of_the_live_state(
     await register(api, holder, new)
     assert (await swap(api, student, old, new))["outcome"] == "WAITLISTED_KEEPING_CURRENT"
     await worker.drain()
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        recorded = await connection.fetchval(
-            "SELECT swap_from FROM waitlist WHERE student_id = $1 AND section_id = $2",
-            student.id,
-            new.id,
-        )
-    finally:
-        await connection.close()
-    assert recorded == old.id
+    assert await swap_from(settings.database_url, student, new) == old.id
     await forget_keys(api.container)
     await api.container.state.ensure()
     assert (await drop(api, holder, new))["outcome"] == "DROPPED"
