@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
@@ -60,6 +60,10 @@ class SectionResult:
     available_seats: int | None = None
     waitlist_position: int | None = None
     reason: str | None = None
+    # Not part of the answer: where the student stands now when that differs from what the
+    # answer says (the first answer of an operation, replayed: lib/once.lua). A holding is
+    # settled to this; the client is told the first answer.
+    now: RegisterOutcome | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -313,12 +313,12 @@ class RuleStore(Protocol):
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
         request_id: str = "",
+        generation: str = "",
     ) -> Settled:
         """Move each holding from one of the states `from_` ("-": none) to ENROLLED, WAITING
         or gone (None); with `due`, only once its deadline passed (the sweeper). A request
-        settles from R or none: its seat step is fenced by the reservation's deadline, so
-        the sweeper never released what it settles, and none means its slot was lost and
-        reloaded meanwhile (a cluster node): the seat it took must count all the same. In
+        settles from R, or from none if the slot was reloaded since its `generation` (a lost
+        cluster node took the reservation): the seat it took must count all the same. In
         the same round trip: clear the index entry of `indexed` and log refused `attempts`
         once. A swap's new section becoming ENROLLED leaves the replaced one LEAVING
         (Settled.leaving)."""
@@ -344,18 +344,20 @@ class RuleStore(Protocol):
 
     async def confirm_promotion(
         self, student_id: UUID, section: SectionSetup, op: str, reserve: bool = True
-    ) -> tuple[str | None, int]:
+    ) -> tuple[str | None, int, str]:
         """A seat is being given to a student in line: check the rules again. (None, the
-        deadline) when they still hold (and, with `reserve`, the holding is PROMOTING, its
-        credits and time reserved); else (the word: a rule broken, BUSY or UNAVAILABLE, 0),
-        the holding unchanged."""
+        deadline, the slot's generation) when they still hold (and, with `reserve`, the
+        holding is PROMOTING, its credits and time reserved); else (the word: a rule broken,
+        BUSY or UNAVAILABLE, 0, generation), the holding unchanged."""
 
     async def mirror(self, rules: StudentRules) -> None:
         """Write what staff set for a student (holds, tickets, credit limit, completed)."""
 
-    async def load(self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]]) -> None:
+    async def load(
+        self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], generation: str
+    ) -> None:
         """A rebuild: the student's rule state and settled holdings per semester from the
-        record, holdings in flight kept; marks the slot loaded."""
+        record, holdings in flight kept; marks the slot loaded, of this generation."""
 
     async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]: ...
 

@@ -81,7 +81,9 @@ class Promoter:
             return []
         op = new_operation()
         reserve = holder.kind is HolderKind.PENDING
-        broken, deadline = await self.rules.confirm_promotion(holder.student_id, setup, op, reserve)
+        broken, deadline, generation = await self.rules.confirm_promotion(
+            holder.student_id, setup, op, reserve
+        )
         if broken is not None and reserve:
             await self.rules.done(holder.student_id, op, [setup])  # nothing was reserved
         if broken in NOT_NOW:
@@ -93,7 +95,10 @@ class Promoter:
         status, more = await self.seats.resolve(
             holder.student_id, holder.section_id, "claim", "", request_id, op, deadline
         )
-        return more + await self._settle_claim(holder.student_id, setup, status, request_id, op)
+        settled = await self._settle_claim(
+            holder.student_id, setup, status, request_id, op, generation
+        )
+        return more + settled
 
     async def _skip(
         self, holder: Holder, setup: SectionSetup, broken: str, request_id: str
@@ -110,15 +115,23 @@ class Promoter:
         return more
 
     async def _settle_claim(
-        self, student_id: UUID, setup: SectionSetup, status: str, request_id: str, op: str
+        self,
+        student_id: UUID,
+        setup: SectionSetup,
+        status: str,
+        request_id: str,
+        op: str,
+        generation: str,
     ) -> list[Holder]:
         """After a claim: the promotion (P) becomes ENROLLED, a swap's old section LEAVING
         and then dropped (its seat going down its own line), or P goes back to waiting or is
         released, by what the section answered."""
         assert self.rules is not None and setup.rules is not None
         holding = HOLDING_OF.get(WaitlistStatus(status))
-        # P, or none if the student's slot was lost and reloaded meanwhile (see settle)
-        settled = await self.rules.settle(student_id, [(setup, holding)], op, from_="P-")
+        # P, or none if the student's slot was reloaded under it (RuleStore.settle)
+        settled = await self.rules.settle(
+            student_id, [(setup, holding)], op, from_="P-", generation=generation
+        )
         drops = await self.give_up(
             student_id, setup.rules.semester_id, settled.leaving, request_id, op, [setup]
         )
@@ -157,9 +170,9 @@ class Promoter:
     async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
         """The student takes the seat offered to them, if they still pass the rules."""
         setup = await self._setup(section_id)
-        op, deadline = new_operation(), 0
+        op, deadline, generation = new_operation(), 0, ""
         if self.rules is not None and setup is not None:
-            broken, deadline = await self.rules.confirm_promotion(student_id, setup, op)
+            broken, deadline, generation = await self.rules.confirm_promotion(student_id, setup, op)
             if broken in NOT_NOW:
                 await self.rules.done(student_id, op, [setup])
                 raise Unavailable("this seat is being settled; try again shortly")
@@ -173,7 +186,7 @@ class Promoter:
             student_id, section_id, "claim", "", request_id, op, deadline
         )
         if self.rules is not None and setup is not None:
-            more += await self._settle_claim(student_id, setup, status, request_id, op)
+            more += await self._settle_claim(student_id, setup, status, request_id, op, generation)
         await self.pass_on(more, request_id)
         return status
 

@@ -223,7 +223,7 @@ class Registrar:
         for result in taken:
             results[result.section_id] = result
         outcomes = [
-            (setups_of(setups, v.section_id), HOLDING_OF_RESULT.get(results[v.section_id].outcome))
+            (setups_of(setups, v.section_id), holding_of(results[v.section_id]))
             for v in reservation.verdicts
             if v.passed and v.held is None
         ]
@@ -233,7 +233,13 @@ class Registrar:
             if r.outcome is RegisterOutcome.REJECTED and r.reason not in UNLOGGED
         ]
         settle = self.rules.settle(
-            student_id, outcomes, op, indexed=checked, attempts=attempts, request_id=request_id
+            student_id,
+            outcomes,
+            op,
+            indexed=checked,
+            attempts=attempts,
+            request_id=request_id,
+            generation=reservation.generation,
         )
         await follow_up(settle, f"settling the reservations of {student_id}")
         return [results[sid] for sid in section_ids]
@@ -299,17 +305,19 @@ class Registrar:
         (result,) = await self.seats.register(
             student_id, [new_id], request_id, op, reservation.deadline, replaces=old_id
         )
-        holding = HOLDING_OF_RESULT.get(result.outcome)
+        holding = holding_of(result)  # what the holding settles to: where they stand now
+        answer = HOLDING_OF_RESULT.get(result.outcome)  # what the client is told
         refused = [Attempt(student_id, new_id, str(result.reason))]
         attempts = refused if result.reason not in UNLOGGED else []
-        if holding is Holding.ENROLLED:
+        if answer is Holding.ENROLLED:
             # SWAPPED only once `old` is dropped: a failure here answers "try again", and
             # the retry (the same operation) finds `old` still LEAVING and drops it.
             semester = new.rules.semester_id
-            settled = await self.rules.settle(student_id, [(new, holding)], op)
-            leaving = settled.leaving
-            if not leaving and settled.words.get(new_id) == "SAME":
-                leaving = await self.promoter.leaving(student_id, semester, op)
+            settled = await self.rules.settle(
+                student_id, [(new, holding)], op, generation=reservation.generation
+            )
+            # A retry finds what the first run left LEAVING; a first run is told by move.lua.
+            leaving = settled.leaving or await self.promoter.leaving(student_id, semester, op)
             drops = await self.promoter.give_up(
                 student_id, semester, leaving, request_id, op, [new]
             )
@@ -322,9 +330,10 @@ class Registrar:
             indexed=[new],
             attempts=attempts,
             request_id=request_id,
+            generation=reservation.generation,
         )
         await follow_up(settle, f"settling the swap of {student_id}")
-        if holding is Holding.WAITING:
+        if answer is Holding.WAITING:
             return SwapAnswer(
                 student_id,
                 SwapOutcome.WAITLISTED_KEEPING_CURRENT,
@@ -335,22 +344,20 @@ class Registrar:
     async def _swap_refused(
         self, student_id: UUID, new: SectionSetup, verdict: Verdict, op: str, request_id: str
     ) -> SwapAnswer:
-        """Nothing reserved: clear the index entry, log a rule's refusal, answer why."""
+        """Nothing reserved now: log a rule's refusal and answer why. The index entry stays
+        for the sweeper, which clears it once it finds nothing of this operation in flight:
+        an earlier run of it (the client's retry) may have left the old section LEAVING."""
         assert self.rules is not None
         if verdict.reason in RETRY:
-            await self.rules.done(student_id, op, [new])
             raise Unavailable("this section is being changed; try again shortly")
         if verdict.held is not None:
-            await self.rules.done(student_id, op, [new])
             already = (
                 "ALREADY_ENROLLED" if verdict.held is Holding.ENROLLED else "ALREADY_WAITLISTED"
             )
             return SwapAnswer(student_id, SwapOutcome.REJECTED, already)
         reason = str(verdict.reason)
         attempt = Attempt(student_id, new.section_id, reason)
-        await self.rules.settle(
-            student_id, [], op, indexed=[new], attempts=[attempt], request_id=request_id
-        )
+        await self.rules.settle(student_id, [], op, attempts=[attempt], request_id=request_id)
         return SwapAnswer(student_id, SwapOutcome.REJECTED, reason)
 
     async def claim_seat(
@@ -392,6 +399,11 @@ HOLDING_OF_RESULT = {
     RegisterOutcome.WAITLISTED: Holding.WAITING,
     RegisterOutcome.ALREADY_WAITLISTED: Holding.WAITING,
 }
+
+
+def holding_of(result: SectionResult) -> Holding | None:
+    """What a reservation settles to: where the student stands in the section now."""
+    return HOLDING_OF_RESULT.get(result.now or result.outcome)
 
 
 def setups_of(setups: dict[UUID, SectionSetup | None], section_id: UUID) -> SectionSetup:

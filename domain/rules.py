@@ -133,6 +133,7 @@ class Reservation:
 
     deadline: int
     verdicts: list[Verdict]
+    generation: str = ""  # of the student's slot: settle tells a slot reloaded under it
 
 
 @dataclass(frozen=True, slots=True)

@@ -342,7 +342,7 @@ class StateLoader:
         for student, _ in statuses:
             pipe.hget(self.keys.student(student), "ld")
         marks = await pipe.execute()
-        return [pair for pair, mark in zip(statuses, marks, strict=True) if mark != "1"]
+        return [pair for pair, mark in zip(statuses, marks, strict=True) if mark is None]
 
     async def load_students(self, which: set[UUID]) -> int:
         """These students' rule state (holds, tickets, limits, completed courses, and what
@@ -355,10 +355,13 @@ class StateLoader:
         for (student_id, semester_id), sections in (await self.snapshot.holdings()).items():
             if student_id in which:
                 held[student_id][semester_id] = sections
+        generation = uuid.uuid4().hex[:12]
         for i in range(0, len(chosen), STUDENTS_PER_ROUND):
             await asyncio.gather(
                 *(
-                    self.rules.load(rules, {s: held[rules.student_id].get(s, []) for s in terms})
+                    self.rules.load(
+                        rules, {s: held[rules.student_id].get(s, []) for s in terms}, generation
+                    )
                     for rules in chosen[i : i + STUDENTS_PER_ROUND]
                 )
             )

@@ -10,7 +10,7 @@
 -- ARGV[4] 1 to reserve on passing, 0 to only check   ARGV[5] reservation lifetime (ms)
 -- ARGV[6] the operation promoting
 --
--- Reply: {verdict, deadline}: OK | BUSY (a drop of it in flight: the drop settles the seat)
+-- Reply: {verdict, deadline, the slot's generation (lib/holding.lua)}: OK | BUSY (a drop of it in flight: the drop settles the seat)
 --   | UNAVAILABLE (the slot is not loaded) | HOLD | DUPLICATE_COURSE | TIME_CONFLICT |
 --   CREDIT_LIMIT. An R (the student's own request, which joined the line a moment ago and
 --   has not settled yet) or a P (a promotion that died) is taken over as it is: its
@@ -19,21 +19,22 @@
 local id, s, reserve, op = ARGV[1], cjson.decode(ARGV[3]), ARGV[4] == '1', ARGV[6]
 local deadline = clock_ms() + tonumber(ARGV[5])
 
-if not loaded(KEYS[1]) then return {'UNAVAILABLE', 0} end
+local generation = loaded(KEYS[1])
+if not generation then return {'UNAVAILABLE', 0, ''} end
 local raw = redis.call('HGET', KEYS[2], id)
 local entry = raw and cjson.decode(raw) or {h = 'W', c = s.c, cr = s.cr, m = s.m, l = s.l}
-if entry.h == 'D' then return {'BUSY', 0} end
-if entry.h == 'E' then return {'OK', 0} end
+if entry.h == 'D' then return {'BUSY', 0, generation} end
+if entry.h == 'E' then return {'OK', 0, generation} end
 
 if entry.h == 'W' then
   local facts = redis.call('HMGET', KEYS[1], 'holds', 'maxcr')
-  if tonumber(facts[1] or '0') > 0 then return {'HOLD', 0} end
+  if tonumber(facts[1] or '0') > 0 then return {'HOLD', 0, generation} end
   local held = holdings(KEYS[2], entry.sw or '')
   local reason = conflict(held, s, id, tonumber(facts[2] or ARGV[2]))
-  if reason then return {reason, 0} end
+  if reason then return {reason, 0, generation} end
 end
-if not reserve then return {'OK', 0} end
+if not reserve then return {'OK', 0, generation} end
 entry.h, entry.dl, entry.op = 'P', deadline, op
 entry.c, entry.cr, entry.m, entry.l = s.c, s.cr, s.m, s.l
 redis.call('HSET', KEYS[2], id, cjson.encode(entry))
-return {'OK', deadline}
+return {'OK', deadline, generation}

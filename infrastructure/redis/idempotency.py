@@ -54,7 +54,10 @@ KINDS = {RegisterAnswer: "register", DropAnswer: "drop", SwapAnswer: "swap"}
 
 def encode_answer(fingerprint: str, answer: Answer) -> str:
     kind = KINDS[type(answer)]
-    return json.dumps({"fp": fingerprint, "kind": kind, "answer": asdict(answer)}, default=str)
+    body = asdict(answer)
+    for result in body.get("results", ()):
+        del result["now"]  # where the student stands now is not part of the answer
+    return json.dumps({"fp": fingerprint, "kind": kind, "answer": body}, default=str)
 
 
 def decode_answer(record: dict[str, Any]) -> Answer:

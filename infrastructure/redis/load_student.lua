@@ -8,8 +8,8 @@
 --
 -- KEYS[1] student (hash)   KEYS[2] completed (set)   KEYS[3..] holdings of each semester
 --   given (hash, lib/holding.lua)
--- ARGV[1] 1 to mark the slot loaded (a rebuild), 0 to leave that as it is (staff changed
---   something)   ARGV[2] facts JSON {holds, maxcr, tk: {semester id: "opens,closes"}}
+-- ARGV[1] the slot's new generation, marking it loaded (a rebuild), or '' to leave that as
+--   it is (staff changed something)   ARGV[2] facts JSON {holds, maxcr, tk: {semester id: "opens,closes"}}
 -- ARGV[3] completed course ids, JSON array
 -- ARGV[4..] per semester of KEYS[3..]: JSON object section id -> entry (E or W)
 --
@@ -29,9 +29,9 @@ for semester, window in pairs(facts.tk) do
   fields[#fields + 1] = 'tk:' .. semester
   fields[#fields + 1] = window
 end
-if ARGV[1] == '1' then
+if ARGV[1] ~= '' then
   fields[#fields + 1] = 'ld'
-  fields[#fields + 1] = 1
+  fields[#fields + 1] = ARGV[1]
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 
@@ -49,6 +49,8 @@ for k = 3, #KEYS do
   for id, entry in pairs(record) do
     local now = live[id]
     if not (now and (now.h == 'R' or now.h == 'P' or now.h == 'D')) then
+      -- the operation that settled it stays known (a retry of it knows its own work)
+      if now and now.op and now.h == entry.h then entry.op = now.op end
       redis.call('HSET', KEYS[k], id, cjson.encode(entry))
       written = written + 1
     end

@@ -22,7 +22,12 @@ local deadline = clock_ms() + tonumber(ARGV[2])
 if not loaded(KEYS[1]) then return {0, 'UNAVAILABLE'} end
 local held = holdings(KEYS[2], '')
 local mine = held[id]
-if not mine then return {deadline, '-'} end
+if not mine then
+  -- Not held: still marked, so a register of it cannot take a seat while this drop runs.
+  local entry = {h = 'D', was = '-', c = '', cr = 0, m = {}, l = {}, dl = deadline, op = op}
+  redis.call('HSET', KEYS[2], id, cjson.encode(entry))
+  return {deadline, '-'}
+end
 if mine.h == 'R' then return {0, 'BUSY'} end
 local found = mine.h
 

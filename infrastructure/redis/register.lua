@@ -20,7 +20,9 @@
 --         replace (a swap left waiting; '' none): the join job carries it (f), so Postgres
 --         keeps the swap with the place it belongs to
 --
--- Reply: {outcome, available seats, waitlist position (0 if none), reason ('' if none)}
+-- Reply: {outcome, available seats, waitlist position (0 if none), reason ('' if none)},
+--   and for a replayed reply a fifth: where the student stands now (ENROLLED | WAITLISTED |
+--   REJECTED for neither)
 --   outcome: ENROLLED | WAITLISTED | ALREADY_ENROLLED | ALREADY_WAITLISTED | REJECTED
 --   reason:  SECTION_NOT_FOUND | SECTION_INACTIVE | REGISTRATION_CLOSED | WAITLIST_FULL |
 --            UNAVAILABLE
@@ -32,7 +34,17 @@ local op, ttl = ARGV[5] or '', ARGV[6]
 local deadline, replaces = tonumber(ARGV[7] or '0'), ARGV[8] or ''
 
 local earlier = recall(KEYS[9], op)
-if earlier then return earlier end
+if earlier then
+  -- The first answer, and where the student stands now (the caller settles to that).
+  local now = 'REJECTED'
+  if redis.call('SISMEMBER', KEYS[2], student) == 1 then
+    now = 'ENROLLED'
+  elseif redis.call('ZRANK', KEYS[3], student) then
+    now = 'WAITLISTED'
+  end
+  earlier[5] = now
+  return earlier
+end
 if redis.call('EXISTS', KEYS[6]) == 0 or past(deadline) then
   return {'REJECTED', 0, 0, 'UNAVAILABLE'}
 end

@@ -10,14 +10,16 @@
 -- KEYS[3] holdings  (hash)  section id -> JSON entry of the semester (lib/holding.lua)
 -- ARGV[1] semester id   ARGV[2] reservation lifetime (ms)   ARGV[3] default credit limit
 -- ARGV[4] the section being swapped away ('' if none): it counts as already gone, and it
---         must be held ENROLLED (else every verdict is NOT_ENROLLED)
+--         must be held ENROLLED (else every verdict is NOT_ENROLLED, unless this operation
+--         already settled the swap: its retry)
 -- ARGV[5] every section id of the request, comma-separated (a linked partner may be one)
 -- ARGV[6] the request's operation: a reservation of the same operation is its own (a retry)
 -- ARGV[7..] one JSON per section to check: id, c course, cr credits, m meeting intervals
 --           [[start, end), ...] in minutes of the week, l linked section ids, p
 --           prerequisite course ids, o / x the semester's registration window (epoch ms)
 --
--- Reply: {deadline of the reservations (epoch ms), verdict per section...}; a verdict is
+-- Reply: {deadline of the reservations (epoch ms), the slot's generation (lib/holding.lua),
+--   verdict per section...}; a verdict is
 --   OK (reserved, or reserved or settled by this operation: a retry) | HELD:E | HELD:W |
 --   HELD:P (held: the section scripts say what the student has; P is waiting, with a
 --   promotion under way) | BUSY (another request's reservation, or a drop, of it in
@@ -30,13 +32,15 @@ local semester, lifetime, swap_from, op = ARGV[1], tonumber(ARGV[2]), ARGV[4], A
 local now = clock_ms()
 local deadline = now + lifetime
 
+local generation = loaded(KEYS[1])
+
 local function all(word)
-  local reply = {deadline}
+  local reply = {deadline, generation or ''}
   for _ = 7, #ARGV do reply[#reply + 1] = word end
   return reply
 end
 
-if not loaded(KEYS[1]) then return all('UNAVAILABLE') end
+if not generation then return all('UNAVAILABLE') end
 
 local in_request = {}
 for id in string.gmatch(ARGV[5], '[^,]+') do in_request[id] = true end
@@ -49,9 +53,22 @@ if facts[3] then
   ticket_opens, ticket_closes = tonumber(a), tonumber(b)
 end
 
+local function own_work()
+  for i = 7, #ARGV do
+    local raw = redis.call('HGET', KEYS[3], cjson.decode(ARGV[i]).id)
+    if raw and cjson.decode(raw).op == op then return true end
+  end
+  return false
+end
+
 if swap_from ~= '' then
-  local old = redis.call('HGET', KEYS[3], swap_from)
-  if not old or cjson.decode(old).h ~= 'E' then return all('NOT_ENROLLED') end
+  local raw = redis.call('HGET', KEYS[3], swap_from)
+  local old = raw and cjson.decode(raw)
+  -- A retry of a swap that got as far as settling finds `old` leaving or gone: it carries on.
+  local leaving = old and old.h == 'D' and old.op == op
+  if not (old and old.h == 'E') and not leaving and not own_work() then
+    return all('NOT_ENROLLED')
+  end
 end
 
 local held = holdings(KEYS[3], swap_from)
@@ -78,24 +95,24 @@ local function check(s)
   return conflict(held, s, '', max_credits)
 end
 
-local sections, verdicts, reserved = {}, {deadline}, {}
+local sections, verdicts, reserved = {}, {deadline, generation}, {}
 for i = 7, #ARGV do sections[#sections + 1] = cjson.decode(ARGV[i]) end
 for i, s in ipairs(sections) do
   local mine = held[s.id]
   if mine and mine.op == op and mine.h ~= 'P' and mine.h ~= 'D' then
-    verdicts[i + 1] = 'OK'  -- this operation's own work: a retry carries on with it
+    verdicts[i + 2] = 'OK'  -- this operation's own work: a retry carries on with it
   elseif mine and (mine.h == 'E' or mine.h == 'W' or mine.h == 'P') then
-    verdicts[i + 1] = 'HELD:' .. mine.h
+    verdicts[i + 2] = 'HELD:' .. mine.h
   elseif mine then
-    verdicts[i + 1] = 'BUSY'
+    verdicts[i + 2] = 'BUSY'
   else
     local reason = check(s)
     if reason then
-      verdicts[i + 1] = reason
+      verdicts[i + 2] = reason
     else
       local entry = {h = 'R', c = s.c, cr = s.cr, m = s.m, l = s.l, dl = deadline, op = op}
       if swap_from ~= '' then entry.sw = swap_from end
-      held[s.id], reserved[s.id], verdicts[i + 1] = entry, i, 'OK'
+      held[s.id], reserved[s.id], verdicts[i + 2] = entry, i, 'OK'
     end
   end
 end
@@ -110,7 +127,7 @@ while changed do
       if held[partner] then keep = true break end
     end
     if not keep then
-      held[id], reserved[id], verdicts[i + 1], changed = nil, nil, 'LINK_REQUIRED', true
+      held[id], reserved[id], verdicts[i + 2], changed = nil, nil, 'LINK_REQUIRED', true
     end
   end
 end

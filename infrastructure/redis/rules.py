@@ -237,12 +237,12 @@ class RedisRuleStore:
             )
         replies = await batch.execute()
         verdicts: dict[UUID, Verdict] = {}
-        deadline = 0
-        for group, (until, *words) in zip(by_semester.values(), replies[1:], strict=True):
-            deadline = max(deadline, int(until))
+        deadline, generation = 0, ""
+        for group, (until, gen, *words) in zip(by_semester.values(), replies[1:], strict=True):
+            deadline, generation = max(deadline, int(until)), str(gen)
             for setup, word in zip(group, words, strict=True):
                 verdicts[setup.section_id] = _verdict(setup.section_id, word)
-        return Reservation(deadline, [verdicts[s.section_id] for s in sections])
+        return Reservation(deadline, [verdicts[s.section_id] for s in sections], generation)
 
     async def settle(
         self,
@@ -255,6 +255,7 @@ class RedisRuleStore:
         indexed: Sequence[SectionSetup] = (),
         attempts: Sequence[Attempt] = (),
         request_id: str = "",
+        generation: str = "",
     ) -> Settled:
         """move.lua per semester, the index entry cleared and the refused attempts logged
         (once per operation, append.lua), in one round trip."""
@@ -272,8 +273,9 @@ class RedisRuleStore:
             ]
         batch = Batch(self.scripts)
         for semester_id, args in by_semester.items():
-            keys = [self.keys.holdings(student_id, semester_id)]
-            batch.call(Call(self.scripts.move, keys, [self.reservation_ms, op, *args]))
+            keys = [self.keys.holdings(student_id, semester_id), self.keys.student(student_id)]
+            head: list[str | int] = [self.reservation_ms, op, generation]
+            batch.call(Call(self.scripts.move, keys, [*head, *args]))
         if indexed:
             batch.zrem(self._index(student_id), self._member(student_id, indexed, op))
         self._log(batch, student_id, attempts, op, request_id)
@@ -328,10 +330,10 @@ class RedisRuleStore:
     ) -> None:
         batch = Batch(self.scripts)
         if section_ids:
-            args: list[str | int] = [self.reservation_ms, op]
+            args: list[str | int] = [self.reservation_ms, op, ""]
             for section_id in section_ids:
                 args += [str(section_id), from_, "-", "{}", ""]
-            keys = [self.keys.holdings(student_id, semester_id)]
+            keys = [self.keys.holdings(student_id, semester_id), self.keys.student(student_id)]
             batch.call(Call(self.scripts.move, keys, args))
         if indexed:
             batch.zrem(self._index(student_id), self._member(student_id, indexed, op))
@@ -342,7 +344,7 @@ class RedisRuleStore:
 
     async def confirm_promotion(
         self, student_id: UUID, section: SectionSetup, op: str, reserve: bool = True
-    ) -> tuple[str | None, int]:
+    ) -> tuple[str | None, int, str]:
         semester_id = _semester(section)
         call = Call(
             self.scripts.confirm,
@@ -360,17 +362,19 @@ class RedisRuleStore:
         if reserve:
             self._indexed(batch, student_id, [section], op)
         batch.call(call)
-        verdict, deadline = (await batch.execute())[-1]
-        return (None if verdict == "OK" else str(verdict)), int(deadline)
+        verdict, deadline, generation = (await batch.execute())[-1]
+        return (None if verdict == "OK" else str(verdict)), int(deadline), str(generation)
 
     async def mirror(self, rules: StudentRules) -> None:
-        await self._load(rules, {}, loaded=False)
+        await self._load(rules, {}, generation="")
 
-    async def load(self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]]) -> None:
-        await self._load(rules, held, loaded=True)
+    async def load(
+        self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], generation: str
+    ) -> None:
+        await self._load(rules, held, generation)
 
     async def _load(
-        self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], loaded: bool
+        self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], generation: str
     ) -> None:
         student = rules.student_id
         facts = {
@@ -382,7 +386,7 @@ class RedisRuleStore:
             },
         }
         keys = [self.keys.student(student), self.keys.completed(student)]
-        args = ["1" if loaded else "0", json.dumps(facts)]
+        args = [generation, json.dumps(facts)]
         args.append(json.dumps([str(c) for c in rules.completed_courses]))
         for semester, sections in held.items():
             keys.append(self.keys.holdings(student, semester))

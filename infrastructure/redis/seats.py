@@ -31,13 +31,14 @@ UNKNOWN_SEATS = ("UNAVAILABLE", "SECTION_NOT_FOUND")
 
 
 def _section_result(section_id: UUID, reply: list) -> SectionResult:
-    outcome, seats, position, reason = reply
+    outcome, seats, position, reason, *now = reply  # now: a replay's (register.lua)
     return SectionResult(
         section_id=section_id,
         outcome=RegisterOutcome(outcome),
         available_seats=None if reason in UNKNOWN_SEATS else int(seats),
         waitlist_position=int(position) or None,
         reason=reason or None,
+        now=RegisterOutcome(now[0]) if now else None,
     )
 
 

@@ -2,9 +2,10 @@
 -- move, mark, load_student). scripts.py puts this text in front of every script that names
 -- it in an `--!include` line. The state machine is written down in docs/holdings.md.
 --
--- The student's hash (KEYS[1] of the scripts that check rules) has ld = 1 once the slot's
--- rule state is loaded (load_student.lua, or a student created empty): a slot Redis lost
--- answers UNAVAILABLE instead of checking rules against nothing.
+-- The student's hash (KEYS[1] of the scripts that check rules) has ld once the slot's rule
+-- state is loaded (load_student.lua, or a student created empty): a slot Redis lost
+-- answers UNAVAILABLE instead of checking rules against nothing. Its value is the slot's
+-- generation: a reload writes a new one, so a saga can tell a slot reloaded under it.
 -- A holdings hash is per student and semester: section id -> JSON entry
 --   h  the state: R reserved by a request (op) until dl | W waiting | P promotion in flight
 --      (checked again, reserved until dl) | E enrolled | D leaving: its seat or place is being
@@ -21,7 +22,7 @@ local function clock_ms()
 end
 
 local function loaded(student)
-  return redis.call('HGET', student, 'ld') == '1'
+  return redis.call('HGET', student, 'ld')
 end
 
 -- Credits and meeting time are counted for what is held or may become held: E, R, P, and a
