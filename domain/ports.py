@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -63,11 +63,13 @@ class SeatStore(Protocol):
         op: str = "",
         deadline: int = 0,
         replaces: UUID | None = None,
+        held: Collection[UUID] = (),
     ) -> list[SectionResult]:
         """Take a seat or a place in line in each section, once per `op` (a repeat answers
         what the first run did), and not after `deadline` (epoch ms; the reservation the
         step acts under: then UNAVAILABLE). A place in line `replaces` an enrolled section
-        (a swap left waiting)."""
+        (a swap left waiting). In the sections `held` (the student's slot holds them, no
+        rules were checked) only what the student has is said: ALREADY_*, else UNAVAILABLE."""
 
     async def drop(
         self,
@@ -343,12 +345,18 @@ class RuleStore(Protocol):
         """Clear the index entry a saga made for the sweeper, once it finished."""
 
     async def confirm_promotion(
-        self, student_id: UUID, section: SectionSetup, op: str, reserve: bool = True
+        self,
+        student_id: UUID,
+        section: SectionSetup,
+        op: str,
+        reserve: bool = True,
+        take_over: bool = True,
     ) -> tuple[str | None, int, str]:
         """A seat is being given to a student in line: check the rules again. (None, the
         deadline, the slot's generation) when they still hold (and, with `reserve`, the
         holding is PROMOTING, its credits and time reserved); else (the word: a rule broken,
-        BUSY or UNAVAILABLE, 0, generation), the holding unchanged."""
+        BUSY or UNAVAILABLE, 0, generation), the holding unchanged. Without `take_over`, a
+        holding RESERVED by the student's own request under way answers BUSY."""
 
     async def mirror(self, rules: StudentRules) -> None:
         """Write what staff set for a student (holds, tickets, credit limit, completed)."""

@@ -89,7 +89,8 @@ class Promoter:
         if broken in NOT_NOW:
             return []
         if broken is not None:
-            return await self._skip(holder, setup, broken, request_id)
+            _, more = await self._skip(holder, setup, broken, request_id)
+            return more
         if holder.kind is HolderKind.OFFERED:
             return []  # the offer stands: the student claims it
         status, more = await self.seats.resolve(
@@ -102,17 +103,19 @@ class Promoter:
 
     async def _skip(
         self, holder: Holder, setup: SectionSetup, broken: str, request_id: str
-    ) -> list[Holder]:
+    ) -> tuple[str, list[Holder]]:
         """The student would now break a rule: off the line, with the reason, then the
-        holding forgotten; the seat moves on."""
+        holding forgotten; the seat moves on. A student with no seat held for them (a claim
+        with nothing offered) stays in line, and so does their holding."""
         assert self.rules is not None and setup.rules is not None
-        _, more = await self.seats.resolve(
+        status, more = await self.seats.resolve(
             holder.student_id, holder.section_id, "skip", broken, request_id, new_operation()
         )
-        await self.rules.forget(
-            holder.student_id, setup.rules.semester_id, [holder.section_id], from_="W"
-        )
-        return more
+        if status in (WaitlistStatus.REMOVED, WaitlistStatus.NOT_WAITLISTED):
+            await self.rules.forget(
+                holder.student_id, setup.rules.semester_id, [holder.section_id], from_="W"
+            )
+        return status, more
 
     async def _settle_claim(
         self,
@@ -158,13 +161,18 @@ class Promoter:
         await self.rules.forget(student_id, semester_id, gone, "D", op, indexed)
         return drops
 
-    async def leaving(self, student_id: UUID, semester_id: UUID, op: str) -> list[Leaving]:
-        """The holdings this operation left LEAVING and has not given up yet."""
+    async def leaving(
+        self, student_id: UUID, semester_id: UUID, op: str, section_id: UUID
+    ) -> list[Leaving]:
+        """The holdings this operation left LEAVING and has not given up yet, and
+        `section_id` if another operation (a drop of it) left it LEAVING: each is given up
+        under its own operation, so its seat goes once whoever gets there first."""
         assert self.rules is not None
         return [
-            Leaving(state.section_id, op)
+            Leaving(state.section_id, state.operation)
             for state in await self.rules.holdings(student_id, semester_id)
-            if state.holding is Holding.LEAVING and state.operation == op
+            if state.holding is Holding.LEAVING
+            and (state.operation == op or state.section_id == section_id)
         ]
 
     async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
@@ -172,16 +180,18 @@ class Promoter:
         setup = await self._setup(section_id)
         op, deadline, generation = new_operation(), 0, ""
         if self.rules is not None and setup is not None:
-            broken, deadline, generation = await self.rules.confirm_promotion(student_id, setup, op)
+            broken, deadline, generation = await self.rules.confirm_promotion(
+                student_id, setup, op, take_over=False
+            )
             if broken in NOT_NOW:
                 await self.rules.done(student_id, op, [setup])
                 raise Unavailable("this seat is being settled; try again shortly")
             if broken is not None:
                 await self.rules.done(student_id, op, [setup])
                 holder = Holder(section_id, student_id, HolderKind.OFFERED)
-                more = await self._skip(holder, setup, broken, request_id)
+                status, more = await self._skip(holder, setup, broken, request_id)
                 await self.pass_on(more, request_id)
-                return WaitlistStatus.REMOVED
+                return status
         status, more = await self.seats.resolve(
             student_id, section_id, "claim", "", request_id, op, deadline
         )

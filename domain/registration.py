@@ -219,7 +219,10 @@ class Registrar:
                     verdict.section_id, RegisterOutcome.REJECTED, reason=reason
                 )
         to_seat = [sid for sid in section_ids if sid not in results]
-        taken = await self.seats.register(student_id, to_seat, request_id, op, reservation.deadline)
+        held = {v.section_id for v in reservation.verdicts if v.held is not None}
+        taken = await self.seats.register(
+            student_id, to_seat, request_id, op, reservation.deadline, held=held
+        )
         for result in taken:
             results[result.section_id] = result
         outcomes = [
@@ -316,8 +319,12 @@ class Registrar:
             settled = await self.rules.settle(
                 student_id, [(new, holding)], op, generation=reservation.generation
             )
-            # A retry finds what the first run left LEAVING; a first run is told by move.lua.
-            leaving = settled.leaving or await self.promoter.leaving(student_id, semester, op)
+            # A retry finds what the first run left LEAVING; a first run is told by move.lua,
+            # unless a drop of `old` marked it LEAVING first: then its seat is dropped here
+            # too (under the drop's operation: once), before SWAPPED is said.
+            leaving = settled.leaving or await self.promoter.leaving(
+                student_id, semester, op, old_id
+            )
             drops = await self.promoter.give_up(
                 student_id, semester, leaving, request_id, op, [new]
             )

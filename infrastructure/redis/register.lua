@@ -19,6 +19,10 @@
 --         Redis's clock, 0 none)   ARGV[8] the enrolled section a place on the waitlist is to
 --         replace (a swap left waiting; '' none): the join job carries it (f), so Postgres
 --         keeps the swap with the place it belongs to
+-- ARGV[9] '1' when the student's slot already holds the section (reserve.lua's HELD): only
+--         say what the student has; if the section has them neither enrolled nor in line,
+--         the holding is on its way out (a skip, a claim refused), so UNAVAILABLE, taking
+--         nothing the rules were not checked for
 --
 -- Reply: {outcome, available seats, waitlist position (0 if none), reason ('' if none)},
 --   and for a replayed reply a fifth: where the student stands now (ENROLLED | WAITLISTED |
@@ -32,6 +36,7 @@
 local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local op, ttl = ARGV[5] or '', ARGV[6]
 local deadline, replaces = tonumber(ARGV[7] or '0'), ARGV[8] or ''
+local known = ARGV[9] == '1'
 
 local earlier = recall(KEYS[9], op)
 if earlier then
@@ -68,6 +73,7 @@ local rank = redis.call('ZRANK', KEYS[3], student)
 if rank then
   return {'ALREADY_WAITLISTED', seats, rank + 1, ''}
 end
+if known then return {'REJECTED', seats, 0, 'UNAVAILABLE'} end
 
 if seats <= 0 and meta[5] and redis.call('ZCARD', KEYS[3]) >= tonumber(meta[5]) then
   return {'REJECTED', seats, 0, 'WAITLIST_FULL'}

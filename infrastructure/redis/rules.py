@@ -343,7 +343,12 @@ class RedisRuleStore:
         await self.redis.zrem(self._index(student_id), self._member(student_id, indexed, op))
 
     async def confirm_promotion(
-        self, student_id: UUID, section: SectionSetup, op: str, reserve: bool = True
+        self,
+        student_id: UUID,
+        section: SectionSetup,
+        op: str,
+        reserve: bool = True,
+        take_over: bool = True,
     ) -> tuple[str | None, int, str]:
         semester_id = _semester(section)
         call = Call(
@@ -356,6 +361,7 @@ class RedisRuleStore:
                 1 if reserve else 0,
                 self.reservation_ms,
                 op,
+                1 if take_over else 0,
             ],
         )
         batch = Batch(self.scripts)

@@ -166,7 +166,9 @@ class Coalescer:
         if not self._waiting:
             loop.call_soon(self._flush)
         self._waiting.extend(zip(items, futures, strict=True))
-        replies = [await future for future in futures]
+        # gather: when one fails (a lost connection fails them all), every other future's
+        # exception is retrieved too, and a cancelled request cancels them all
+        replies = [await futures[0]] if len(futures) == 1 else await asyncio.gather(*futures)
         for i, reply in enumerate(replies):
             item = items[i]
             if isinstance(reply, NoScriptError) and isinstance(item, Call):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 from redis.commands.core import AsyncScript
@@ -84,11 +84,20 @@ class RedisSeatStore:
         op: str = "",
         deadline: int = 0,
         replaces: UUID | None = None,
+        held: Collection[UUID] = (),
     ) -> list[SectionResult]:
         swap = str(replaces) if replaces else ""
         calls = [
             self._once(
-                self.scripts.register, sid, str(student_id), request_id, (), op, deadline, swap
+                self.scripts.register,
+                sid,
+                str(student_id),
+                request_id,
+                (),
+                op,
+                deadline,
+                swap,
+                "1" if sid in held else "0",
             )
             for sid in section_ids
         ]

@@ -98,6 +98,12 @@ def _section(
 def check_students(snap: Snapshot, world: World, model: Model) -> list[Violation]:
     found = []
     for st in world.students:
+        if st.id not in snap.loaded:
+            # Lost with a node: every student script refuses until the rebuild reloads it
+            # (then the invariants judge what was reloaded, not a move).
+            for s in world.sections:
+                model.holding.pop((st.id, str(s.id)), None)
+            continue
         held = snap.holdings[st.id]
         for s in world.sections:
             state = snap.sections[s.id]
@@ -178,6 +184,10 @@ def check_answers(model: Model) -> list[Violation]:
                 there = "ENROLLED" in model.history[(student, str(section))]
             else:
                 there = (answer.request_id, kind, str(section), student) in model.changes
+                # A drop is made once per operation (lib/once.lua), by whoever gets there
+                # first (the sweeper, a drop the swap met): the seat must be gone now.
+                last = model.history[(student, str(section))][-1:]
+                there = there or (kind == "drop" and last == ["DROPPED"])
             if not there:
                 found.append(
                     Violation(

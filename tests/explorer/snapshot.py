@@ -33,6 +33,8 @@ class Snapshot:
     holdings: dict[UUID, dict[str, dict[str, Any]]]  # student -> section id -> entry
     reservations: int  # entries in the reservation indexes (requests that may have died)
     held_index: int  # entries in the held-seat indexes
+    # students whose slot is loaded (lib/holding.lua); a lost one is frozen until reloaded
+    loaded: frozenset[UUID] = frozenset()
 
     def shard_ready(self, section_id: UUID) -> bool:
         return self.ready[shard_of(section_id, len(self.ready))]
@@ -55,6 +57,8 @@ async def take(container: Container, world: World) -> Snapshot:
         pipe.hgetall(k.held)
     for st in world.students:
         pipe.hgetall(keys.holdings(st.id, world.semester_id))
+    for st in world.students:
+        pipe.hget(keys.student(st.id), "ld")
     replies = iter(await pipe.execute())
     ready, streams, reservations, held_index = {}, {}, 0, 0
     for shard in shards:
@@ -75,4 +79,5 @@ async def take(container: Container, world: World) -> Snapshot:
     holdings = {
         st.id: {sid: json.loads(raw) for sid, raw in next(replies).items()} for st in world.students
     }
-    return Snapshot(ready, streams, sections, holdings, reservations, held_index)
+    loaded = frozenset(st.id for st in world.students if next(replies) is not None)
+    return Snapshot(ready, streams, sections, holdings, reservations, held_index, loaded)

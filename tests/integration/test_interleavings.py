@@ -485,3 +485,116 @@ async def test_f8_a_lost_shard_takes_no_saga_in_flight_out_of_the_sweepers_sight
 
     await swept(api, released)
     assert outcomes(await register(api, student, section)) == [("ENROLLED", None)]
+
+
+# Found by the explorer (tests/explorer, make explore), each replayed there by its seed
+# (settings.FOUND) and driven here step by step.
+
+
+async def test_x_a_register_of_a_section_held_takes_nothing_the_rules_did_not_check(
+    api: Api, catalog: Catalog
+) -> None:
+    """Seed 401327052: X's second register of S finds S held (HELD:E: no rule checked, no
+    reservation made); before its section step, X's drop of S completes. The section step
+    then must not take a fresh seat the rules never saw: "try again", and X holds nothing."""
+    semester = await catalog.semester()
+    section = await catalog.section(5, semester)
+    x = await catalog.student()
+    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+
+    hold = Hold("register", of_student(x.id))
+    held = registrar_with(api.container.registrar, seats=Held(api.container.seats, hold))
+    again = asyncio.create_task(held.register(STAFF, x.id, [section.id]))
+    await hold.reached()  # reserve.lua answered HELD:E
+    assert (await drop(api, x, section))["outcome"] == "DROPPED"
+    hold.go.set()
+    with pytest.raises(Unavailable):
+        await again
+
+    assert await standing(api, x, section) == ("NOT_WAITLISTED", None)
+    assert await holding(api, x, semester, section) is None
+    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+    assert await holding(api, x, semester, section) == "E"
+
+
+async def test_x_a_claim_that_breaks_a_rule_with_no_seat_offered_keeps_the_place(
+    api: Api, catalog: Catalog
+) -> None:
+    """Seed 122172537: X waits for full S0, then enrolls in S1 at the same hour (a place in
+    line counts no time). X's claimSeat of S0, with nothing offered, finds the clash: the
+    section keeps X in line (nothing to skip), so the holding W stays with the place."""
+    semester = await catalog.semester()
+    full, clash = await catalog.section(1, semester), await catalog.section(5, semester)
+    await rules(api, full, meetings=[monday("09:00", "10:00")])
+    await rules(api, clash, meetings=[monday("09:30", "10:30")])
+    a, x = await catalog.students(2)
+    assert outcomes(await register(api, a, full)) == [("ENROLLED", None)]
+    assert outcomes(await register(api, x, full)) == [("WAITLISTED", None)]
+    assert outcomes(await register(api, x, clash)) == [("ENROLLED", None)]
+
+    status = await api.container.registrar.claim_seat(STAFF, x.id, full.id)
+
+    assert status == "WAITING"
+    assert await standing(api, x, full) == ("WAITING", 1)
+    assert await holding(api, x, semester, full) == "W", "the place keeps its holding"
+
+
+async def test_x_a_claim_never_takes_over_its_students_register_under_way(
+    api: Api, catalog: Catalog
+) -> None:
+    """Seed 192418350: X's register of full S joined the line and has not settled (R). A
+    claimSeat of S by X meanwhile answers "try again" and leaves the R to its register, which
+    then settles it to W (a hand-over may take an R over; the student's own claim may not)."""
+    semester = await catalog.semester()
+    section = await catalog.section(1, semester)
+    a, x = await catalog.students(2)
+    assert outcomes(await register(api, a, section)) == [("ENROLLED", None)]
+
+    hold = Hold("settle", of_student(x.id))
+    held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
+    joining = asyncio.create_task(held.register(STAFF, x.id, [section.id]))
+    await hold.reached()
+    assert await holding(api, x, semester, section) == "R"
+    with pytest.raises(Unavailable):
+        await api.container.registrar.claim_seat(STAFF, x.id, section.id)
+    assert await holding(api, x, semester, section) == "R"
+    hold.go.set()
+    answer = await joining
+
+    assert [r.outcome for r in answer.results] == [RegisterOutcome.WAITLISTED]
+    assert await holding(api, x, semester, section) == "W"
+    assert await standing(api, x, section) == ("WAITING", 1)
+
+
+async def test_x_a_swap_that_meets_a_drop_of_its_old_section_says_swapped_once_it_is_gone(
+    api: Api, catalog: Catalog
+) -> None:
+    """Seed 303065140: X swaps S1 for S0; after the swap's rule check, X's drop of S1 marks
+    it LEAVING and stalls before its seat step. The swap takes S0, finds S1 LEAVING under the
+    drop's operation, and drops S1's seat itself (under that operation: once) before it
+    answers SWAPPED; the drop then answers DROPPED from the same step."""
+    semester = await catalog.semester()
+    old, new = await catalog.section(5, semester), await catalog.section(5, semester)
+    x = await catalog.student()
+    assert outcomes(await register(api, x, old)) == [("ENROLLED", None)]
+
+    swap_hold = Hold("register", of_student(x.id))
+    swapper = registrar_with(api.container.registrar, seats=Held(api.container.seats, swap_hold))
+    swapping = asyncio.create_task(swapper.swap(STAFF, x.id, old.id, new.id))
+    await swap_hold.reached()  # the rule check passed, S1 still ENROLLED
+    drop_hold = Hold("drop", of_student(x.id))
+    promoter = replace(api.container.promoter, seats=Held(api.container.seats, drop_hold))
+    dropper = registrar_with(api.container.registrar, promoter=promoter)
+    dropping = asyncio.create_task(dropper.drop(STAFF, x.id, old.id))
+    await drop_hold.reached()  # S1 LEAVING under the drop's operation
+    assert await holding(api, x, semester, old) == "D"
+    swap_hold.go.set()
+    answer = await swapping
+
+    assert answer.outcome.value == "SWAPPED"
+    assert await standing(api, x, old) == ("NOT_WAITLISTED", None), "S1 gone before SWAPPED"
+    assert await standing(api, x, new) == ("ENROLLED", None)
+    drop_hold.go.set()
+    assert (await dropping).outcome is DropOutcome.DROPPED
+    assert await holding(api, x, semester, old) is None
+    assert await holding(api, x, semester, new) == "E"
