@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeVar
 from uuid import UUID, uuid4
@@ -223,7 +223,10 @@ class Registrar:
         taken = await self.seats.register(
             student_id, to_seat, request_id, op, reservation.deadline, held=held
         )
+        again = {v.section_id for v in reservation.verdicts if v.again}
         for result in taken:
+            if result.section_id in again:
+                result = own_placing(result)
             results[result.section_id] = result
         outcomes = [
             (setups_of(setups, v.section_id), holding_of(results[v.section_id]))
@@ -281,7 +284,8 @@ class Registrar:
             raise Unavailable("student records are being reloaded; try again shortly")
         if marked.busy:
             raise Unavailable("a registration of this section is under way; try again shortly")
-        leaving = [Leaving(sid, op) for sid in [setup.section_id, *marked.dependants]]
+        leaving = [Leaving(setup.section_id, marked.operation or op)]
+        leaving += [Leaving(sid, op) for sid in marked.dependants]
         drops = await self.promoter.give_up(
             student_id, setup.rules.semester_id, leaving, request_id, op, [setup]
         )
@@ -406,6 +410,16 @@ HOLDING_OF_RESULT = {
     RegisterOutcome.WAITLISTED: Holding.WAITING,
     RegisterOutcome.ALREADY_WAITLISTED: Holding.WAITING,
 }
+
+
+def own_placing(result: SectionResult) -> SectionResult:
+    """A retry's section step found the student placed by its own first run (whose
+    remembered answer went with a lost node): the first answer was ENROLLED or WAITLISTED."""
+    placed = {
+        RegisterOutcome.ALREADY_ENROLLED: RegisterOutcome.ENROLLED,
+        RegisterOutcome.ALREADY_WAITLISTED: RegisterOutcome.WAITLISTED,
+    }.get(result.outcome)
+    return result if placed is None else replace(result, outcome=placed)
 
 
 def holding_of(result: SectionResult) -> Holding | None:

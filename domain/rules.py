@@ -141,12 +141,14 @@ class Marked:
     """A drop's first step (the holding became D): the state it was in (E, W, P, D, None
     when not held) and the sections that go with it (a lecture whose last lab it was).
     `busy`: a request's reservation of it is in flight. `unavailable`: the student's rule
-    state is not loaded."""
+    state is not loaded. `operation`: the one it is leaving under (another drop's, when
+    that one marked it first: its seat goes under that operation, once)."""
 
     found: Holding | None
     dependants: list[UUID]
     busy: bool = False
     unavailable: bool = False
+    operation: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +182,14 @@ class StudentRules:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The student-side check of one section: reserved, already held, or refused."""
+    """The student-side check of one section: reserved, already held, or refused.
+    `again`: reserved or settled by this operation already (a retry): the section step may
+    have run, and only this operation can have placed the student there."""
 
     section_id: UUID
     reason: str | None = None
     held: Holding | None = None
+    again: bool = False
 
     @property
     def passed(self) -> bool:

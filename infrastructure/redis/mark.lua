@@ -10,11 +10,12 @@
 -- ARGV[3] the operation dropping (drop.lua runs once per operation, so whoever finishes the
 --   drop, the request or the sweeper, gives the seat up once)
 --
--- Reply: {deadline, state found, dependant section ids...}; the state found is E, W or P
---   (marked D; a promotion under way then finds D and lets it be), D (already leaving: this
---   drop carries on with it), - (not held: nothing to mark), BUSY (a request's reservation
---   of it in flight) or UNAVAILABLE (the slot is not loaded). Dependants are returned (and
---   marked) for E, W, P and D.
+-- Reply: {deadline, state found, the operation it is leaving under, dependant section
+--   ids...}; the state found is E, W or P (marked D; a promotion under way then finds D and
+--   lets it be), D (already leaving: this drop carries on with it, under the operation that
+--   marked it, so its seat goes once and never a seat taken again after it), - (not held:
+--   marked all the same), BUSY (a request's reservation of it in flight) or UNAVAILABLE (the
+--   slot is not loaded). Dependants are returned (and marked) for E, W, P and D.
 
 local id, op = ARGV[1], ARGV[3]
 local deadline = clock_ms() + tonumber(ARGV[2])
@@ -26,10 +27,11 @@ if not mine then
   -- Not held: still marked, so a register of it cannot take a seat while this drop runs.
   local entry = {h = 'D', was = '-', c = '', cr = 0, m = {}, l = {}, dl = deadline, op = op}
   redis.call('HSET', KEYS[2], id, cjson.encode(entry))
-  return {deadline, '-'}
+  return {deadline, '-', op}
 end
 if mine.h == 'R' then return {0, 'BUSY'} end
-local found = mine.h
+local found, owner = mine.h, op
+if found == 'D' then owner = mine.op end
 
 local function mark(key, entry)
   if entry.h ~= 'D' then
@@ -39,7 +41,7 @@ local function mark(key, entry)
 end
 
 mark(id, mine)
-local reply = {deadline, found}
+local reply = {deadline, found, owner}
 local changed = true
 while changed do
   changed = false
@@ -62,7 +64,7 @@ end
 for key, entry in pairs(held) do
   if key ~= id and entry.h == 'D' and entry.op == op then
     local listed = false
-    for j = 3, #reply do if reply[j] == key then listed = true end end
+    for j = 4, #reply do if reply[j] == key then listed = true end end
     if not listed then reply[#reply + 1] = key end
   end
 end

@@ -20,7 +20,8 @@
 --
 -- Reply: {deadline of the reservations (epoch ms), the slot's generation (lib/holding.lua),
 --   verdict per section...}; a verdict is
---   OK (reserved, or reserved or settled by this operation: a retry) | HELD:E | HELD:W |
+--   OK (reserved) | AGAIN (reserved or settled by this operation already: a retry, whose
+--   section step may have run: only this operation can have placed the student) | HELD:E | HELD:W |
 --   HELD:P (held: the section scripts say what the student has; P is waiting, with a
 --   promotion under way) | BUSY (another request's reservation, or a drop, of it in
 --   flight) | UNAVAILABLE (the slot is not loaded) | a reason, in the order checked:
@@ -100,7 +101,7 @@ for i = 7, #ARGV do sections[#sections + 1] = cjson.decode(ARGV[i]) end
 for i, s in ipairs(sections) do
   local mine = held[s.id]
   if mine and mine.op == op and mine.h ~= 'P' and mine.h ~= 'D' then
-    verdicts[i + 2] = 'OK'  -- this operation's own work: a retry carries on with it
+    verdicts[i + 2] = 'AGAIN'  -- this operation's own work: a retry carries on with it
   elseif mine and (mine.h == 'E' or mine.h == 'W' or mine.h == 'P') then
     verdicts[i + 2] = 'HELD:' .. mine.h
   elseif mine then

@@ -135,8 +135,8 @@ class Encoded:
 
 
 def _verdict(section_id: UUID, word: str) -> Verdict:
-    if word == "OK":
-        return Verdict(section_id)
+    if word in ("OK", "AGAIN"):
+        return Verdict(section_id, again=word == "AGAIN")
     if word.startswith("HELD:"):
         return Verdict(section_id, held=Holding(word.removeprefix("HELD:")))
     return Verdict(section_id, reason=word)
@@ -313,11 +313,12 @@ class RedisRuleStore:
         keys = [self.keys.student(student_id), self.keys.holdings(student_id, semester)]
         args: list[str | int] = [str(section.section_id), self.leave_sweep_ms, op]
         batch.call(Call(self.scripts.mark, keys, args))
-        _, found, *dependants = (await batch.execute())[-1]
+        _, found, *more = (await batch.execute())[-1]
         if found in ("BUSY", "UNAVAILABLE"):
             return Marked(None, [], busy=found == "BUSY", unavailable=found == "UNAVAILABLE")
         held = None if found == "-" else Holding(found)
-        return Marked(held, [UUID(d) for d in dependants])
+        owner, *dependants = more
+        return Marked(held, [UUID(d) for d in dependants], operation=str(owner))
 
     async def forget(
         self,

@@ -28,7 +28,7 @@ from infrastructure.container import Container
 from infrastructure.redis.keys import shard_of
 from infrastructure.worker import make_persister
 from tests.conftest import STAFF
-from tests.explorer.model import ENROLLED_NOW, Acknowledged, Model, Need
+from tests.explorer.model import ENROLLED_NOW, Acknowledged, Model, Need, Position
 from tests.explorer.scheduler import Scheduler
 from tests.explorer.world import Lifetimes, World, shorten
 
@@ -97,9 +97,11 @@ class Actions:
         self.lifetimes = lifetimes
         self.worker = make_persister(container, WORKER)
         self.leases: dict[int, Lease] = {}
+        self.since: dict[str, dict[int, Position]] = {}  # action -> the streams when it began
 
     def work(self, spec: Spec, number: int) -> Callable[[], Awaitable[Any]]:
         name = f"a{number}"
+        self.since[name] = dict(self.model.cursor)
         student = self.world.students[spec.student].id if spec.student >= 0 else None
         sections = [self.world.sections[i].id for i in spec.sections]
         runs: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -121,7 +123,9 @@ class Actions:
     ) -> None:
         if needs or denies:
             text = self.scheduler.trace.brief(answer)
-            self.model.acknowledge(Acknowledged(name, name, text, tuple(needs), tuple(denies)))
+            since = self.since.get(name, {})
+            answer_ = Acknowledged(name, name, text, tuple(needs), tuple(denies), since)
+            self.model.acknowledge(answer_)
 
     async def _register(self, name: str, student: Any, sections: list[UUID]) -> RegisterAnswer:
         registrar = self.container.registrar

@@ -185,9 +185,10 @@ def check_answers(model: Model) -> list[Violation]:
             else:
                 there = (answer.request_id, kind, str(section), student) in model.changes
                 # A drop is made once per operation (lib/once.lua), by whoever gets there
-                # first (the sweeper, a drop the swap met): the seat must be gone now.
-                last = model.history[(student, str(section))][-1:]
-                there = there or (kind == "drop" and last == ["DROPPED"])
+                # first (the sweeper, another drop of it met on the way): made meanwhile.
+                there = there or (
+                    kind == "drop" and model.made_since(kind, str(section), student, answer.since)
+                )
             if not there:
                 found.append(
                     Violation(

@@ -39,6 +39,7 @@ class Acknowledged:
     text: str
     needs: tuple[Need, ...]
     denies: tuple[Need, ...] = ()
+    since: dict[int, Position] = field(default_factory=dict)  # the streams when it began
 
 
 @dataclass
@@ -98,6 +99,13 @@ class Model:
             self.total[section] = int(f["n"])
         if kind in OUTCOME_OF_CHANGE:
             self.history[(student, str(section))].append(OUTCOME_OF_CHANGE[kind])
+
+    def made_since(self, kind: str, section: str, student: str, since: dict[int, Position]) -> bool:
+        """A change of this kind for (section, student) by any request after `since`."""
+        return any(
+            key[1:] == (kind, section, student) and position > since.get(shard, (0, 0))
+            for key, (shard, position) in self.changes.items()
+        )
 
     def line_order(self, section: UUID) -> tuple[str, ...]:
         waiting = self.line[section]

@@ -598,3 +598,35 @@ async def test_x_a_swap_that_meets_a_drop_of_its_old_section_says_swapped_once_i
     assert (await dropping).outcome is DropOutcome.DROPPED
     assert await holding(api, x, semester, old) is None
     assert await holding(api, x, semester, new) == "E"
+
+
+async def test_x_a_drop_that_meets_another_drop_never_drops_the_seat_taken_after_it(
+    api: Api, catalog: Catalog
+) -> None:
+    """Seed 222172943: two drops of S by X. A marks S LEAVING; B finds it LEAVING and stalls
+    before its seat step; A drops the seat and forgets the holding; X registers S again
+    (ENROLLED). B's seat step then runs under A's operation (answered from A's step): it must
+    not drop the seat X took after, and the holding E stays with it."""
+    semester = await catalog.semester()
+    section = await catalog.section(5, semester)
+    x = await catalog.student()
+    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+
+    def dropper(hold: Hold) -> Any:
+        promoter = replace(api.container.promoter, seats=Held(api.container.seats, hold))
+        return registrar_with(api.container.registrar, promoter=promoter)
+
+    first, second = Hold("drop", of_student(x.id)), Hold("drop", of_student(x.id))
+    a = asyncio.create_task(dropper(first).drop(STAFF, x.id, section.id))
+    await first.reached()
+    b = asyncio.create_task(dropper(second).drop(STAFF, x.id, section.id))
+    await second.reached()  # B met S LEAVING under A's operation
+    first.go.set()
+    assert (await a).outcome is DropOutcome.DROPPED
+    assert await holding(api, x, semester, section) is None
+    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+    second.go.set()
+    assert (await b).outcome is DropOutcome.DROPPED
+
+    assert await standing(api, x, section) == ("ENROLLED", None), "the new seat stays"
+    assert await holding(api, x, semester, section) == "E"
