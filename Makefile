@@ -37,9 +37,12 @@ demo:
 	$(MAKE) run DEMO=1
 
 ## make test: install, then lint, type-check and the whole suite: on TEST_DATABASE_URL /
-## TEST_REDIS_URL when set (.ci/run sets them), else on embedded servers it starts
+## TEST_REDIS_URL when set (.ci/run sets them), else on embedded servers it starts.
+## Three tests at a time (pytest-xdist): each has its own database and key prefix, and the
+## suite mostly waits (serial: 14 min for 5 min of CPU; -n 3: 5 min 15 s, same 2 cores).
+TEST_PROCESSES ?= 3
 test: install lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
 ## make faults: only the fault tests (tests/faults, also in make test), with their figures
 faults: install
