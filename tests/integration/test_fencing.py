@@ -143,7 +143,8 @@ async def running(persister: Persister) -> AsyncIterator[asyncio.Event]:
         await task
 
 
-async def _offsets(database_url: str, shard: int) -> asyncpg.Record | None:
+async def shard_offsets(database_url: str, shard: int) -> asyncpg.Record | None:
+    """The shard's row of stream_offsets (its watermark and lease epoch)."""
     connection = await asyncpg.connect(database_url)
     try:
         return await connection.fetchrow("SELECT * FROM stream_offsets WHERE shard = $1", shard)
@@ -229,7 +230,7 @@ async def test_two_owners_of_one_shard_lose_nothing_and_apply_nothing_twice(
             b_stream.reads.open()
 
     await check_answers_persisted(settings.database_url, answers)
-    offsets = await _offsets(settings.database_url, shard)
+    offsets = await shard_offsets(settings.database_url, shard)
     added = int((await c.redis.xinfo_stream(stream_key))["entries-added"])
     assert offsets is not None and offsets["applied"] == added, (
         f"{added} entries appended, {offsets and offsets['applied']} applied"
@@ -266,7 +267,7 @@ async def test_a_shard_whose_epoch_redis_forgot_is_taken_over_above_postgres(
     worker = make_persister(c, "worker-after-restart")
     async with running(worker):
         await Worker(worker, c).drain()
-    offsets = await _offsets(settings.database_url, shard)
+    offsets = await shard_offsets(settings.database_url, shard)
     added = int((await c.redis.xinfo_stream(c.keys.stream(shard)))["entries-added"])
     assert offsets is not None and offsets["epoch"] == 42
     assert offsets["applied"] == added

@@ -17,7 +17,7 @@ from infrastructure.container import Container
 from infrastructure.redis.keys import shard_of
 from infrastructure.worker import make_persister
 from tests.conftest import Api, Catalog, Worker
-from tests.integration.test_fencing import WatchedStream, eventually, running
+from tests.integration.test_fencing import WatchedStream, eventually, running, shard_offsets
 
 LIFETIME = 10_000
 
@@ -32,14 +32,6 @@ async def _acquire(c: Container, shard: int, consumer: str, above: int = 0) -> L
     lease = await c.stream.acquire(shard, consumer, LIFETIME, above)
     assert lease is not None, f"shard {shard} is held"
     return lease
-
-
-async def _offsets(database_url: str, shard: int) -> asyncpg.Record | None:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await connection.fetchrow("SELECT * FROM stream_offsets WHERE shard = $1", shard)
-    finally:
-        await connection.close()
 
 
 async def _total_seats(database_url: str, section_id: uuid.UUID) -> int:
@@ -165,7 +157,7 @@ async def test_a_batch_of_an_earlier_lease_is_refused_and_writes_nothing(
     for again in (earlier, later):
         with pytest.raises(Fenced):
             await c.changes.take_over(again)
-    offsets = await _offsets(settings.database_url, 3)
+    offsets = await shard_offsets(settings.database_url, 3)
     assert offsets is not None
     assert (offsets["epoch"], offsets["last_id"], offsets["applied"]) == (2, "1-0", 1)
     assert await _total_seats(settings.database_url, section.id) == 6
@@ -193,7 +185,7 @@ async def test_a_takeover_fences_the_shard_before_it_adopts(
     seen: list[tuple[int, int]] = []
 
     async def epoch_in_postgres(lease: Lease) -> None:
-        offsets = await _offsets(settings.database_url, shard)
+        offsets = await shard_offsets(settings.database_url, shard)
         seen.append((lease.epoch, offsets["epoch"] if offsets else 0))
 
     owner = make_persister(c, "b")
@@ -205,6 +197,6 @@ async def test_a_takeover_fences_the_shard_before_it_adopts(
     assert seen and all(mine == stored and mine > stale.epoch for mine, stored in seen), seen
     with pytest.raises(Fenced):
         await c.changes.apply(stale, held)
-    offsets = await _offsets(settings.database_url, shard)
+    offsets = await shard_offsets(settings.database_url, shard)
     assert offsets is not None and offsets["applied"] == 2
     assert watched.acked == [x.id for x in held]

@@ -203,35 +203,30 @@ async def test_requests_sharing_a_lost_batch_each_get_their_own_first_answer(
     assert len(state["enrolled"]) == 3 and len(state["waiting"]) == 1
 
 
-async def test_a_lost_reply_to_the_answers_finish_still_replays_the_first_answer_byte_for_byte(
-    lossy_api: Api, lossy: LossyProxy, lossy_catalog: Catalog
+@pytest.mark.parametrize(
+    ("script", "key"),
+    [
+        # a retry with the same key gets the first answer, byte for byte, when the write of
+        # that answer (finish) lost its reply
+        ("answer", "finish-1"),
+        # a claim that ran but lost its reply is recognized as this request's own
+        # (claim.lua): the request does its work once and answers ENROLLED
+        ("claim", "claim-1"),
+    ],
+)
+async def test_a_lost_reply_to_the_idempotency_steps_still_answers_once_byte_for_byte(
+    lossy_api: Api, lossy: LossyProxy, lossy_catalog: Catalog, script: str, key: str
 ) -> None:
-    """Invariant: a retry with the same key gets the first answer, byte for byte, when the
-    write of that answer (finish) lost its reply."""
+    """Invariant: a lost reply to the idempotency key's own steps changes neither the answer
+    nor how often the work is done."""
     api, catalog = lossy_api, lossy_catalog
     section = await catalog.section(seats=2)
     student = await catalog.student()
-    fault = lossy.lose_reply(api.container.scripts.answer.sha, str(student.id))
-    first = await register(api, student.id, section.id, "finish-1")
-    assert fault.fired.is_set(), "the answer's write never lost its reply"
+    fault = lossy.lose_reply(getattr(api.container.scripts, script).sha, str(student.id))
+    first = await register(api, student.id, section.id, key)
+    assert fault.fired.is_set(), f"the {script} script never lost its reply"
     assert registered(first)["outcome"] == "ENROLLED"
-    assert await register(api, student.id, section.id, "finish-1") == first
-    assert await stream_entries(api, section.id, student.id) == ["enroll"]
-
-
-async def test_a_lost_reply_to_the_idempotency_claim_does_not_wait_for_itself(
-    lossy_api: Api, lossy: LossyProxy, lossy_catalog: Catalog
-) -> None:
-    """Invariant: a claim that ran but lost its reply is recognized as this request's own
-    (claim.lua), so the request does its work once and answers ENROLLED."""
-    api, catalog = lossy_api, lossy_catalog
-    section = await catalog.section(seats=2)
-    student = await catalog.student()
-    fault = lossy.lose_reply(api.container.scripts.claim.sha, str(student.id))
-    first = await register(api, student.id, section.id, "claim-1")
-    assert fault.fired.is_set(), "the claim's reply was never lost"
-    assert registered(first)["outcome"] == "ENROLLED"
-    assert await register(api, student.id, section.id, "claim-1") == first
+    assert await register(api, student.id, section.id, key) == first
     assert await stream_entries(api, section.id, student.id) == ["enroll"]
 
 
