@@ -180,7 +180,9 @@ class RedisChangeStream:
         return [dict(fields) for _, fields in entries]
 
     async def lag(self, shards: int) -> dict[str, object]:
-        """Entries not yet read (lag) and read but unacknowledged (pending), per shard."""
+        """Per shard and in all: `unapplied`, the entries not yet persisted (the stream's
+        length: acknowledged entries are trimmed, so this counts the pending ones too), and
+        `pending`, those of them read by a worker and not yet acknowledged."""
         pipe = self.redis.pipeline(transaction=False)
         for shard in range(shards):
             pipe.xlen(self.keys.stream(shard))

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrastructure.redis.keys import shard_of
+from infrastructure.commands import streams_lag
+from infrastructure.redis.keys import CONSUMER_GROUP, shard_of
 from infrastructure.settings import Settings
-from tests.conftest import Api, Catalog, Worker
+from tests.conftest import STAFF, Api, Catalog, Worker
 from tests.servers import free_port, replica_env, ws_url
 from tests.wsclient import SEAT_UPDATES, GqlSocket
 
@@ -213,3 +214,20 @@ async def test_a_worker_process_serves_its_own_metrics(
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(process.wait, 20)
     assert code == 0
+
+
+async def test_the_streams_lag_counts_a_read_but_unacknowledged_change_once(
+    api: Api, catalog: Catalog
+) -> None:
+    """`unapplied` is the stream's length, pending entries included (acknowledged ones are
+    trimmed): `reconcile --wait` and the bench count the lag without adding pending again."""
+    section = await catalog.section(5)
+    students = await catalog.students(3)
+    for student in students:
+        await api.container.registrar.register(STAFF, student.id, [section.id])
+    stream = api.container.keys.stream(shard_of(section.id, api.container.keys.shards))
+    await api.container.redis.xreadgroup(CONSUMER_GROUP, "reader", {stream: ">"}, count=2)
+
+    lag = await api.container.stream.lag(api.container.keys.shards)
+    assert (lag["unapplied"], lag["pending"]) == (3, 2)
+    assert await streams_lag(api.container) == 3
