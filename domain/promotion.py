@@ -157,9 +157,7 @@ class Promoter:
         for owner, group in itertools.groupby(leaving, lambda x: x.operation):
             ids = [x.section_id for x in group]
             drops += await self.seats.drop(student_id, ids, request_id, True, owner)
-        for owner, group in itertools.groupby(leaving, lambda x: x.operation):
             if owner != op:  # LEAVING under another drop met on the way (marked first)
-                ids = [x.section_id for x in group]
                 await self.rules.forget(student_id, semester_id, ids, "D", owner)
         gone = [x.section_id for x in leaving if x.operation == op]
         await self.rules.forget(student_id, semester_id, gone, "D", op, indexed)

@@ -412,13 +412,16 @@ HOLDING_OF_RESULT = {
 }
 
 
+OWN_PLACING = {
+    RegisterOutcome.ALREADY_ENROLLED: RegisterOutcome.ENROLLED,
+    RegisterOutcome.ALREADY_WAITLISTED: RegisterOutcome.WAITLISTED,
+}
+
+
 def own_placing(result: SectionResult) -> SectionResult:
     """A retry's section step found the student placed by its own first run (whose
     remembered answer went with a lost node): the first answer was ENROLLED or WAITLISTED."""
-    placed = {
-        RegisterOutcome.ALREADY_ENROLLED: RegisterOutcome.ENROLLED,
-        RegisterOutcome.ALREADY_WAITLISTED: RegisterOutcome.WAITLISTED,
-    }.get(result.outcome)
+    placed = OWN_PLACING.get(result.outcome)
     return result if placed is None else replace(result, outcome=placed)
 
 
