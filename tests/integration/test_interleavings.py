@@ -20,6 +20,7 @@ import pytest
 
 from domain.errors import Unavailable
 from domain.model import DropOutcome, RegisterOutcome
+from domain.registration import operation
 from infrastructure.redis import idempotency
 from infrastructure.redis.keys import shard_of
 from infrastructure.settings import Settings
@@ -629,4 +630,39 @@ async def test_x_a_drop_that_meets_another_drop_never_drops_the_seat_taken_after
     assert (await b).outcome is DropOutcome.DROPPED
 
     assert await standing(api, x, section) == ("ENROLLED", None), "the new seat stays"
+    assert await holding(api, x, semester, section) == "E"
+
+
+async def test_x_a_retry_whose_first_answer_was_lost_with_a_node_says_enrolled(
+    api: Api, catalog: Catalog
+) -> None:
+    """Seed 930942334: X's register takes the seat and its reply is lost; the node holding
+    the section step's remembered answer is lost too. The retry (same key, same operation)
+    finds the seat taken: it was its own first run (the R carries the operation), so the
+    answer is ENROLLED, not ALREADY_ENROLLED, and the seat is taken once."""
+    semester = await catalog.semester()
+    section = await catalog.section(5, semester)
+    x = await catalog.student()
+
+    class ReplyLost:
+        """The seat step runs; its reply never arrives."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(api.container.seats, name)
+
+        async def register(self, *args: Any, **kwargs: Any) -> Any:
+            await api.container.seats.register(*args, **kwargs)
+            raise Unavailable("the reply was lost")
+
+    lossy = registrar_with(api.container.registrar, seats=ReplyLost())
+    with pytest.raises(Unavailable):
+        await lossy.register(STAFF, x.id, [section.id], "k-930")
+    assert await standing(api, x, section) == ("ENROLLED", None)
+    assert await holding(api, x, semester, section) == "R"
+    memo = api.container.keys.section(section.id).memo(operation(x.id, "k-930"))
+    assert await api.container.redis.delete(memo) == 1  # went with the lost node
+
+    answer = await api.container.registrar.register(STAFF, x.id, [section.id], "k-930")
+
+    assert [r.outcome for r in answer.results] == [RegisterOutcome.ENROLLED]
     assert await holding(api, x, semester, section) == "E"
