@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from infrastructure.migrate import create_database_if_missing, upgrade
+from infrastructure.postgres.migrate import create_database_if_missing, upgrade
 from infrastructure.settings import Settings, load_settings
 
 

@@ -36,8 +36,8 @@ from bench.drain import lag, measure_drain, stop_worker, wait_drained
 from bench.measure import Result, tree_cpu_seconds
 from bench.naive import RowLockRegistrar, make_pool, oversold
 from bench.replica import Replica, bench_settings, drop_database, prepare_database
+from infrastructure.cli.heap import tune_collector
 from infrastructure.container import Container
-from infrastructure.heap import tune_collector
 from infrastructure.settings import Settings
 
 STUDENTS = 60_000

@@ -22,8 +22,8 @@ from starlette.applications import Starlette
 
 from bench.naive import RowLockRegistrar, make_pool
 from domain.model import Actor, RegisterAnswer, RegisterOutcome, SectionResult
-from infrastructure.app import create_app
-from infrastructure.cli import serve_app
+from infrastructure.cli.main import serve_app
+from infrastructure.http.app import create_app
 from infrastructure.logs import configure_logging
 from infrastructure.settings import load_settings
 

@@ -21,12 +21,12 @@ import pytest
 from starlette.applications import Starlette
 
 from domain.model import Actor, Role
-from infrastructure.app import create_app
+from infrastructure.cli.embedded import EmbeddedServers
+from infrastructure.cli.worker import make_persister
 from infrastructure.container import Container
-from infrastructure.embedded import EmbeddedServers
-from infrastructure.migrate import upgrade
+from infrastructure.http.app import create_app
+from infrastructure.postgres.migrate import upgrade
 from infrastructure.settings import Settings, load_settings
-from infrastructure.worker import make_persister
 from tests.lossy import LossyProxy
 from tests.redis_cluster import RedisClusterNodes, redis_cluster
 from tests.servers import serve

@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from infrastructure.container import Container
-from infrastructure.reconcile import Reconciler, live_sections
+from infrastructure.state.reconcile import Reconciler, live_sections
 
 
 @dataclass

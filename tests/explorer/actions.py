@@ -24,9 +24,9 @@ from domain.model import (
     SwapAnswer,
     SwapOutcome,
 )
+from infrastructure.cli.worker import make_persister
 from infrastructure.container import Container
 from infrastructure.redis.keys import shard_of
-from infrastructure.worker import make_persister
 from tests.conftest import STAFF
 from tests.explorer.model import ENROLLED_NOW, Acknowledged, Model, Need, Position
 from tests.explorer.scheduler import Scheduler

@@ -32,7 +32,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from infrastructure.container import Container
-from infrastructure.migrate import upgrade
+from infrastructure.postgres.migrate import upgrade
 from infrastructure.settings import Settings, load_settings
 from tests.conftest import Catalog
 from tests.servers import free_port

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from infrastructure.reconcile import live_sections
+from infrastructure.state.reconcile import live_sections
 from tests.faults.cluster import Deployment, Proc, deployment
 from tests.faults.rush import postgres_standing, redis_standing
 from tests.faults.swaps import SwapLedger, SwapRush

@@ -15,7 +15,7 @@ import asyncpg
 import jwt
 import pytest
 
-from infrastructure.cli import main
+from infrastructure.cli.main import main
 from infrastructure.redis.keys import shard_of
 from infrastructure.settings import Settings
 from tests.conftest import Api, Servers, _with_database

@@ -19,9 +19,9 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from infrastructure.container import Container
-from infrastructure.reconcile import Reconciler
 from infrastructure.redis.scripts import Scripts
 from infrastructure.settings import Settings
+from infrastructure.state.reconcile import Reconciler
 from tests.conftest import Api, Catalog, Servers, Worker
 from tests.integration import (
     test_race,

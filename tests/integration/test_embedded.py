@@ -21,7 +21,7 @@ import httpx
 import pytest
 import redis
 
-from infrastructure.embedded import EmbeddedServers
+from infrastructure.cli.embedded import EmbeddedServers
 from tests.conftest import SECRET, _with_database
 from tests.servers import free_port
 
@@ -35,7 +35,7 @@ BARE_SUBSET = [
 CHILD = textwrap.dedent(
     """
     import sys
-    from infrastructure.embedded import EmbeddedServers
+    from infrastructure.cli.embedded import EmbeddedServers
     servers = EmbeddedServers(sys.argv[1])
     found = servers.acquire()
     print(found.postgres_url, found.redis_url, flush=True)

@@ -17,8 +17,8 @@ from typing import Any
 
 import asyncpg
 
+from infrastructure.cli.worker import make_persister
 from infrastructure.redis.keys import shard_of
-from infrastructure.worker import make_persister
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres
 from workers.persister import Persister

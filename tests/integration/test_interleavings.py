@@ -21,10 +21,10 @@ import pytest
 from domain.errors import Unavailable
 from domain.model import DropOutcome, RegisterOutcome
 from domain.registration import operation
+from infrastructure.cli.worker import make_persister
 from infrastructure.redis import idempotency
 from infrastructure.redis.keys import shard_of
 from infrastructure.settings import Settings
-from infrastructure.worker import make_persister
 from tests.conftest import STAFF, Api, Catalog, Worker
 from tests.integration.test_cli import acoursereg
 from tests.integration.test_rules import (

@@ -13,9 +13,9 @@ import pytest
 
 from domain.changes import Change, ChangeKind, parse_position
 from domain.leases import Fenced, Lease
+from infrastructure.cli.worker import make_persister
 from infrastructure.container import Container
 from infrastructure.redis.keys import shard_of
-from infrastructure.worker import make_persister
 from tests.conftest import Api, Catalog, Worker
 from tests.integration.test_fencing import WatchedStream, eventually, running, shard_offsets
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from infrastructure.commands import streams_lag
+from infrastructure.cli.ops import streams_lag
 from infrastructure.redis.keys import CONSUMER_GROUP, shard_of
 from infrastructure.settings import Settings
 from tests.conftest import STAFF, Api, Catalog, Worker

@@ -20,7 +20,7 @@ from alembic import command
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infrastructure.migrate import alembic_config
+from infrastructure.postgres.migrate import alembic_config
 from tests.conftest import Api, Catalog, Servers, Worker
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""

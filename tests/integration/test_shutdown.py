@@ -18,8 +18,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from infrastructure.cli.worker import make_persister
 from infrastructure.settings import Settings
-from infrastructure.worker import make_persister
 from tests.conftest import Api, Catalog, Worker
 from tests.servers import free_port, replica_env, wait_ready
 

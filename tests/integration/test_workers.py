@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from domain.changes import Change, ChangeKind, parse_position
+from infrastructure.cli.worker import make_persister
 from infrastructure.redis.streams import RedisChangeStream
-from infrastructure.worker import make_persister
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
 

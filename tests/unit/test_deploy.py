@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infrastructure.cli import parser
+from infrastructure.cli.main import parser
 from infrastructure.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

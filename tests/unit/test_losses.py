@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from infrastructure.losses import Backlog, describe, unrecovered
+from infrastructure.state.losses import Backlog, describe, unrecovered
 
 SEEN_AT = 1_764_063_934_000
 

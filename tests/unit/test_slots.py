@@ -26,7 +26,6 @@ from domain.rules import (
     StudentRules,
     WaitlistMode,
 )
-from infrastructure.recovery import StateLoader
 from infrastructure.redis.idempotency import RedisIdempotencyStore
 from infrastructure.redis.keys import Keys
 from infrastructure.redis.rules import RedisRuleStore
@@ -34,6 +33,7 @@ from infrastructure.redis.scripts import Scripts
 from infrastructure.redis.seats import RedisSeatStore
 from infrastructure.redis.streams import RedisChangeStream
 from infrastructure.settings import SettingsError, load_settings
+from infrastructure.state.recovery import StateLoader
 
 NOW = datetime(2026, 9, 1, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ from uuid import UUID
 
 from domain.model import SectionSetup
 from infrastructure.postgres.snapshot import PostgresSnapshot, semesters_of
-from infrastructure.recovery import StateLoader
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
+from infrastructure.state.recovery import StateLoader
 
 ROUND = 200
 

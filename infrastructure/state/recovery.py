@@ -35,7 +35,6 @@ from redis.exceptions import ResponseError
 from domain.changes import parse_position
 from domain.model import SectionSetup
 from domain.rules import HeldSection
-from infrastructure.losses import Backlog, describe, look, unrecovered
 from infrastructure.postgres.snapshot import PostgresSnapshot, semesters_of
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
@@ -44,6 +43,7 @@ from infrastructure.redis.scripts import Call, Scripts
 from infrastructure.redis.seats import static_fields
 from infrastructure.redis.streams import RedisChangeStream
 from infrastructure.redis.students import CachedStudentDirectory
+from infrastructure.state.losses import Backlog, describe, look, unrecovered
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from domain.model import Role
-from infrastructure.commands import CommandFailed, add_commands, describe_demo, seed
-from infrastructure.embedded import EmbeddedUnavailable
+from infrastructure.cli.embedded import EmbeddedUnavailable
+from infrastructure.cli.ops import CommandFailed, add_commands, describe_demo, seed
+from infrastructure.cli.tickets import add_tickets
 from infrastructure.logs import configure_logging
 from infrastructure.settings import Settings, SettingsError, load_settings
-from infrastructure.tickets import add_tickets
 
 if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` stays quick
     from starlette.types import ASGIApp
@@ -30,7 +30,7 @@ log = logging.getLogger("coursereg")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Commands that talk to PostgreSQL and Redis: with DATABASE_URL / REDIS_URL unset they use
-# the embedded servers under COURSEREG_DATA_DIR (infrastructure/embedded.py).
+# the embedded servers under COURSEREG_DATA_DIR (infrastructure/cli/embedded.py).
 NEEDS_SERVERS = {
     "serve",
     "worker",
@@ -54,7 +54,7 @@ def terminate(signum: int, frame: object) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from infrastructure.app import create_app
+    from infrastructure.http.app import create_app
 
     serve_app(
         create_app(settings), settings, args.host or settings.host, args.port or settings.port
@@ -66,7 +66,7 @@ def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
     """uvicorn with the API's options (the benches serve their variants with them too)."""
     import uvicorn
 
-    from infrastructure.heap import tune_collector
+    from infrastructure.cli.heap import tune_collector
 
     tune_collector()
     uvicorn.run(
@@ -92,7 +92,7 @@ def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from infrastructure.worker import run_worker
+    from infrastructure.cli.worker import run_worker
 
     consumer = args.name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if args.metrics_port is not None:
@@ -102,7 +102,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from infrastructure.migrate import create_database_if_missing, upgrade
+    from infrastructure.postgres.migrate import create_database_if_missing, upgrade
 
     if asyncio.run(create_database_if_missing(settings.async_database_url)):
         print("created the database")
@@ -203,7 +203,7 @@ def servers_for(command: str, settings: Settings) -> Iterator[Settings]:
     if command not in NEEDS_SERVERS or not settings.needs_embedded:
         yield settings
         return
-    from infrastructure.embedded import EmbeddedServers
+    from infrastructure.cli.embedded import EmbeddedServers
 
     servers = EmbeddedServers(settings.data_dir)
     wanted = {"postgres": settings.database_url is None, "redis_server": settings.redis_url is None}
@@ -238,7 +238,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandFailed, EmbeddedUnavailable) as exc:
         print(f"coursereg: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

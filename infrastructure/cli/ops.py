@@ -19,10 +19,10 @@ from tqdm import tqdm
 from infrastructure.settings import Settings
 
 if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` and `token` stay quick
+    from infrastructure.cli.demo import DemoCatalog
     from infrastructure.container import Container
-    from infrastructure.demo import DemoCatalog
-    from infrastructure.reconcile import Report
-    from infrastructure.recovery import Cuts
+    from infrastructure.state.reconcile import Report
+    from infrastructure.state.recovery import Cuts
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SHOWN_DRIFTS = 20
@@ -57,7 +57,7 @@ def advance(bar: tqdm) -> Callable[[int, int], None]:
 def with_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
     """Run `work` with this process's pools, once the database is at the migration head."""
     from infrastructure.container import Container
-    from infrastructure.migrate import current_revision, head_revision
+    from infrastructure.postgres.migrate import current_revision, head_revision
 
     async def run() -> T:
         container = await Container.open(settings, wait_seconds=REDIS_WAIT_SECONDS)
@@ -99,7 +99,7 @@ def demo_urls(settings: Settings, semester: object) -> list[str]:
 
 
 def seed(settings: Settings) -> DemoCatalog:
-    from infrastructure.demo import seed_demo, total_steps
+    from infrastructure.cli.demo import seed_demo, total_steps
 
     async def work(container: Container) -> DemoCatalog:
         with progress_bar("seeding the demo catalog", "row", total_steps()) as bar:
@@ -144,7 +144,7 @@ async def drain_streams(container: Container, cuts: Cuts, seconds: float) -> boo
     """Wait until Postgres applied the streams up to `cuts`, persisting them from this
     process too (a worker of its own beside the others, no sweeps): a rebuild never waits
     on workers that are not there. False if `seconds` passed first (Postgres away)."""
-    from infrastructure.worker import make_persister
+    from infrastructure.cli.worker import make_persister
 
     helper = make_persister(container, f"rebuild-{uuid.uuid4().hex[:8]}", sweep=False)
     stop = asyncio.Event()
@@ -157,7 +157,7 @@ async def drain_streams(container: Container, cuts: Cuts, seconds: float) -> boo
 
 
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from infrastructure.reconcile import Reconciler
+    from infrastructure.state.reconcile import Reconciler
 
     async def work(container: Container) -> int:
         if not args.force and not await wait_drained(container, args.wait):

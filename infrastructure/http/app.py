@@ -22,15 +22,15 @@ from strawberry.http.base import HTTPException  # what Strawberry turns into a 4
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from domain.errors import DomainError
-from infrastructure import health, web
 from infrastructure.container import Container
-from infrastructure.limits import BodyLimit, CodedTransportWS, document_limits
+from infrastructure.http import health, pages
+from infrastructure.http.limits import BodyLimit, CodedTransportWS, document_limits
+from infrastructure.http.pages.graphiql import offline_graphiql_html
 from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
-from infrastructure.migrate import current_revision, head_revision
+from infrastructure.postgres.migrate import current_revision, head_revision
 from infrastructure.settings import Settings
 from infrastructure.tasks import cancel_and_wait
-from infrastructure.web.graphiql import offline_graphiql_html
 from resolvers import rest
 from resolvers.context import Context, Services
 from schema import build_schema
@@ -178,7 +178,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health.health),
             Route("/metrics", scrape),
             *rest.routes(),
-            *web.routes(),
+            *pages.routes(),
         ],
         lifespan=lifespan,
     )

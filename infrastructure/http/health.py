@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from infrastructure.container import Container
-from infrastructure.migrate import current_revision, head_revision
+from infrastructure.postgres.migrate import current_revision, head_revision
 
 PROBE_TIMEOUT = 2.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from infrastructure.web.dashboard import dashboard
+from infrastructure.http.pages.dashboard import dashboard
 
 STATIC = Path(__file__).parent / "static"
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from domain.errors import NotFound
 from domain.model import Actor, Role
 from domain.time_tickets import FIELDS, BadRows, TicketRow
-from infrastructure.commands import EXIT_OK, EXIT_USAGE, progress_bar, with_container
+from infrastructure.cli.ops import EXIT_OK, EXIT_USAGE, progress_bar, with_container
 from infrastructure.settings import Settings
 
 if TYPE_CHECKING:

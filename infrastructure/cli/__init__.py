@@ -1,0 +1,1 @@
+"""`coursereg`: the operator's command line (main.py holds the subcommand registry)."""

@@ -1,0 +1,1 @@
+"""Redis rebuilt from PostgreSQL and checked against it: recovery, losses, reconcile."""
