@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 
 from bench.naive import RowLockRegistrar, make_pool
 from domain.model import Actor, RegisterAnswer, RegisterOutcome, SectionResult
-from infrastructure.cli.main import serve_app
+from infrastructure.cli.serve import serve_app
 from infrastructure.http.app import create_app
 from infrastructure.logs import configure_logging
 from infrastructure.settings import load_settings

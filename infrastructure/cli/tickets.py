@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 from domain.errors import NotFound
 from domain.model import Actor, Role
 from domain.time_tickets import FIELDS, BadRows, TicketRow
-from infrastructure.cli.ops import EXIT_OK, EXIT_USAGE, progress_bar, with_container
+from infrastructure.cli.command import (
+    EXIT_OK,
+    EXIT_USAGE,
+    Command,
+    arg,
+    progress_bar,
+    with_container,
+)
 from infrastructure.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,15 +88,16 @@ def cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
     return with_container(settings, work)
 
 
-def add_tickets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    tickets = sub.add_parser(
-        "tickets",
-        help="give students time tickets in bulk, from a CSV file",
-        description="Set each listed student's registration window in the semester from a CSV "
-        "file of student_number,opens_at,closes_at rows (ISO 8601 with an offset, inside the "
-        "semester's window; a header row is skipped). A bad row (reported with its line) "
-        "changes nothing and exits 2.",
-    )
-    tickets.add_argument("--semester", type=uuid.UUID, required=True, help="the semester's id")
-    tickets.add_argument("file", help="the CSV file")
-    tickets.set_defaults(run=cmd_tickets)
+TICKETS = Command(
+    "tickets",
+    "give students time tickets in bulk, from a CSV file",
+    cmd_tickets,
+    (
+        arg("--semester", type=uuid.UUID, required=True, help="the semester's id"),
+        arg("file", help="the CSV file"),
+    ),
+    description="Set each listed student's registration window in the semester from a CSV "
+    "file of student_number,opens_at,closes_at rows (ISO 8601 with an offset, inside the "
+    "semester's window; a header row is skipped). A bad row (reported with its line) "
+    "changes nothing and exits 2.",
+)
