@@ -133,16 +133,22 @@ async def load_setups(session: AsyncSession, *criteria: Any) -> list[SectionSetu
     return [setup_of(row, rules[row.section_id]) for row in rows]
 
 
+async def insert_one(session: AsyncSession, statement: Any, conflict: str) -> Any:
+    """The row an INSERT ... RETURNING wrote; a broken unique or check constraint is the
+    caller's input (BadInput with `conflict`), and the unit of work rolls back."""
+    try:
+        return (await session.execute(statement)).one()
+    except IntegrityError as exc:
+        raise BadInput(conflict) from exc
+
+
 class PostgresCatalog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
     async def _insert(self, statement: Any, conflict: str) -> Any:
-        try:
-            async with unit_of_work(self.sessions) as session:
-                return (await session.execute(statement)).one()
-        except IntegrityError as exc:
-            raise BadInput(conflict) from exc
+        async with unit_of_work(self.sessions) as session:
+            return await insert_one(session, statement, conflict)
 
     async def create_semester(
         self,
@@ -176,12 +182,7 @@ class PostgresCatalog:
     async def create_section(
         self, course_id: UUID, semester_id: UUID, section_number: str, total_seats: int
     ) -> Section:
-        async with unit_of_work(self.sessions) as session:
-            if await session.get(CourseRow, course_id) is None:
-                raise NotFound(f"course {course_id} not found", field="courseId")
-            if await session.get(SemesterRow, semester_id) is None:
-                raise NotFound(f"semester {semester_id} not found", field="semesterId")
-        row = await self._insert(
+        statement = (
             insert(SectionRow)
             .values(
                 course_id=course_id,
@@ -189,9 +190,15 @@ class PostgresCatalog:
                 section_number=section_number,
                 total_seats=total_seats,
             )
-            .returning(SectionRow),
-            f"section {section_number} of this course exists in this semester",
+            .returning(SectionRow)
         )
+        conflict = f"section {section_number} of this course exists in this semester"
+        async with unit_of_work(self.sessions) as session:
+            if await session.get(CourseRow, course_id) is None:
+                raise NotFound(f"course {course_id} not found", field="courseId")
+            if await session.get(SemesterRow, semester_id) is None:
+                raise NotFound(f"semester {semester_id} not found", field="semesterId")
+            row = await insert_one(session, statement, conflict)
         return section_of(row[0])
 
     async def create_student(

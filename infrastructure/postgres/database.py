@@ -70,7 +70,12 @@ def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 @contextlib.asynccontextmanager
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One session and transaction, committed on success. Connection failures surface as
-    Unavailable so callers answer UNAVAILABLE instead of an internal error."""
+    Unavailable so callers answer UNAVAILABLE instead of an internal error.
+
+    Every repository call opens its own: no use case writes the record twice (a staff
+    change is one repository write, then the live state in Redis, which no Postgres
+    transaction could include), so the writing call is its use case's whole unit of work.
+    A use case that needed two writes together would run both on one session from here."""
     try:
         async with sessions() as session, session.begin():
             yield session
