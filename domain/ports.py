@@ -136,7 +136,7 @@ class LiveEvents(Protocol):
 class IdempotencyStore(Protocol):
     """Remembers answers per (student, key) for 24 hours.
 
-    `begin` returns the stored answer of an earlier request, or None after claiming the
+    `begin` returns the stored answer of an earlier request, or None after taking the
     key for this request; it raises BadInput when the key was used with other input.
     """
 
@@ -153,7 +153,7 @@ class IdempotencyStore(Protocol):
     ) -> None: ...
 
     async def abandon(self, student_id: UUID, key: str) -> None:
-        """Release a claim whose request failed before answering."""
+        """Give the key back: its request failed before answering."""
 
 
 class StudentDirectory(Protocol):

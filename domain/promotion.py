@@ -26,7 +26,7 @@ from domain.ports import RuleStore, SeatStore, SectionDirectory
 from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving
 
 MAX_HANDOVERS = 1000  # a line of skips this long in one request is a bug, not a queue
-# What a student's holding becomes, by where they stand in the section; absent: released.
+# What a student's holding becomes, by where they stand in the section; absent: forgotten.
 HOLDING_OF = {
     WaitlistStatus.ENROLLED: Holding.ENROLLED,
     WaitlistStatus.WAITING: Holding.WAITING,
@@ -128,7 +128,7 @@ class Promoter:
     ) -> list[Holder]:
         """After a claim: the promotion (P) becomes ENROLLED, a swap's old section LEAVING
         and then dropped (its seat going down its own line), or P goes back to waiting or is
-        released, by what the section answered."""
+        forgotten, by what the section answered."""
         assert self.rules is not None and setup.rules is not None
         holding = HOLDING_OF.get(WaitlistStatus(status))
         # P, or none if the student's slot was reloaded under it (RuleStore.settle)

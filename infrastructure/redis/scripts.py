@@ -58,7 +58,7 @@ class Scripts:
     capacity: AsyncScript
     open_section: AsyncScript
     load_section: AsyncScript
-    claim: AsyncScript
+    begin: AsyncScript
     release: AsyncScript
     renew: AsyncScript
     resolve: AsyncScript
