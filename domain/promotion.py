@@ -23,7 +23,7 @@ from domain.errors import Unavailable
 from domain.live import WaitlistStatus
 from domain.model import DropAnswer, SectionSetup
 from domain.ports import RuleStore, SeatStore, SectionDirectory
-from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving
+from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving, Rejection
 
 MAX_HANDOVERS = 1000  # a line of skips this long in one request is a bug, not a queue
 # What a student's holding becomes, by where they stand in the section; absent: forgotten.
@@ -35,7 +35,7 @@ HOLDING_OF = {
 # What confirm answers when the seat cannot be handed over now: the student's rule state is
 # not loaded, or a drop of theirs is under way. The seat stays held; the sweeper (or the
 # drop) settles it.
-NOT_NOW = frozenset({"UNAVAILABLE", "BUSY"})
+NOT_NOW = Rejection.UNAVAILABLE
 
 Drops = list[tuple[DropAnswer, list[Holder]] | None]
 
@@ -86,7 +86,7 @@ class Promoter:
         )
         if broken is not None and reserve:
             await self.rules.done(holder.student_id, op, [setup])  # nothing was reserved
-        if broken in NOT_NOW:
+        if broken is NOT_NOW:
             return []
         if broken is not None:
             _, more = await self._skip(holder, setup, broken, request_id)
@@ -102,8 +102,8 @@ class Promoter:
         return more + settled
 
     async def _skip(
-        self, holder: Holder, setup: SectionSetup, broken: str, request_id: str
-    ) -> tuple[str, list[Holder]]:
+        self, holder: Holder, setup: SectionSetup, broken: Rejection, request_id: str
+    ) -> tuple[WaitlistStatus, list[Holder]]:
         """The student would now break a rule: off the line, with the reason, then the
         holding forgotten; the seat moves on. A student with no seat held for them (a claim
         with nothing offered) stays in line, and so does their holding."""
@@ -121,7 +121,7 @@ class Promoter:
         self,
         student_id: UUID,
         setup: SectionSetup,
-        status: str,
+        status: WaitlistStatus,
         request_id: str,
         op: str,
         generation: str,
@@ -130,7 +130,7 @@ class Promoter:
         and then dropped (its seat going down its own line), or P goes back to waiting or is
         forgotten, by what the section answered."""
         assert self.rules is not None and setup.rules is not None
-        holding = HOLDING_OF.get(WaitlistStatus(status))
+        holding = HOLDING_OF.get(status)
         # P, or none if the student's slot was reloaded under it (RuleStore.settle)
         settled = await self.rules.settle(
             student_id, [(setup, holding)], op, from_="P-", generation=generation
@@ -177,7 +177,7 @@ class Promoter:
             and (state.operation == op or state.section_id == section_id)
         ]
 
-    async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
+    async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
         """The student takes the seat offered to them, if they still pass the rules."""
         setup = await self._setup(section_id)
         op, deadline, generation = new_operation(), 0, ""
@@ -185,7 +185,7 @@ class Promoter:
             broken, deadline, generation = await self.rules.confirm_promotion(
                 student_id, setup, op, take_over=False
             )
-            if broken in NOT_NOW:
+            if broken is NOT_NOW:
                 await self.rules.done(student_id, op, [setup])
                 raise Unavailable("this seat is being settled; try again shortly")
             if broken is not None:
@@ -202,7 +202,7 @@ class Promoter:
         await self.pass_on(more, request_id)
         return status
 
-    async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
+    async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
         op = new_operation()
         status, more = await self.seats.resolve(
             student_id, section_id, "decline", "", request_id, op
@@ -211,7 +211,7 @@ class Promoter:
         await self.pass_on(more, request_id)
         return status
 
-    async def _left_line(self, student_id: UUID, section_id: UUID, status: str) -> None:
+    async def _left_line(self, student_id: UUID, section_id: UUID, status: WaitlistStatus) -> None:
         setup = await self._setup(section_id)
         left = status in (WaitlistStatus.REMOVED, WaitlistStatus.EXPIRED)
         if left and self.rules is not None and setup is not None and setup.rules is not None:

@@ -23,6 +23,7 @@ from domain.rules import (
     Leaving,
     Marked,
     Meeting,
+    Rejection,
     Reservation,
     SectionRules,
     Settled,
@@ -134,12 +135,18 @@ class Encoded:
         return entries[holding]
 
 
+def _rejection(word: str) -> Rejection:
+    """A refusal of reserve.lua or confirm.lua. BUSY (a reservation, promotion or drop of
+    the section in flight) means to the caller what UNAVAILABLE does: try again."""
+    return Rejection.UNAVAILABLE if word == "BUSY" else Rejection(word)
+
+
 def _verdict(section_id: UUID, word: str) -> Verdict:
     if word in ("OK", "AGAIN"):
         return Verdict(section_id, again=word == "AGAIN")
     if word.startswith("HELD:"):
         return Verdict(section_id, held=Holding(word.removeprefix("HELD:")))
-    return Verdict(section_id, reason=word)
+    return Verdict(section_id, reason=_rejection(word))
 
 
 def _semester(setup: SectionSetup) -> UUID:
@@ -350,7 +357,7 @@ class RedisRuleStore:
         op: str,
         reserve: bool = True,
         take_over: bool = True,
-    ) -> tuple[str | None, int, str]:
+    ) -> tuple[Rejection | None, int, str]:
         semester_id = _semester(section)
         call = Call(
             self.scripts.confirm,
@@ -370,7 +377,7 @@ class RedisRuleStore:
             self._indexed(batch, student_id, [section], op)
         batch.call(call)
         verdict, deadline, generation = (await batch.execute())[-1]
-        return (None if verdict == "OK" else str(verdict)), int(deadline), str(generation)
+        return (None if verdict == "OK" else _rejection(verdict)), int(deadline), str(generation)
 
     async def mirror(self, rules: StudentRules) -> None:
         await self._load(rules, {}, generation="")
