@@ -26,17 +26,17 @@ class StreamField(StrEnum):
     KIND = "k"  # what changed: domain.changes.ChangeKind
     SECTION = "s"  # section id
     STUDENT = "u"  # student id (every kind but capacity)
-    VERSION = "v"  # the section's version after the change (0: the attempts log)
-    SEQUENCE = "q"  # join: the waitlist join sequence
-    REPLACES = "f"  # join: the enrolled section the place would replace (a swap left waiting)
     TOTAL = "n"  # capacity: the new total of seats
     EXPIRES = "x"  # offer: when it lapses (epoch ms)
     REASON = "why"  # attempt: the refusal (Rejection); leave: why the student left the line
+    VERSION = "v"  # the section's version after the change (0: the attempts log)
+    SEQUENCE = "q"  # join: the waitlist join sequence
+    REPLACES = "f"  # join: the enrolled section the place would replace (a swap left waiting)
     AT = "at"  # when (epoch ms of Redis's clock)
     REQUEST = "rid"  # the request that made the change ('' none)
 
 
-# The order the scripts write them in (KIND first); absent fields are simply left out.
+# The order every writer keeps (an entry leaves out the fields its kind has not).
 STREAM_FIELDS = tuple(StreamField)
 
 
