@@ -24,6 +24,7 @@ from domain.live import WaitlistStatus
 from domain.model import DropAnswer, SectionSetup
 from domain.ports import RuleStore, SeatStore, SectionDirectory
 from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving, Rejection
+from domain.wire import EventKind
 
 MAX_HANDOVERS = 1000  # a line of skips this long in one request is a bug, not a queue
 # What a student's holding becomes, by where they stand in the section; absent: forgotten.
@@ -75,7 +76,7 @@ class Promoter:
         if self.rules is None or setup is None:
             if holder.kind is HolderKind.PENDING:
                 _, more = await self.seats.resolve(
-                    holder.student_id, holder.section_id, "claim", "", request_id
+                    holder.student_id, holder.section_id, EventKind.CLAIM, "", request_id
                 )
                 return more
             return []
@@ -94,7 +95,7 @@ class Promoter:
         if holder.kind is HolderKind.OFFERED:
             return []  # the offer stands: the student claims it
         status, more = await self.seats.resolve(
-            holder.student_id, holder.section_id, "claim", "", request_id, op, deadline
+            holder.student_id, holder.section_id, EventKind.CLAIM, "", request_id, op, deadline
         )
         settled = await self._settle_claim(
             holder.student_id, setup, status, request_id, op, generation
@@ -109,7 +110,12 @@ class Promoter:
         with nothing offered) stays in line, and so does their holding."""
         assert self.rules is not None and setup.rules is not None
         status, more = await self.seats.resolve(
-            holder.student_id, holder.section_id, "skip", broken, request_id, new_operation()
+            holder.student_id,
+            holder.section_id,
+            EventKind.SKIP,
+            broken,
+            request_id,
+            new_operation(),
         )
         if status in (WaitlistStatus.REMOVED, WaitlistStatus.NOT_WAITLISTED):
             await self.rules.forget(
@@ -195,7 +201,7 @@ class Promoter:
                 await self.pass_on(more, request_id)
                 return status
         status, more = await self.seats.resolve(
-            student_id, section_id, "claim", "", request_id, op, deadline
+            student_id, section_id, EventKind.CLAIM, "", request_id, op, deadline
         )
         if self.rules is not None and setup is not None:
             more += await self._settle_claim(student_id, setup, status, request_id, op, generation)
@@ -205,7 +211,7 @@ class Promoter:
     async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
         op = new_operation()
         status, more = await self.seats.resolve(
-            student_id, section_id, "decline", "", request_id, op
+            student_id, section_id, EventKind.DECLINE, "", request_id, op
         )
         await self._left_line(student_id, section_id, status)
         await self.pass_on(more, request_id)
@@ -224,7 +230,12 @@ class Promoter:
         for holder in await self.seats.due_holds(shards):
             if holder.kind is HolderKind.OFFERED:
                 status, more = await self.seats.resolve(
-                    holder.student_id, holder.section_id, "expire", "", "sweep", new_operation()
+                    holder.student_id,
+                    holder.section_id,
+                    EventKind.EXPIRE,
+                    "",
+                    "sweep",
+                    new_operation(),
                 )
                 await self._left_line(holder.student_id, holder.section_id, status)
                 await self.pass_on(more, "sweep")

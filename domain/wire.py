@@ -79,7 +79,8 @@ class EventKind(StrEnum):
     LEAVE = "leave"  # left the waitlist
     CAPACITY = "capacity"
     LOAD = "load"  # load_section.lua: a rebuild handed seats to the line
-    # resolve.lua: a seat held for a student in line was settled
+    # resolve.lua: a seat held for a student in line was settled; its action (ARGV[5]) is
+    # the kind it publishes
     CLAIM = "claim"
     SKIP = "skip"  # they would break a rule: removed from the line
     DECLINE = "decline"
