@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
 
+# Rejection is owned by domain.rules (the reasons of the answers below); importable here too.
 from domain.rules import Rejection, SectionRules
 
 MAX_SECTIONS_PER_REQUEST = 10
