@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from domain.rules import LINE_RULES
+
 ENROLLED = "enrolled"
 DROPPED = "dropped"
 
@@ -44,7 +46,10 @@ class Change:
     sequence: int | None = None
     total: int | None = None
     request_id: str = ""
-    reason: str | None = None  # a refusal's reason, or why a student left the line
+    # A refusal's reason (domain.rules.Rejection), or why a student left the line (a rule
+    # broken, OFFER_EXPIRED, OFFER_DECLINED): text as the stream holds it, so an entry is
+    # never refused over a word.
+    reason: str | None = None
     expires: datetime | None = None
     replaces: UUID | None = None  # JOIN: the enrolled section the place would replace
 
@@ -66,19 +71,6 @@ class AttemptRow:
     reason: str
     at: datetime
     request_id: str
-
-
-# A student removed from a line for one of these broke a rule: that goes to the attempts log.
-RULE_REASONS = frozenset(
-    {
-        "HOLD",
-        "DUPLICATE_COURSE",
-        "TIME_CONFLICT",
-        "CREDIT_LIMIT",
-        "PREREQUISITE_NOT_MET",
-        "LINK_REQUIRED",
-    }
-)
 
 
 @dataclass(slots=True)
@@ -107,7 +99,7 @@ class Effects:
         if change.kind in (ChangeKind.ENROLL, ChangeKind.PROMOTE):
             self.registrations[key] = RegistrationRow(ENROLLED, change.at, None)
         if change.kind is ChangeKind.ATTEMPT or (
-            change.kind is ChangeKind.LEAVE and change.reason and change.reason in RULE_REASONS
+            change.kind is ChangeKind.LEAVE and change.reason and change.reason in LINE_RULES
         ):
             self.attempts.append(
                 AttemptRow(

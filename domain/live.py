@@ -13,6 +13,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from domain.model import SeatState
+from domain.wire import EventKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class SectionEvent:
     """A change of one section, as published by the seat scripts."""
 
     state: SeatState
-    kind: str
+    kind: str  # domain.wire.EventKind, as published
     student_id: UUID | None = None
     left_rank: int = 0  # 1-based rank that left the waitlist (not by promotion), 0 if none
     promoted: tuple[UUID, ...] = ()  # students promoted from the head of the line, in order
@@ -48,11 +49,11 @@ FINAL = frozenset(
     }
 )
 IN_LINE = frozenset({WaitlistStatus.WAITING, WaitlistStatus.OFFERED})
-LEFT_THE_LINE = {
-    "leave": WaitlistStatus.REMOVED,
-    "skip": WaitlistStatus.REMOVED,
-    "decline": WaitlistStatus.REMOVED,
-    "expire": WaitlistStatus.EXPIRED,
+LEFT_THE_LINE: dict[str, WaitlistStatus] = {
+    EventKind.LEAVE: WaitlistStatus.REMOVED,
+    EventKind.SKIP: WaitlistStatus.REMOVED,
+    EventKind.DECLINE: WaitlistStatus.REMOVED,
+    EventKind.EXPIRE: WaitlistStatus.EXPIRED,
 }
 
 

@@ -7,7 +7,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from domain.rules import SectionRules
+# Rejection is owned by domain.rules (the reasons of the answers below); importable here too.
+from domain.rules import Rejection, SectionRules
 
 MAX_SECTIONS_PER_REQUEST = 10
 ENROLLMENT_STATUSES = ("active", "inactive", "suspended", "graduated", "withdrawn")
@@ -45,21 +46,13 @@ class DropOutcome(StrEnum):
     NOT_REGISTERED = "NOT_REGISTERED"
 
 
-class Rejection(StrEnum):
-    SECTION_NOT_FOUND = "SECTION_NOT_FOUND"
-    SECTION_INACTIVE = "SECTION_INACTIVE"
-    REGISTRATION_CLOSED = "REGISTRATION_CLOSED"
-    # The section's live state is being rebuilt after a Redis loss; retrying soon succeeds.
-    UNAVAILABLE = "UNAVAILABLE"
-
-
 @dataclass(frozen=True, slots=True)
 class SectionResult:
     section_id: UUID
     outcome: RegisterOutcome
     available_seats: int | None = None
     waitlist_position: int | None = None
-    reason: str | None = None
+    reason: Rejection | None = None
     # Not part of the answer: where the student stands now when that differs from what the
     # answer says (the first answer of an operation, replayed: lib/once.lua). A holding is
     # settled to this; the client is told the first answer.
@@ -188,5 +181,5 @@ class SwapOutcome(StrEnum):
 class SwapAnswer:
     student_id: UUID
     outcome: SwapOutcome
-    reason: str | None = None
+    reason: Rejection | None = None
     waitlist_position: int | None = None

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from domain.changes import Change
 from domain.leases import Lease
-from domain.live import Standing
+from domain.live import Standing, WaitlistStatus
 from domain.model import (
     Course,
     DropAnswer,
@@ -35,6 +35,7 @@ from domain.rules import (
     Holding,
     HoldingState,
     Marked,
+    Rejection,
     Reservation,
     Settled,
     StudentRules,
@@ -98,7 +99,7 @@ class SeatStore(Protocol):
         request_id: str,
         op: str = "",
         deadline: int = 0,
-    ) -> tuple[str, list[Holder]]:
+    ) -> tuple[WaitlistStatus, list[Holder]]:
         """Settle a seat held for a student in line: claim, skip (with the rule broken),
         decline or expire. (status, who the seat went on to). Once per `op`; a claim not
         after `deadline` (the promotion's reservation)."""
@@ -136,7 +137,7 @@ class LiveEvents(Protocol):
 class IdempotencyStore(Protocol):
     """Remembers answers per (student, key) for 24 hours.
 
-    `begin` returns the stored answer of an earlier request, or None after claiming the
+    `begin` returns the stored answer of an earlier request, or None after taking the
     key for this request; it raises BadInput when the key was used with other input.
     """
 
@@ -153,7 +154,7 @@ class IdempotencyStore(Protocol):
     ) -> None: ...
 
     async def abandon(self, student_id: UUID, key: str) -> None:
-        """Release a claim whose request failed before answering."""
+        """Give the key back: its request failed before answering."""
 
 
 class StudentDirectory(Protocol):
@@ -351,12 +352,13 @@ class RuleStore(Protocol):
         op: str,
         reserve: bool = True,
         take_over: bool = True,
-    ) -> tuple[str | None, int, str]:
+    ) -> tuple[Rejection | None, int, str]:
         """A seat is being given to a student in line: check the rules again. (None, the
         deadline, the slot's generation) when they still hold (and, with `reserve`, the
-        holding is PROMOTING, its credits and time reserved); else (the word: a rule broken,
-        BUSY or UNAVAILABLE, 0, generation), the holding unchanged. Without `take_over`, a
-        holding RESERVED by the student's own request under way answers BUSY."""
+        holding is PROMOTING, its credits and time reserved); else (the rule broken, or
+        UNAVAILABLE: the slot is not loaded or a drop of it is under way; 0, generation),
+        the holding unchanged. Without `take_over`, a holding RESERVED by the student's own
+        request under way answers UNAVAILABLE."""
 
     async def mirror(self, rules: StudentRules) -> None:
         """Write what staff set for a student (holds, tickets, credit limit, completed)."""

@@ -23,10 +23,11 @@ from domain.errors import Unavailable
 from domain.live import WaitlistStatus
 from domain.model import DropAnswer, SectionSetup
 from domain.ports import RuleStore, SeatStore, SectionDirectory
-from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving
+from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving, Rejection
+from domain.wire import EventKind
 
 MAX_HANDOVERS = 1000  # a line of skips this long in one request is a bug, not a queue
-# What a student's holding becomes, by where they stand in the section; absent: released.
+# What a student's holding becomes, by where they stand in the section; absent: forgotten.
 HOLDING_OF = {
     WaitlistStatus.ENROLLED: Holding.ENROLLED,
     WaitlistStatus.WAITING: Holding.WAITING,
@@ -35,7 +36,7 @@ HOLDING_OF = {
 # What confirm answers when the seat cannot be handed over now: the student's rule state is
 # not loaded, or a drop of theirs is under way. The seat stays held; the sweeper (or the
 # drop) settles it.
-NOT_NOW = frozenset({"UNAVAILABLE", "BUSY"})
+NOT_NOW = Rejection.UNAVAILABLE
 
 Drops = list[tuple[DropAnswer, list[Holder]] | None]
 
@@ -75,7 +76,7 @@ class Promoter:
         if self.rules is None or setup is None:
             if holder.kind is HolderKind.PENDING:
                 _, more = await self.seats.resolve(
-                    holder.student_id, holder.section_id, "claim", "", request_id
+                    holder.student_id, holder.section_id, EventKind.CLAIM, "", request_id
                 )
                 return more
             return []
@@ -86,7 +87,7 @@ class Promoter:
         )
         if broken is not None and reserve:
             await self.rules.done(holder.student_id, op, [setup])  # nothing was reserved
-        if broken in NOT_NOW:
+        if broken is NOT_NOW:
             return []
         if broken is not None:
             _, more = await self._skip(holder, setup, broken, request_id)
@@ -94,7 +95,7 @@ class Promoter:
         if holder.kind is HolderKind.OFFERED:
             return []  # the offer stands: the student claims it
         status, more = await self.seats.resolve(
-            holder.student_id, holder.section_id, "claim", "", request_id, op, deadline
+            holder.student_id, holder.section_id, EventKind.CLAIM, "", request_id, op, deadline
         )
         settled = await self._settle_claim(
             holder.student_id, setup, status, request_id, op, generation
@@ -102,14 +103,19 @@ class Promoter:
         return more + settled
 
     async def _skip(
-        self, holder: Holder, setup: SectionSetup, broken: str, request_id: str
-    ) -> tuple[str, list[Holder]]:
+        self, holder: Holder, setup: SectionSetup, broken: Rejection, request_id: str
+    ) -> tuple[WaitlistStatus, list[Holder]]:
         """The student would now break a rule: off the line, with the reason, then the
         holding forgotten; the seat moves on. A student with no seat held for them (a claim
         with nothing offered) stays in line, and so does their holding."""
         assert self.rules is not None and setup.rules is not None
         status, more = await self.seats.resolve(
-            holder.student_id, holder.section_id, "skip", broken, request_id, new_operation()
+            holder.student_id,
+            holder.section_id,
+            EventKind.SKIP,
+            broken,
+            request_id,
+            new_operation(),
         )
         if status in (WaitlistStatus.REMOVED, WaitlistStatus.NOT_WAITLISTED):
             await self.rules.forget(
@@ -121,16 +127,16 @@ class Promoter:
         self,
         student_id: UUID,
         setup: SectionSetup,
-        status: str,
+        status: WaitlistStatus,
         request_id: str,
         op: str,
         generation: str,
     ) -> list[Holder]:
         """After a claim: the promotion (P) becomes ENROLLED, a swap's old section LEAVING
         and then dropped (its seat going down its own line), or P goes back to waiting or is
-        released, by what the section answered."""
+        forgotten, by what the section answered."""
         assert self.rules is not None and setup.rules is not None
-        holding = HOLDING_OF.get(WaitlistStatus(status))
+        holding = HOLDING_OF.get(status)
         # P, or none if the student's slot was reloaded under it (RuleStore.settle)
         settled = await self.rules.settle(
             student_id, [(setup, holding)], op, from_="P-", generation=generation
@@ -177,7 +183,7 @@ class Promoter:
             and (state.operation == op or state.section_id == section_id)
         ]
 
-    async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
+    async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
         """The student takes the seat offered to them, if they still pass the rules."""
         setup = await self._setup(section_id)
         op, deadline, generation = new_operation(), 0, ""
@@ -185,7 +191,7 @@ class Promoter:
             broken, deadline, generation = await self.rules.confirm_promotion(
                 student_id, setup, op, take_over=False
             )
-            if broken in NOT_NOW:
+            if broken is NOT_NOW:
                 await self.rules.done(student_id, op, [setup])
                 raise Unavailable("this seat is being settled; try again shortly")
             if broken is not None:
@@ -195,23 +201,23 @@ class Promoter:
                 await self.pass_on(more, request_id)
                 return status
         status, more = await self.seats.resolve(
-            student_id, section_id, "claim", "", request_id, op, deadline
+            student_id, section_id, EventKind.CLAIM, "", request_id, op, deadline
         )
         if self.rules is not None and setup is not None:
             more += await self._settle_claim(student_id, setup, status, request_id, op, generation)
         await self.pass_on(more, request_id)
         return status
 
-    async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> str:
+    async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
         op = new_operation()
         status, more = await self.seats.resolve(
-            student_id, section_id, "decline", "", request_id, op
+            student_id, section_id, EventKind.DECLINE, "", request_id, op
         )
         await self._left_line(student_id, section_id, status)
         await self.pass_on(more, request_id)
         return status
 
-    async def _left_line(self, student_id: UUID, section_id: UUID, status: str) -> None:
+    async def _left_line(self, student_id: UUID, section_id: UUID, status: WaitlistStatus) -> None:
         setup = await self._setup(section_id)
         left = status in (WaitlistStatus.REMOVED, WaitlistStatus.EXPIRED)
         if left and self.rules is not None and setup is not None and setup.rules is not None:
@@ -224,7 +230,12 @@ class Promoter:
         for holder in await self.seats.due_holds(shards):
             if holder.kind is HolderKind.OFFERED:
                 status, more = await self.seats.resolve(
-                    holder.student_id, holder.section_id, "expire", "", "sweep", new_operation()
+                    holder.student_id,
+                    holder.section_id,
+                    EventKind.EXPIRE,
+                    "",
+                    "sweep",
+                    new_operation(),
                 )
                 await self._left_line(holder.student_id, holder.section_id, status)
                 await self.pass_on(more, "sweep")

@@ -8,10 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 from uuid import UUID, uuid4
 
 from domain.errors import BadInput, Forbidden, NotEligible, NotFound, Unavailable
+from domain.live import WaitlistStatus
 from domain.model import (
     ACTIVE,
     MAX_SECTIONS_PER_REQUEST,
@@ -214,9 +215,8 @@ class Registrar:
         reservation = await self.rules.reserve(student_id, checked, section_ids, op)
         for verdict in reservation.verdicts:
             if verdict.reason is not None:
-                reason = RETRY.get(verdict.reason, verdict.reason)
                 results[verdict.section_id] = SectionResult(
-                    verdict.section_id, RegisterOutcome.REJECTED, reason=reason
+                    verdict.section_id, RegisterOutcome.REJECTED, reason=verdict.reason
                 )
         to_seat = [sid for sid in section_ids if sid not in results]
         held = {v.section_id for v in reservation.verdicts if v.held is not None}
@@ -234,9 +234,9 @@ class Registrar:
             if v.passed and v.held is None
         ]
         attempts = [
-            Attempt(student_id, sid, str(r.reason))
+            Attempt(student_id, sid, r.reason)
             for sid, r in results.items()
-            if r.outcome is RegisterOutcome.REJECTED and r.reason not in UNLOGGED
+            if r.outcome is RegisterOutcome.REJECTED and logged(r.reason)
         ]
         settle = self.rules.settle(
             student_id,
@@ -304,7 +304,7 @@ class Registrar:
         if new is None or new.rules is None:
             return SwapAnswer(student_id, SwapOutcome.REJECTED, Rejection.SECTION_NOT_FOUND)
         if old is None or old.rules is None or old.rules.semester_id != new.rules.semester_id:
-            return SwapAnswer(student_id, SwapOutcome.REJECTED, NOT_ENROLLED)
+            return SwapAnswer(student_id, SwapOutcome.REJECTED, Rejection.NOT_ENROLLED)
         reservation = await self.rules.reserve(student_id, [new], [new_id], op, old_id)
         (verdict,) = reservation.verdicts
         if not verdict.passed or verdict.held is not None:
@@ -314,8 +314,7 @@ class Registrar:
         )
         holding = holding_of(result)  # what the holding settles to: where they stand now
         answer = HOLDING_OF_RESULT.get(result.outcome)  # what the client is told
-        refused = [Attempt(student_id, new_id, str(result.reason))]
-        attempts = refused if result.reason not in UNLOGGED else []
+        attempts = [Attempt(student_id, new_id, result.reason)] if logged(result.reason) else []
         if answer is Holding.ENROLLED:
             # SWAPPED only once `old` is dropped: a failure here answers "try again", and
             # the retry (the same operation) finds `old` still LEAVING and drops it.
@@ -350,7 +349,7 @@ class Registrar:
                 SwapOutcome.WAITLISTED_KEEPING_CURRENT,
                 waitlist_position=result.waitlist_position,
             )
-        return SwapAnswer(student_id, SwapOutcome.REJECTED, result.reason or result.outcome)
+        return SwapAnswer(student_id, SwapOutcome.REJECTED, result.reason)
 
     async def _swap_refused(
         self, student_id: UUID, new: SectionSetup, verdict: Verdict, op: str, request_id: str
@@ -359,21 +358,24 @@ class Registrar:
         for the sweeper, which clears it once it finds nothing of this operation in flight:
         an earlier run of it (the client's retry) may have left the old section LEAVING."""
         assert self.rules is not None
-        if verdict.reason in RETRY:
+        if verdict.reason is Rejection.UNAVAILABLE:
             raise Unavailable("this section is being changed; try again shortly")
         if verdict.held is not None:
             already = (
-                "ALREADY_ENROLLED" if verdict.held is Holding.ENROLLED else "ALREADY_WAITLISTED"
+                Rejection.ALREADY_ENROLLED
+                if verdict.held is Holding.ENROLLED
+                else Rejection.ALREADY_WAITLISTED
             )
             return SwapAnswer(student_id, SwapOutcome.REJECTED, already)
-        reason = str(verdict.reason)
+        reason = verdict.reason
+        assert reason is not None, "a verdict neither passed nor held names its reason"
         attempt = Attempt(student_id, new.section_id, reason)
         await self.rules.settle(student_id, [], op, attempts=[attempt], request_id=request_id)
         return SwapAnswer(student_id, SwapOutcome.REJECTED, reason)
 
     async def claim_seat(
         self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""
-    ) -> str:
+    ) -> WaitlistStatus:
         authorize(actor, student_id)
         await self._check_eligible(student_id)
         if self.promoter is None:
@@ -382,7 +384,7 @@ class Registrar:
 
     async def decline_offer(
         self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""
-    ) -> str:
+    ) -> WaitlistStatus:
         authorize(actor, student_id)
         if self.promoter is None:
             raise Unavailable("offers need the registration rules, which are turned off")
@@ -396,12 +398,15 @@ class Registrar:
             raise NotEligible(f"student is {status}, not active", enrollmentStatus=status)
 
 
-NOT_ENROLLED = "NOT_ENROLLED"
 # Refusals not written to the attempts log: no such section, or no answer at all.
-UNLOGGED = frozenset({Rejection.SECTION_NOT_FOUND, Rejection.UNAVAILABLE, None})
-# Verdicts of the student's slot that mean "try again": it is not loaded yet, or a
-# reservation, promotion or drop of the section is under way.
-RETRY = {"UNAVAILABLE": Rejection.UNAVAILABLE, "BUSY": Rejection.UNAVAILABLE}
+UNLOGGED = frozenset({Rejection.SECTION_NOT_FOUND, Rejection.UNAVAILABLE})
+
+
+def logged(reason: Rejection | None) -> TypeGuard[Rejection]:
+    """Whether a refusal goes to the attempts log."""
+    return reason is not None and reason not in UNLOGGED
+
+
 # A reservation settles to where the student stands in the section now, whichever request
 # put them there.
 HOLDING_OF_RESULT = {

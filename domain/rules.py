@@ -24,18 +24,46 @@ MINUTES_PER_DAY = 24 * 60
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-class Reason(StrEnum):
-    """Per-section REJECTED reasons of the rules, in the order they are checked."""
+class Rejection(StrEnum):
+    """Why a registration, swap or promotion was refused: the `reason` of a REJECTED
+    answer, of an attempts-log entry, and the rule a student in line broke. The values are
+    the contract's words and the scripts' replies (reserve.lua, confirm.lua, register.lua)."""
 
+    # the section (register.lua)
+    SECTION_NOT_FOUND = "SECTION_NOT_FOUND"
+    SECTION_INACTIVE = "SECTION_INACTIVE"
+    # The section's live state is being rebuilt after a Redis loss, the student's slot is
+    # not loaded, or a reservation or drop of the section is under way: retrying soon
+    # succeeds.
+    UNAVAILABLE = "UNAVAILABLE"
+    # the rules, in the order reserve.lua checks them
     HOLD = "HOLD"
     NOT_YET_OPEN = "NOT_YET_OPEN"
-    REGISTRATION_CLOSED = "REGISTRATION_CLOSED"
+    REGISTRATION_CLOSED = "REGISTRATION_CLOSED"  # also the section's own window
     PREREQUISITE_NOT_MET = "PREREQUISITE_NOT_MET"
     LINK_REQUIRED = "LINK_REQUIRED"
     DUPLICATE_COURSE = "DUPLICATE_COURSE"
     TIME_CONFLICT = "TIME_CONFLICT"
     CREDIT_LIMIT = "CREDIT_LIMIT"
     WAITLIST_FULL = "WAITLIST_FULL"
+    # a swap: the section to add is held already, or the one to drop is not enrolled
+    ALREADY_ENROLLED = "ALREADY_ENROLLED"
+    ALREADY_WAITLISTED = "ALREADY_WAITLISTED"
+    NOT_ENROLLED = "NOT_ENROLLED"
+
+
+# The rules a student in line can break when a seat is handed to them (confirm.lua): a
+# removal for one of these goes to the attempts log.
+LINE_RULES = frozenset(
+    {
+        Rejection.HOLD,
+        Rejection.DUPLICATE_COURSE,
+        Rejection.TIME_CONFLICT,
+        Rejection.CREDIT_LIMIT,
+        Rejection.PREREQUISITE_NOT_MET,
+        Rejection.LINK_REQUIRED,
+    }
+)
 
 
 class WaitlistMode(StrEnum):
@@ -187,7 +215,7 @@ class Verdict:
     have run, and only this operation can have placed the student there."""
 
     section_id: UUID
-    reason: str | None = None
+    reason: Rejection | None = None
     held: Holding | None = None
     again: bool = False
 
@@ -217,7 +245,7 @@ class Attempt:
 
     student_id: UUID
     section_id: UUID
-    reason: str
+    reason: Rejection
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,15 +49,15 @@ from resolvers.context import Services
 log = logging.getLogger(__name__)
 
 
-def make_redis(
-    settings: Settings, retries: int = 3, connections: int | None = None, cluster: bool = False
-) -> RedisClient:
+REDIS_RETRIES = 3
+
+
+def make_redis(settings: Settings, cluster: bool = False) -> RedisClient:
     """The process's client: a Redis Cluster's when `cluster` (Container.open asks the
     server), else one server's."""
-    limit = connections or settings.redis_pool_size
     if cluster:
-        return cluster_client(settings.redis, retries, limit)
-    return node_client(settings.redis, retries, limit)
+        return cluster_client(settings.redis, REDIS_RETRIES, settings.redis_pool_size)
+    return node_client(settings.redis, REDIS_RETRIES, settings.redis_pool_size)
 
 
 class CatalogListener:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.live import WaitlistStatus
 from schema.rules import SwapInput, SwapPayload
 from schema.types import (
     ClaimPayload,
@@ -62,7 +61,7 @@ async def claim_seat(info: Info, student_id: UUID, section_id: UUID) -> ClaimPay
     status = await ctx.services.registrar.claim_seat(
         ctx.admitted_actor(), student_id, section_id, ctx.request_id
     )
-    return ClaimPayload(student_id=student_id, section_id=section_id, status=WaitlistStatus(status))
+    return ClaimPayload(student_id=student_id, section_id=section_id, status=status)
 
 
 async def decline_offer(info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
@@ -70,4 +69,4 @@ async def decline_offer(info: Info, student_id: UUID, section_id: UUID) -> Claim
     status = await ctx.services.registrar.decline_offer(
         ctx.admitted_actor(), student_id, section_id, ctx.request_id
     )
-    return ClaimPayload(student_id=student_id, section_id=section_id, status=WaitlistStatus(status))
+    return ClaimPayload(student_id=student_id, section_id=section_id, status=status)

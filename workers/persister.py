@@ -19,7 +19,6 @@ import contextlib
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -74,9 +73,7 @@ class Backoff:
 @dataclass(slots=True)
 class Stats:
     applied: int = 0
-    batches: int = 0
     dead_lettered: int = 0
-    last_batch_seconds: float = 0.0
 
 
 @dataclass
@@ -235,7 +232,6 @@ class Persister:
         backoff = Backoff(stop or asyncio.Event())
         pending = list(changes)
         while pending and not backoff.stop.is_set():
-            started = time.perf_counter()
             try:
                 applied = await self.changes.apply(lease, pending)
             except Unavailable as exc:
@@ -254,8 +250,6 @@ class Persister:
                 continue
             await self._ack(lease.shard, pending)
             self.stats.applied += applied
-            self.stats.batches += 1
-            self.stats.last_batch_seconds = time.perf_counter() - started
             return
 
     async def _isolate(self, lease: Lease, changes: list[Change], backoff: Backoff) -> list[Change]:
@@ -284,6 +278,7 @@ class Persister:
             failed.id,
             attempts,
             error,
+            extra={"request_id": failed.request_id or "-", "shard": shard},
         )
         await self.stream.dead_letter(shard, failed, repr(error))
         await self.changes.skip(lease, failed)

@@ -62,17 +62,11 @@ class ObservedChangeLog(PostgresChangeLog):
 
 
 class ObservedChangeStream(RedisChangeStream):
-    """Counts dead letters and names the request of each."""
+    """Counts dead letters (the persister logs each, naming its request)."""
 
     async def dead_letter(self, shard: int, change: Change, error: str) -> None:
         await super().dead_letter(shard, change, error)
         WORKER_DEAD_LETTERED.inc()
-        log.error(
-            "shard %d: change %s dead-lettered",
-            shard,
-            change.id,
-            extra={"request_id": change.request_id or "-", "shard": shard},
-        )
 
 
 def make_persister(container: Container, consumer: str, sweep: bool = True) -> Persister:

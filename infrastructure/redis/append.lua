@@ -3,7 +3,7 @@
 -- pipeline re-sent after a lost reply must not log a refusal twice).
 --
 -- KEYS[1] stream   KEYS[2] memo (lib/once.lua; in the stream's slot)
--- ARGV[1] operation   ARGV[2] memo lifetime (ms)   ARGV[3..] the entry's field/value pairs
+-- ARGV[1] operation   ARGV[2] memo lifetime (ms)   ARGV[3..] the entry's field/value pairs (domain/wire.py StreamField)
 --
 -- Reply: 1 when appended, 0 when this operation appended it already.
 

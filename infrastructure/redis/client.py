@@ -38,7 +38,7 @@ def _retry(retries: int) -> Retry:
     # redis-py re-sends a whole command or pipeline whose reply was lost (it cannot tell a
     # lost reply from a lost request), so every write sent through this client must be safe
     # to repeat: the saga's scripts remember their reply per operation (lib/once.lua), the
-    # holdings move by compare-and-set, claim.lua recognizes its own claim, answer.lua its
+    # holdings move by compare-and-set, begin.lua recognizes its own token, answer.lua its
     # own answer; tests/integration/test_lost_replies.py cuts replies to prove it.
     return Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries)
 

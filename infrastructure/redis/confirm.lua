@@ -6,7 +6,7 @@
 -- alone (no reservation) tells whether to offer a seat at all. docs/holdings.md.
 --
 -- KEYS[1] student (hash)   KEYS[2] holdings (hash) of the section's semester
--- ARGV[1] section id   ARGV[2] default credit limit   ARGV[3] section JSON (see reserve.lua)
+-- ARGV[1] section id   ARGV[2] default credit limit   ARGV[3] section JSON (domain/wire.py SectionField)
 -- ARGV[4] 1 to reserve on passing, 0 to only check   ARGV[5] reservation lifetime (ms)
 -- ARGV[6] the operation promoting   ARGV[7] 1 to take over an R (a hand-over), 0 not (a
 --   student's own claim: their register of the section is under way, so BUSY)

@@ -15,12 +15,9 @@
 --
 -- Reply: {outcome, available seats, holder, ...}: outcome DROPPED | LEFT_WAITLIST |
 --   NOT_REGISTERED | NOT_FOUND | UNAVAILABLE; holders as returned by pass_on.
--- Event (JSON) of every section script: s section, v version, a available, t total,
---   w waitlist length, k kind, u the student acted for, r the 1-based rank that left the
---   waitlist (0 if none), h and p the students promoted from its head (enrolled), e a
---   student who claimed a held seat (enrolled), o students offered a seat until x (ms),
---   q students a seat is held for while the rules are checked again, why the reason a
---   student was removed from the line.
+-- Event (JSON) of every section script: the fields of domain/wire.py EventField (s, v, a,
+--   t, w, k, u, r, h, p, e, o, x, q, why), k = drop | leave. Stream entries (XADD): the
+--   fields of domain/wire.py StreamField.
 
 local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local checked = ARGV[5] == '1'

@@ -9,30 +9,33 @@ from uuid import UUID
 from domain.live import SectionEvent
 from domain.model import SeatState
 from domain.ports import Listener
+from domain.wire import EventField as E
 from infrastructure.redis.hub import RedisHub
 from infrastructure.redis.keys import Keys
 
 
 def decode_section_event(data: str) -> SectionEvent:
-    """The JSON event documented in drop.lua (register.lua sends its first fields)."""
+    """A section script's JSON event (domain/wire.py EventField; register.lua sends the
+    first seven fields)."""
     raw = json.loads(data)
     state = SeatState(
-        section_id=UUID(raw["s"]),
-        total_seats=int(raw["t"]),
-        available_seats=max(int(raw["a"]), 0),
-        waitlist_length=int(raw["w"]),
-        version=int(raw["v"]),
+        section_id=UUID(raw[E.SECTION]),
+        total_seats=int(raw[E.TOTAL]),
+        available_seats=max(int(raw[E.AVAILABLE]), 0),
+        waitlist_length=int(raw[E.WAITLIST]),
+        version=int(raw[E.VERSION]),
     )
+    student, enrolled, expires = raw.get(E.STUDENT), raw.get(E.ENROLLED), raw.get(E.EXPIRES)
     return SectionEvent(
         state=state,
-        kind=raw["k"],
-        student_id=UUID(raw["u"]) if raw.get("u") else None,
-        left_rank=int(raw.get("r", 0)),
-        promoted=_ids(raw.get("p")),
-        enrolled=UUID(raw["e"]) if raw.get("e") else None,
-        offered=_ids(raw.get("o")),
-        expires_ms=int(raw["x"]) if raw.get("x") else None,
-        reason=raw.get("why"),
+        kind=raw[E.KIND],
+        student_id=UUID(student) if student else None,
+        left_rank=int(raw.get(E.RANK, 0)),
+        promoted=_ids(raw.get(E.PROMOTED)),
+        enrolled=UUID(enrolled) if enrolled else None,
+        offered=_ids(raw.get(E.OFFERED)),
+        expires_ms=int(expires) if expires else None,
+        reason=raw.get(E.REASON),
     )
 
 

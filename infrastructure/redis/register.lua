@@ -30,8 +30,8 @@
 --   outcome: ENROLLED | WAITLISTED | ALREADY_ENROLLED | ALREADY_WAITLISTED | REJECTED
 --   reason:  SECTION_NOT_FOUND | SECTION_INACTIVE | REGISTRATION_CLOSED | WAITLIST_FULL |
 --            UNAVAILABLE
--- Event on the channel (JSON): s section, v version, a available, t total, w waitlist length,
---   k kind (enroll | join), u student.
+-- Event on the channel (JSON): s, v, a, t, w, k (enroll | join), u of domain/wire.py
+--   EventField. Stream entries (XADD): the fields of domain/wire.py StreamField.
 
 local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local op, ttl = ARGV[5] or '', ARGV[6]

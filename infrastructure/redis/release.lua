@@ -1,5 +1,5 @@
--- release.lua: delete a key only if it still holds this holder's value (idempotency claims,
--- worker leases, the rebuild lock).
+-- release.lua: delete a key only if it still holds this holder's value (an idempotency
+-- key's token, worker leases, the rebuild lock).
 --
 -- KEYS[1] the key   ARGV[1] the holder's value
 --

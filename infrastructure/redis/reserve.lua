@@ -14,9 +14,8 @@
 --         already settled the swap: its retry)
 -- ARGV[5] every section id of the request, comma-separated (a linked partner may be one)
 -- ARGV[6] the request's operation: a reservation of the same operation is its own (a retry)
--- ARGV[7..] one JSON per section to check: id, c course, cr credits, m meeting intervals
---           [[start, end), ...] in minutes of the week, l linked section ids, p
---           prerequisite course ids, o / x the semester's registration window (epoch ms)
+-- ARGV[7..] one JSON per section to check: its compact rule JSON (id, c, cr, m, l, p, o, x:
+--           domain/wire.py SectionField)
 --
 -- Reply: {deadline of the reservations (epoch ms), the slot's generation (lib/holding.lua),
 --   verdict per section...}; a verdict is

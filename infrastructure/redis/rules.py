@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.changes import ChangeKind
 from domain.model import SectionSetup
 from domain.rules import (
     Attempt,
@@ -23,6 +24,7 @@ from domain.rules import (
     Leaving,
     Marked,
     Meeting,
+    Rejection,
     Reservation,
     SectionRules,
     Settled,
@@ -30,6 +32,10 @@ from domain.rules import (
     Verdict,
     WaitlistMode,
 )
+from domain.wire import HoldingField as H
+from domain.wire import SectionField as S
+from domain.wire import StreamField as F
+from domain.wire import StudentFact
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys, shard_of
 from infrastructure.redis.outage import unavailable_when_down
@@ -39,6 +45,7 @@ log = logging.getLogger(__name__)
 
 RESERVATION_MS = 30_000
 LEAVE_SWEEP_MS = 2_000
+IN_FLIGHT = (Holding.RESERVED, Holding.PROMOTING, Holding.LEAVING)
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -50,31 +57,34 @@ def now_ms() -> int:
 
 
 def _holding_fields(rules: SectionRules) -> dict[str, object]:
+    """What a holding copies of its section's rules (the same names in both formats)."""
     return {
-        "c": str(rules.course_id),
-        "cr": rules.credits,
-        "m": [list(i) for i in rules.intervals()],
-        "l": [str(s) for s in rules.linked_sections],
+        H.COURSE: str(rules.course_id),
+        H.CREDITS: rules.credits,
+        H.MEETINGS: [list(i) for i in rules.intervals()],
+        H.LINKED: [str(s) for s in rules.linked_sections],
     }
 
 
 def rules_json(setup: SectionSetup) -> str:
-    """The section's rule data as reserve.lua reads it (id, o, x, c, cr, m, l, p), plus what
-    rebuilds the domain's SectionRules from it (sem, mt, wc, wm, oh). Stored in the section's
-    meta hash and cached per process, so requests pass it along without encoding it again."""
+    """The section's compact rule JSON (domain/wire.py SectionField): what reserve.lua reads,
+    plus what rebuilds the domain's SectionRules from it. Stored in the section's meta hash
+    and cached per process, so requests pass it along without encoding it again."""
     rules = setup.rules
     assert rules is not None, "rules are checked only for sections that carry them"
     body = {
-        "id": str(setup.section_id),
-        "o": epoch_ms(setup.opens_at),
-        "x": epoch_ms(setup.closes_at),
-        "p": [str(c) for c in rules.prerequisites],
+        S.ID: str(setup.section_id),
+        S.OPENS: epoch_ms(setup.opens_at),
+        S.CLOSES: epoch_ms(setup.closes_at),
+        S.PREREQUISITES: [str(c) for c in rules.prerequisites],
         **_holding_fields(rules),
-        "sem": str(rules.semester_id),
-        "mt": [[list(m.days), m.start_time, m.end_time, m.location] for m in rules.meetings],
-        "wc": rules.waitlist_capacity,
-        "wm": rules.waitlist_mode.value,
-        "oh": rules.offer_hours,
+        S.SEMESTER: str(rules.semester_id),
+        S.MEETING_TIMES: [
+            [list(m.days), m.start_time, m.end_time, m.location] for m in rules.meetings
+        ],
+        S.WAITLIST_CAPACITY: rules.waitlist_capacity,
+        S.WAITLIST_MODE: rules.waitlist_mode.value,
+        S.OFFER_HOURS: rules.offer_hours,
     }
     return json.dumps(body, separators=(",", ":"))
 
@@ -82,22 +92,22 @@ def rules_json(setup: SectionSetup) -> str:
 def decode_rules(text: str) -> SectionRules:
     body = json.loads(text)
     return SectionRules(
-        course_id=UUID(body["c"]),
-        semester_id=UUID(body["sem"]),
-        credits=float(body["cr"]),
-        meetings=tuple(Meeting(tuple(d), s, e, loc) for d, s, e, loc in body["mt"]),
-        linked_sections=tuple(UUID(x) for x in body["l"]),
-        prerequisites=tuple(UUID(x) for x in body["p"]),
-        waitlist_capacity=body["wc"],
-        waitlist_mode=WaitlistMode(body["wm"]),
-        offer_hours=int(body["oh"]),
+        course_id=UUID(body[S.COURSE]),
+        semester_id=UUID(body[S.SEMESTER]),
+        credits=float(body[S.CREDITS]),
+        meetings=tuple(Meeting(tuple(d), s, e, loc) for d, s, e, loc in body[S.MEETING_TIMES]),
+        linked_sections=tuple(UUID(x) for x in body[S.LINKED]),
+        prerequisites=tuple(UUID(x) for x in body[S.PREREQUISITES]),
+        waitlist_capacity=body[S.WAITLIST_CAPACITY],
+        waitlist_mode=WaitlistMode(body[S.WAITLIST_MODE]),
+        offer_hours=int(body[S.OFFER_HOURS]),
     )
 
 
 def _fields(rules: SectionRules, holding: Holding, swap_from: UUID | None = None) -> dict:
-    entry = {"h": holding.value, **_holding_fields(rules)}
+    entry = {H.STATE: holding.value, **_holding_fields(rules)}
     if swap_from is not None:
-        entry["sw"] = str(swap_from)
+        entry[H.REPLACES] = str(swap_from)
     return entry
 
 
@@ -134,12 +144,18 @@ class Encoded:
         return entries[holding]
 
 
+def _rejection(word: str) -> Rejection:
+    """A refusal of reserve.lua or confirm.lua. BUSY (a reservation, promotion or drop of
+    the section in flight) means to the caller what UNAVAILABLE does: try again."""
+    return Rejection.UNAVAILABLE if word == "BUSY" else Rejection(word)
+
+
 def _verdict(section_id: UUID, word: str) -> Verdict:
     if word in ("OK", "AGAIN"):
         return Verdict(section_id, again=word == "AGAIN")
     if word.startswith("HELD:"):
         return Verdict(section_id, held=Holding(word.removeprefix("HELD:")))
-    return Verdict(section_id, reason=word)
+    return Verdict(section_id, reason=_rejection(word))
 
 
 def _semester(setup: SectionSetup) -> UUID:
@@ -301,8 +317,16 @@ class RedisRuleStore:
         at = now_ms()
         for attempt in attempts:
             k = self.keys.section(attempt.section_id)
-            fields = ["k", "attempt", "s", str(attempt.section_id), "u", str(student_id)]
-            fields += ["why", attempt.reason, "v", "0", "at", str(at), "rid", request_id]
+            entry = {
+                F.KIND: ChangeKind.ATTEMPT,
+                F.SECTION: str(attempt.section_id),
+                F.STUDENT: str(student_id),
+                F.REASON: attempt.reason,
+                F.VERSION: "0",
+                F.AT: str(at),
+                F.REQUEST: request_id,
+            }
+            fields = [str(x) for pair in entry.items() for x in pair]
             keys = [k.stream, k.logged(op or request_id)]
             batch.call(Call(self.scripts.append, keys, [op, self.memo_ms, *fields]))
 
@@ -350,7 +374,7 @@ class RedisRuleStore:
         op: str,
         reserve: bool = True,
         take_over: bool = True,
-    ) -> tuple[str | None, int, str]:
+    ) -> tuple[Rejection | None, int, str]:
         semester_id = _semester(section)
         call = Call(
             self.scripts.confirm,
@@ -370,7 +394,7 @@ class RedisRuleStore:
             self._indexed(batch, student_id, [section], op)
         batch.call(call)
         verdict, deadline, generation = (await batch.execute())[-1]
-        return (None if verdict == "OK" else str(verdict)), int(deadline), str(generation)
+        return (None if verdict == "OK" else _rejection(verdict)), int(deadline), str(generation)
 
     async def mirror(self, rules: StudentRules) -> None:
         await self._load(rules, {}, generation="")
@@ -385,9 +409,9 @@ class RedisRuleStore:
     ) -> None:
         student = rules.student_id
         facts = {
-            "holds": rules.holds,
-            "maxcr": rules.max_credits,
-            "tk": {
+            StudentFact.HOLDS: rules.holds,
+            StudentFact.MAX_CREDITS: rules.max_credits,
+            StudentFact.TICKETS: {
                 str(semester): f"{epoch_ms(opens)},{epoch_ms(closes)}"
                 for semester, (opens, closes) in rules.tickets.items()
             },
@@ -408,13 +432,13 @@ class RedisRuleStore:
         found = []
         for section, text in raw.items():
             entry = json.loads(text)
-            deadline = entry.get("dl")
+            deadline = entry.get(H.DEADLINE)
             found.append(
                 HoldingState(
                     UUID(section),
-                    Holding(entry["h"]),
+                    Holding(entry[H.STATE]),
                     None if deadline is None else int(deadline),
-                    str(entry.get("op", "")),
+                    str(entry.get(H.OPERATION, "")),
                 )
             )
         return found
@@ -430,8 +454,9 @@ class RedisRuleStore:
         for semester, raw in zip(semesters, await pipe.execute(), strict=True):
             for section, text in raw.items():
                 entry = json.loads(text)
-                if entry["h"] in ("R", "P", "D"):
-                    members[f"{student_id}|{entry.get('op', '')}|{semester}:{section}"] = now_ms()
+                if entry[H.STATE] in IN_FLIGHT:
+                    op = entry.get(H.OPERATION, "")
+                    members[f"{student_id}|{op}|{semester}:{section}"] = now_ms()
         if members:
             await self.redis.zadd(self._index(student_id), members)
         return len(members)

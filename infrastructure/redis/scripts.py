@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
@@ -48,50 +49,34 @@ class Call:
 
 
 class Scripts:
-    NAMES = (
-        "register",
-        "drop",
-        "capacity",
-        "open_section",
-        "load_section",
-        "claim",
-        "release",
-        "renew",
-        "resolve",
-        "reserve",
-        "move",
-        "mark",
-        "confirm",
-        "load_student",
-        "append",
-        "answer",
-        "acquire",
-        "read_shard",
-        "adopt",
-    )
+    """The scripts of this folder: one attribute per .lua file, named as the file (NAMES
+    lists them, read from these annotations)."""
+
+    NAMES: ClassVar[tuple[str, ...]]
+    register: AsyncScript
+    drop: AsyncScript
+    capacity: AsyncScript
+    open_section: AsyncScript
+    load_section: AsyncScript
+    begin: AsyncScript
+    release: AsyncScript
+    renew: AsyncScript
+    resolve: AsyncScript
+    reserve: AsyncScript
+    move: AsyncScript
+    mark: AsyncScript
+    confirm: AsyncScript
+    load_student: AsyncScript
+    append: AsyncScript
+    answer: AsyncScript
+    acquire: AsyncScript
+    read_shard: AsyncScript
+    adopt: AsyncScript
 
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
-        loaded = {name: redis.register_script(_source(name)) for name in self.NAMES}
-        self.register: AsyncScript = loaded["register"]
-        self.drop: AsyncScript = loaded["drop"]
-        self.capacity: AsyncScript = loaded["capacity"]
-        self.open_section: AsyncScript = loaded["open_section"]
-        self.load_section: AsyncScript = loaded["load_section"]
-        self.claim: AsyncScript = loaded["claim"]
-        self.release: AsyncScript = loaded["release"]
-        self.renew: AsyncScript = loaded["renew"]
-        self.resolve: AsyncScript = loaded["resolve"]
-        self.reserve: AsyncScript = loaded["reserve"]
-        self.move: AsyncScript = loaded["move"]
-        self.mark: AsyncScript = loaded["mark"]
-        self.confirm: AsyncScript = loaded["confirm"]
-        self.load_student: AsyncScript = loaded["load_student"]
-        self.append: AsyncScript = loaded["append"]
-        self.answer: AsyncScript = loaded["answer"]
-        self.acquire: AsyncScript = loaded["acquire"]
-        self.read_shard: AsyncScript = loaded["read_shard"]
-        self.adopt: AsyncScript = loaded["adopt"]
+        for name in self.NAMES:
+            setattr(self, name, redis.register_script(_source(name)))
 
     async def run(self, call: Call) -> Any:
         return await call.script(keys=list(call.keys), args=list(call.args))
@@ -110,6 +95,10 @@ class Scripts:
         """The hot path's way to run scripts: see Coalescer."""
         return Coalescer(self)
 
+
+Scripts.NAMES = tuple(
+    name for name, kind in inspect.get_annotations(Scripts).items() if kind == "AsyncScript"
+)
 
 Raw = tuple[Any, ...]  # a plain command and its arguments, as for execute_command
 

@@ -19,7 +19,7 @@ from domain.model import (
     SectionSetup,
 )
 from domain.ports import CapacityChange
-from domain.rules import Holder, HolderKind, WaitlistMode
+from domain.rules import Holder, HolderKind, Rejection, WaitlistMode
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import Keys
 from infrastructure.redis.outage import unavailable_when_down
@@ -27,7 +27,7 @@ from infrastructure.redis.rules import epoch_ms, rules_json
 from infrastructure.redis.scripts import MEMO_MS, Call, Scripts
 
 # The scripts reply 0 seats for these; the count is not known, so the answer leaves it out.
-UNKNOWN_SEATS = ("UNAVAILABLE", "SECTION_NOT_FOUND")
+UNKNOWN_SEATS = (Rejection.UNAVAILABLE, Rejection.SECTION_NOT_FOUND)
 
 
 def _section_result(section_id: UUID, reply: list) -> SectionResult:
@@ -37,7 +37,7 @@ def _section_result(section_id: UUID, reply: list) -> SectionResult:
         outcome=RegisterOutcome(outcome),
         available_seats=None if reason in UNKNOWN_SEATS else int(seats),
         waitlist_position=int(position) or None,
-        reason=reason or None,
+        reason=Rejection(reason) if reason else None,
         now=RegisterOutcome(now[0]) if now else None,
     )
 
@@ -154,7 +154,7 @@ class RedisSeatStore:
         request_id: str,
         op: str = "",
         deadline: int = 0,
-    ) -> tuple[str, list[Holder]]:
+    ) -> tuple[WaitlistStatus, list[Holder]]:
         call = self._once(
             self.scripts.resolve,
             section_id,
@@ -167,7 +167,7 @@ class RedisSeatStore:
         status, *holders = await self.scripts.run(call)
         if status == "UNAVAILABLE":
             raise Unavailable("seat state is being rebuilt; try again shortly")
-        return str(status), _holders(section_id, holders)
+        return WaitlistStatus(status), _holders(section_id, holders)
 
     async def due_holds(self, shards: Sequence[int], limit: int = 200) -> list[Holder]:
         now = int(time.time() * 1000)

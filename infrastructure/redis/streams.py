@@ -15,30 +15,37 @@ from redis.exceptions import ResponseError
 
 from domain.changes import Change, ChangeKind, parse_position
 from domain.leases import Fenced, Lease
+from domain.wire import DeadLetterField
+from domain.wire import StreamField as F
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.keys import CONSUMER_GROUP, Keys
 from infrastructure.redis.scripts import Scripts
 
 
+def _moment(epoch_ms: str) -> datetime:
+    return datetime.fromtimestamp(int(epoch_ms) / 1000, tz=UTC)
+
+
 def change_of(entry_id: str, fields: dict[str, str]) -> Change:
-    """A stream entry as written by the seat scripts (see the XADD calls in *.lua)."""
-    student = fields.get("u")
-    sequence = fields.get("q")
-    total = fields.get("n")
+    """A stream entry as written by the seat scripts (domain/wire.py StreamField)."""
+    student = fields.get(F.STUDENT)
+    sequence = fields.get(F.SEQUENCE)
+    total = fields.get(F.TOTAL)
+    replaces = fields.get(F.REPLACES)
     return Change(
         id=entry_id,
         position=parse_position(entry_id),
-        kind=ChangeKind(fields["k"]),
-        section_id=UUID(fields["s"]),
-        version=int(fields["v"]),
-        at=datetime.fromtimestamp(int(fields["at"]) / 1000, tz=UTC),
+        kind=ChangeKind(fields[F.KIND]),
+        section_id=UUID(fields[F.SECTION]),
+        version=int(fields[F.VERSION]),
+        at=_moment(fields[F.AT]),
         student_id=UUID(student) if student else None,
         sequence=int(sequence) if sequence else None,
         total=int(total) if total else None,
-        request_id=fields.get("rid", ""),
-        reason=fields.get("why"),
-        replaces=UUID(fields["f"]) if fields.get("f") else None,
-        expires=datetime.fromtimestamp(int(fields["x"]) / 1000, tz=UTC) if "x" in fields else None,
+        request_id=fields.get(F.REQUEST, ""),
+        reason=fields.get(F.REASON),
+        replaces=UUID(replaces) if replaces else None,
+        expires=_moment(fields[F.EXPIRES]) if F.EXPIRES in fields else None,
     )
 
 
@@ -130,7 +137,13 @@ class RedisChangeStream:
 
     async def dead_letter(self, shard: int, change: Change, error: str) -> None:
         fields: dict[Any, Any] = dict(self._raw.get((shard, change.id), {}))
-        fields.update({"source_id": change.id, "error": error[:2000], "shard": str(shard)})
+        fields.update(
+            {
+                DeadLetterField.SOURCE_ID: change.id,
+                DeadLetterField.ERROR: error[:2000],
+                DeadLetterField.SHARD: str(shard),
+            }
+        )
         pipe = self.redis.pipeline(transaction=False)
         pipe.xadd(self.keys.dead_letters(shard), fields)
         pipe.hdel(self.keys.attempts(shard), change.id)

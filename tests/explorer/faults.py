@@ -6,7 +6,7 @@ down through redis-py's retries); the adapter turns that into Unavailable as in 
 RESEND: the reply of the first round trip is lost once and redis-py's Retry re-sends the
 same commands (a whole pipeline, as `client.py` notes), so they run twice and the caller
 gets the second reply. Patching redis-py, not the adapters, keeps both faithful: a re-sent
-claim.lua carries the same claim value, a re-sent pipeline the same scripts.
+begin.lua carries the same token, a re-sent pipeline the same scripts.
 """
 
 from __future__ import annotations

@@ -319,16 +319,16 @@ async def test_f7_an_answer_with_unavailable_in_it_is_never_kept(
     assert await standing(api, student, two) == ("ENROLLED", None)
 
 
-async def test_f7_a_duplicate_of_a_request_slower_than_its_claim_waits_for_its_answer(
+async def test_f7_a_duplicate_of_a_request_slower_than_its_lease_waits_for_its_answer(
     api: Api, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first request with a key runs longer than its claim's lease: the claim is kept
+    """The first request with a key runs longer than its lease on the key: the key is kept
     (renewed) while it works, so a duplicate waits for that answer instead of running the
     work again and answering ALREADY_ENROLLED."""
-    monkeypatch.setattr(idempotency, "CLAIM_TTL_MS", 300)
+    monkeypatch.setattr(idempotency, "LEASE_MS", 300)
     store = api.container.registrar.answers
-    if hasattr(store, "claim_ms"):
-        monkeypatch.setattr(store, "claim_ms", 300)
+    if hasattr(store, "lease_ms"):
+        monkeypatch.setattr(store, "lease_ms", 300)
     section = await catalog.section(5)
     student = await catalog.student()
     hold = Hold("settle", of_student(student.id))

@@ -209,9 +209,9 @@ async def test_requests_sharing_a_lost_batch_each_get_their_own_first_answer(
         # a retry with the same key gets the first answer, byte for byte, when the write of
         # that answer (finish) lost its reply
         ("answer", "finish-1"),
-        # a claim that ran but lost its reply is recognized as this request's own
-        # (claim.lua): the request does its work once and answers ENROLLED
-        ("claim", "claim-1"),
+        # a begin that took the key but lost its reply is recognized as this request's
+        # own (begin.lua): the request does its work once and answers ENROLLED
+        ("begin", "begin-1"),
     ],
 )
 async def test_a_lost_reply_to_the_idempotency_steps_still_answers_once_byte_for_byte(

@@ -254,11 +254,11 @@ async def test_load_section_replaces_state_and_continues_the_join_sequence(api: 
     assert await c.redis.zscore(k.waitlist, newcomer) == 10
 
 
-async def test_claim_release_and_renew_respect_the_holder(api: Api) -> None:
+async def test_begin_release_and_renew_respect_the_holder(api: Api) -> None:
     c = api.container
     key = f"{c.keys.prefix}probe"
-    assert await c.scripts.claim(keys=[key], args=["mine", 10_000]) is None
-    assert await c.scripts.claim(keys=[key], args=["yours", 10_000]) == "mine"
+    assert await c.scripts.begin(keys=[key], args=["mine", 10_000]) is None
+    assert await c.scripts.begin(keys=[key], args=["yours", 10_000]) == "mine"
     assert await c.scripts.renew(keys=[key], args=["yours", 50_000]) == 0
     assert await c.scripts.renew(keys=[key], args=["mine", 50_000]) == 1
     assert await c.redis.pttl(key) > 10_000

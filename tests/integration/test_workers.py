@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -12,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
 from domain.changes import Change, ChangeKind, parse_position
 from infrastructure.cli.worker import make_persister
@@ -148,8 +150,10 @@ def _poison(section_id: uuid.UUID) -> dict[str, str]:
 
 
 async def test_a_poison_change_goes_to_dead_letters_without_blocking_its_shard(
-    api: Api, catalog: Catalog, settings
+    api: Api, catalog: Catalog, settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Also: the dead letter is logged once, naming its request."""
+    caplog.set_level(logging.ERROR)
     section = await catalog.section(seats=5)
     stream = api.container.keys.section(section.id).stream
     await api.container.redis.xadd(stream, _poison(section.id))
@@ -168,6 +172,8 @@ async def test_a_poison_change_goes_to_dead_letters_without_blocking_its_shard(
         halt.set()
         await running
     assert persister.stats.dead_lettered == 1
+    logged = [r for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert [getattr(r, "request_id", None) for r in logged] == ["poison"]
     shard = int(stream.split("shard-")[1].rstrip("}"))
     (letter,) = await api.container.stream.dead_letters(shard)
     assert letter["rid"] == "poison" and "ForeignKeyViolation" in letter["error"]

@@ -6,15 +6,12 @@
 -- state is loaded (load_student.lua, or a student created empty): a slot Redis lost
 -- answers UNAVAILABLE instead of checking rules against nothing. Its value is the slot's
 -- generation: a reload writes a new one, so a saga can tell a slot reloaded under it.
--- A holdings hash is per student and semester: section id -> JSON entry
---   h  the state: R reserved by a request (op) until dl | W waiting | P promotion in flight
---      (checked again, reserved until dl) | E enrolled | D leaving: its seat or place is being
---      given up (was: the state it left; sw/op/dl as it had)
---   c course, cr credits, m meeting intervals, l linked sections (from the section's rules)
---   dl deadline (epoch ms) of an R, P or D: the sweeper settles it after that, and the section
---      steps of its saga refuse after it (lib/once.lua)
---   op the operation (request, promotion) that owns an R, P or D
---   sw the enrolled section this one is to replace (a swap)
+-- A holdings hash is per student and semester: section id -> JSON entry, its fields (h, c,
+-- cr, m, l, dl, op, sw, was) named and explained in domain/wire.py HoldingField. The state h:
+-- R reserved by a request (op) until dl | W waiting | P promotion in flight (checked again,
+-- reserved until dl) | E enrolled | D leaving: its seat or place is being given up (was: the
+-- state it left; sw/op/dl as it had). After dl the sweeper settles it, and the section steps
+-- of its saga refuse (lib/once.lua).
 
 local function clock_ms()
   local t = redis.call('TIME')

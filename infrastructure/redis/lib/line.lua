@@ -63,7 +63,7 @@ local function pass_on_seats(count, section, version, now, rid, checked, event, 
   return holders
 end
 
--- The section's event (fields documented in drop.lua), with its current counts.
+-- The section's event (fields: domain/wire.py EventField), with its current counts.
 local function publish(channel, event)
   event.h = #event.p
   event.a = tonumber(redis.call('GET', KEYS[1]) or '0')
