@@ -5,19 +5,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.live import WaitlistStatus
+from resolvers.context import Info
 from schema.rules import SwapInput, SwapPayload
-from schema.types import (
-    ClaimPayload,
-    DropInput,
-    DropPayload,
-    Info,
-    RegisterInput,
-    RegisterPayload,
-)
-
-
-def _key(value: str | None) -> str | None:
-    return value if isinstance(value, str) else None
+from schema.types import ClaimPayload, DropInput, DropPayload, RegisterInput, RegisterPayload
+from schema.unset import given
 
 
 async def register(info: Info, input: RegisterInput) -> RegisterPayload:
@@ -26,7 +17,7 @@ async def register(info: Info, input: RegisterInput) -> RegisterPayload:
         ctx.admitted_actor(),
         input.student_id,
         input.section_ids,
-        _key(input.idempotency_key),
+        given(input.idempotency_key),
         ctx.request_id,
     )
     return RegisterPayload.of(answer)
@@ -38,7 +29,7 @@ async def drop(info: Info, input: DropInput) -> DropPayload:
         ctx.admitted_actor(),
         input.student_id,
         input.section_id,
-        _key(input.idempotency_key),
+        given(input.idempotency_key),
         ctx.request_id,
     )
     return DropPayload.of(answer)
@@ -51,7 +42,7 @@ async def swap(info: Info, input: SwapInput) -> SwapPayload:
         input.student_id,
         input.drop_section_id,
         input.add_section_id,
-        _key(input.idempotency_key),
+        given(input.idempotency_key),
         ctx.request_id,
     )
     return SwapPayload.of(answer)
