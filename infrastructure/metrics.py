@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from graphql import FieldNode, get_operation_ast
@@ -30,10 +30,9 @@ from strawberry.extensions import SchemaExtension
 from domain.errors import NotFound
 from domain.model import DropAnswer, RegisterAnswer
 from domain.registration import Registrar
-from infrastructure.redis.keys import CONSUMER_GROUP
-
-if TYPE_CHECKING:
-    from infrastructure.container import Container
+from infrastructure.redis.client import RedisClient
+from infrastructure.redis.hub import RedisHub
+from infrastructure.redis.keys import CONSUMER_GROUP, Keys
 
 log = logging.getLogger("coursereg.access")
 
@@ -199,10 +198,9 @@ class MeteredRegistrar(Registrar):
         return answer
 
 
-async def refresh(container: Container) -> None:
+async def refresh(redis: RedisClient, keys: Keys, hub: RedisHub | None) -> None:
     """Set the gauges read from Redis and from this process's pub/sub hub."""
-    keys = container.keys
-    pipe = container.redis.pipeline(transaction=False)
+    pipe = redis.pipeline(transaction=False)
     for shard in range(keys.shards):
         pipe.xlen(keys.stream(shard))
         pipe.xpending(keys.stream(shard), CONSUMER_GROUP)
@@ -227,9 +225,9 @@ async def refresh(container: Container) -> None:
         found = json.loads(report)
         REBUILD_SECONDS.set(float(found.get("seconds", 0)))
         REBUILD_SECTIONS.set(int(found.get("sections", 0)))
-    if container.hub is not None:
-        LIVE_LISTENERS.set(container.hub.listener_count)
-        LIVE_CHANNELS.set(container.hub.channel_count)
+    if hub is not None:
+        LIVE_LISTENERS.set(hub.listener_count)
+        LIVE_CHANNELS.set(hub.channel_count)
 
 
 def _number(value: object) -> float:
@@ -240,7 +238,9 @@ async def scrape(request: Request) -> Response:
     """/metrics: the registry in Prometheus's text format. With Redis away the gauges keep
     their last values and the counters still come out."""
     try:
-        await asyncio.wait_for(refresh(request.app.state.container), SCRAPE_TIMEOUT)
+        container = request.app.state.container
+        refreshed = refresh(container.redis, container.keys, container.hub)
+        await asyncio.wait_for(refreshed, SCRAPE_TIMEOUT)
     except Exception as exc:
         logging.getLogger(__name__).warning("metrics: reading Redis failed: %s", exc)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

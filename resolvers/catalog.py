@@ -6,26 +6,20 @@ from uuid import UUID
 
 from domain.model import SectionQuery
 from domain.registration import authorize
+from resolvers.context import Info
+from resolvers.objects import Course, Section, Student
 from schema.types import (
-    Course,
+    Connection,
     CreateCourseInput,
     CreateSectionInput,
     CreateSemesterInput,
     CreateStudentInput,
-    Info,
+    Edge,
     PageInfo,
-    Section,
-    SectionConnection,
-    SectionEdge,
     SectionFilter,
     Semester,
-    Student,
 )
-
-
-def _given(value: object) -> object | None:
-    """An argument left out (Strawberry's UNSET, which is falsy) or empty, as None."""
-    return value if value else None
+from schema.unset import given
 
 
 async def section(info: Info, id: UUID) -> Section | None:
@@ -35,24 +29,23 @@ async def section(info: Info, id: UUID) -> Section | None:
 
 async def sections(
     info: Info, filter: SectionFilter | None, first: int | None, after: str | None
-) -> SectionConnection:
+) -> Connection[Section]:
     query = SectionQuery()
     if filter is not None:
         query = SectionQuery(
-            semester_id=_given(filter.semester_id),  # type: ignore[arg-type]
-            course_code=_given(filter.course_code),  # type: ignore[arg-type]
+            semester_id=given(filter.semester_id),
+            course_code=given(filter.course_code) or None,  # "" names no course either
             available_only=bool(filter.available_only),
         )
     page = await info.context.services.catalog.find_sections(
         query,
         50 if first is None else first,
-        _given(after),  # type: ignore[arg-type]
+        given(after) or None,
     )
     edges = [
-        SectionEdge(cursor=c, node=Section.of(s))
-        for s, c in zip(page.sections, page.cursors, strict=True)
+        Edge(cursor=c, node=Section.of(s)) for s, c in zip(page.sections, page.cursors, strict=True)
     ]
-    return SectionConnection(
+    return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None

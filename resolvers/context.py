@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import strawberry
+
 from domain.catalog import CatalogService
 from domain.errors import RateLimited, Unauthenticated
 from domain.model import Actor
@@ -99,3 +101,6 @@ class Context:
                 self.response.headers["Retry-After"] = str(math.ceil(exc.extensions["retryAfter"]))
             raise
         return actor
+
+
+Info = strawberry.Info[Context, None]

@@ -20,7 +20,8 @@ from domain.errors import BadInput, NotFound, Unauthenticated
 from domain.live import RESYNC, SeatFeed, SectionEvent, Standing, WaitlistStatus, WaitlistWatch
 from domain.model import SeatState
 from domain.registration import authorize
-from schema.types import Info, SeatUpdate, WaitlistUpdate
+from resolvers.context import Info
+from schema.types import SeatUpdate, WaitlistUpdate
 
 MAX_WATCHED_SECTIONS = 500
 

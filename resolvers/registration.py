@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from resolvers.context import Info
 from schema.rules import SwapInput, SwapPayload
-from schema.types import (
-    ClaimPayload,
-    DropInput,
-    DropPayload,
-    Info,
-    RegisterInput,
-    RegisterPayload,
-)
-
-
-def _key(value: str | None) -> str | None:
-    return value if isinstance(value, str) else None
+from schema.types import ClaimPayload, DropInput, DropPayload, RegisterInput, RegisterPayload
+from schema.unset import given
 
 
 async def register(info: Info, input: RegisterInput) -> RegisterPayload:
@@ -25,7 +16,7 @@ async def register(info: Info, input: RegisterInput) -> RegisterPayload:
         ctx.admitted_actor(),
         input.student_id,
         input.section_ids,
-        _key(input.idempotency_key),
+        given(input.idempotency_key),
         ctx.request_id,
     )
     return RegisterPayload.of(answer)
@@ -37,7 +28,7 @@ async def drop(info: Info, input: DropInput) -> DropPayload:
         ctx.admitted_actor(),
         input.student_id,
         input.section_id,
-        _key(input.idempotency_key),
+        given(input.idempotency_key),
         ctx.request_id,
     )
     return DropPayload.of(answer)
@@ -50,7 +41,7 @@ async def swap(info: Info, input: SwapInput) -> SwapPayload:
         input.student_id,
         input.drop_section_id,
         input.add_section_id,
-        _key(input.idempotency_key),
+        given(input.idempotency_key),
         ctx.request_id,
     )
     return SwapPayload.of(answer)

@@ -42,7 +42,6 @@ RESULT_STATUS = {
     RegisterOutcome.ALREADY_WAITLISTED: "already_registered",
     RegisterOutcome.REJECTED: "failed",
 }
-MAX_BODY = 64 * 1024
 
 Handler = Callable[[Request, Services], Awaitable[JSONResponse]]
 
@@ -73,11 +72,9 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadInput("request body too large")
+    """The app's BodyLimit (COURSEREG_MAX_BODY_BYTES) has refused a body too large with 413."""
     try:
-        body = json.loads(raw)
+        body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadInput("request body must be JSON") from None
     if not isinstance(body, dict):

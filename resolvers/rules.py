@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from resolvers.context import Info
+from resolvers.objects import Course, Section, Student, TimeTicket
 from schema.rules import Hold, SectionRulesInput
-from schema.types import Course, Info, Section, Student, TimeTicket
 
 
 async def set_course_rules(

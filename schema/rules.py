@@ -1,13 +1,12 @@
 """Types of contract/rules.graphql that stand on their own: weekdays and meetings, waitlist
 modes, holds, the staff's rule inputs, and the swap's input and answer. The types that
 point back at a section, semester or waitlist status (TimeTicket, RegistrationAttempt,
-ClaimPayload) live beside those in schema/types.py, which imports this module."""
+ClaimPayload) live beside those in schema/types.py."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import TypeVar
 from uuid import UUID
 
 import strawberry
@@ -15,14 +14,9 @@ import strawberry
 from domain import model, rules
 from domain.rule_records import KEEP, SectionRulesChange
 from domain.rule_records import Hold as HoldRecord
+from schema.unset import given
 
 SwapOutcome = strawberry.enum(model.SwapOutcome, name="SwapOutcome")
-T = TypeVar("T")
-
-
-def given(value: T | None) -> T | None:
-    """None for an input field left out (Strawberry's UNSET) or given as null."""
-    return None if value is strawberry.UNSET else value
 
 
 @strawberry.enum
@@ -96,7 +90,7 @@ class MeetingInput:
             tuple(d.value for d in self.days),
             self.start_time,
             self.end_time,
-            self.location or None,
+            given(self.location) or None,
         )
 
 

@@ -33,7 +33,7 @@ from infrastructure.settings import Settings
 from infrastructure.tasks import cancel_and_wait
 from resolvers import rest
 from resolvers.context import Context, Services
-from schema import build_schema
+from resolvers.root import build_schema
 
 log = logging.getLogger(__name__)
 

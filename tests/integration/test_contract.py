@@ -14,7 +14,7 @@ from graphql import (
     find_dangerous_changes,
 )
 
-from schema import schema
+from resolvers.root import schema
 
 # The contract lives beside the project (../shared/contract); tests/contract keeps a copy so
 # a clone checked out alone is still held to it. Both are checked where both exist, and the

@@ -1,38 +1,41 @@
-"""Query, Mutation and Subscription: the contract's entry points, each delegating to a
-resolver in resolvers/."""
+"""The contract's entry points (Query, Mutation, Subscription), each delegating to a
+resolver of this package, and the Schema they make."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection, SchemaExtension, ValidationCache
 
 from resolvers import catalog, live, registration
 from resolvers import rules as rule_changes
-from schema.rules import Hold, SectionRulesInput, SwapInput, SwapPayload, given
+from resolvers.context import Info
+from resolvers.objects import Course, Section, Student, TimeTicket
+from schema.checks import RefusingParserCache, WebsocketSubscriptions
+from schema.errors import CodedErrors, code_in_place
+from schema.rules import Hold, SectionRulesInput, SwapInput, SwapPayload
 from schema.types import (
     ClaimPayload,
-    Course,
+    Connection,
     CreateCourseInput,
     CreateSectionInput,
     CreateSemesterInput,
     CreateStudentInput,
     DropInput,
     DropPayload,
-    Info,
     RegisterInput,
     RegisterPayload,
     SeatUpdate,
-    Section,
-    SectionConnection,
     SectionFilter,
     Semester,
-    Student,
-    TimeTicket,
     WaitlistUpdate,
 )
+from schema.unset import given
 
 
 @strawberry.type
@@ -48,8 +51,8 @@ class Query:
         filter: SectionFilter | None = strawberry.UNSET,
         first: int | None = 50,
         after: str | None = strawberry.UNSET,
-    ) -> SectionConnection:
-        return await catalog.sections(info, filter or None, first, after)
+    ) -> Connection[Section]:
+        return await catalog.sections(info, given(filter), first, after)
 
     @strawberry.field(
         description="Public. Every semester, the latest registration window first "
@@ -186,3 +189,40 @@ class Subscription:
         self, info: Info, student_id: UUID, section_id: UUID
     ) -> AsyncGenerator[WaitlistUpdate, None]:
         return await live.waitlist_position(info, student_id, section_id)
+
+
+ExtensionFactory = Callable[[], SchemaExtension]
+
+
+def build_schema(
+    introspection: bool = True,
+    limits: Sequence[ExtensionFactory] = (),
+    observers: Sequence[ExtensionFactory] = (),
+) -> strawberry.Schema:
+    """`observers` (metrics) come first, so they see each operation whole."""
+    # Factories: a fresh extension per request; the document caches are shared by maxsize.
+    extensions: list[type[SchemaExtension] | ExtensionFactory] = [
+        *observers,
+        CodedErrors,
+        WebsocketSubscriptions,
+        lambda: RefusingParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        *limits,
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return CourseregSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
+
+
+class CourseregSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Client mistakes and refusals are answers, not server errors: nothing to log here
+        (coded() logs the unexpected ones with their request id). Strawberry calls this with
+        every result's errors, also those CodedErrors never sees (a syntax error)."""
+        context = getattr(execution_context, "context", None)
+        code_in_place(errors, getattr(context, "request_id", "-"))
+
+
+schema = build_schema()
