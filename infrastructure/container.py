@@ -19,13 +19,13 @@ from domain.registration import Registrar
 from domain.rules import DEFAULT_MAX_CREDITS
 from domain.rules_admin import RulesAdmin
 from infrastructure.auth import TokenService
-from infrastructure.http.ratelimit import RequestThrottle
 from infrastructure.metrics import MeteredRegistrar
 from infrastructure.postgres.catalog import PostgresCatalog
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.postgres.database import make_engine, make_sessions
 from infrastructure.postgres.rules import PostgresRuleRecords
 from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.ratelimit import RequestThrottle
 from infrastructure.redis.client import (
     RedisClient,
     cluster_client,

@@ -1,6 +1,6 @@
 """Limits on what one request may ask, each refused with a clear, coded error: GraphQL
 documents (depth, aliases, tokens), request bodies (413), and websocket subscriptions per
-connection. The per-student and per-address rates of register and drop are in ratelimit.py.
+connection. The per-student and per-address rates of register and drop: ../ratelimit.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Limits with clear, coded errors (infrastructure/http/limits.py, ratelimit.py): query depth,
+"""Limits with clear, coded errors (http/limits.py, ratelimit.py): query depth,
 aliases and tokens; request bodies (413); subscriptions per websocket; connection_init
 timeout; the per-student and per-address rates of register and drop (RATE_LIMITED with
 retryAfter over GraphQL, 429 with Retry-After over REST); introspection and GraphiQL off.

@@ -6,7 +6,7 @@ import pytest
 
 from domain.errors import RateLimited
 from domain.model import Actor, Role
-from infrastructure.http.ratelimit import RequestThrottle, TokenBuckets
+from infrastructure.ratelimit import RequestThrottle, TokenBuckets
 from infrastructure.settings import load_settings
 
 
