@@ -8,7 +8,8 @@ import pytest
 
 from domain.errors import BadInput, Forbidden, NotEligible, NotFound, Unavailable
 from domain.model import Actor, DropOutcome, RegisterOutcome, Role
-from domain.registration import Registrar
+from domain.promotion import PlainPromoter
+from domain.registration import PlainSeating, Registrar
 from tests.unit.fakes import FakeAnswers, FakeSeatStore, FakeSection, FakeStudents
 
 STAFF = Actor("staff", Role.STAFF)
@@ -20,7 +21,8 @@ def world() -> tuple[Registrar, FakeSeatStore, FakeAnswers, FakeStudents, uuid.U
     seats = FakeSeatStore({section: FakeSection(total=1)})
     answers = FakeAnswers()
     students = FakeStudents({student: "active"})
-    return Registrar(seats, answers, students), seats, answers, students, student, section
+    registrar = Registrar(answers, students, PlainSeating(seats), PlainPromoter(seats))
+    return registrar, seats, answers, students, student, section
 
 
 async def test_a_student_may_not_act_for_another(world):
