@@ -14,6 +14,7 @@ from domain.live import Standing
 from domain.model import (
     Course,
     DropAnswer,
+    DropOutcome,
     RegisterAnswer,
     Registration,
     SeatState,
@@ -154,6 +155,26 @@ class IdempotencyStore(Protocol):
 
     async def abandon(self, student_id: UUID, key: str) -> None:
         """Release a claim whose request failed before answering."""
+
+
+class RegistrationOutcomes(Protocol):
+    """Told what each register and drop that ran answered (not a remembered answer): what
+    operators count."""
+
+    def registered(self, answer: RegisterAnswer) -> None: ...
+
+    def dropped(self, outcome: DropOutcome | None) -> None:
+        """None: the student or the section was not found."""
+
+
+class Unobserved:
+    """No one is told the outcomes."""
+
+    def registered(self, answer: RegisterAnswer) -> None:
+        pass
+
+    def dropped(self, outcome: DropOutcome | None) -> None:
+        pass
 
 
 class StudentDirectory(Protocol):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol, TypeVar
 from uuid import UUID, uuid4
@@ -27,10 +27,12 @@ from domain.model import (
 )
 from domain.ports import (
     IdempotencyStore,
+    RegistrationOutcomes,
     RuleStore,
     SeatStore,
     SectionDirectory,
     StudentDirectory,
+    Unobserved,
 )
 from domain.promotion import Promoter, Promotion, holders_of
 from domain.rules import Attempt, Holder, Holding, Leaving, Verdict
@@ -104,6 +106,7 @@ class Registrar:
     students: StudentDirectory
     seating: Seating
     promotion: Promotion
+    outcomes: RegistrationOutcomes = field(default_factory=Unobserved)
 
     async def register(
         self,
@@ -188,14 +191,18 @@ class Registrar:
         results = await self.seating.register(student_id, section_ids, request_id, op)
         if all(r.reason == Rejection.UNAVAILABLE for r in results):
             raise Unavailable("seat state is being rebuilt; try again shortly")
-        return RegisterAnswer(student_id, tuple(results))
+        answer = RegisterAnswer(student_id, tuple(results))
+        self.outcomes.registered(answer)
+        return answer
 
     async def _drop(
         self, student_id: UUID, section_id: UUID, request_id: str, op: str
     ) -> DropAnswer:
         if await self.students.enrollment_status(student_id) is None:
+            self.outcomes.dropped(None)
             raise NotFound(f"student {student_id} not found")
         answer = await self.seating.drop(student_id, section_id, request_id, op)
+        self.outcomes.dropped(None if answer is None else answer.outcome)
         if answer is None:
             raise NotFound(f"section {section_id} not found")
         return answer

@@ -20,7 +20,7 @@ from domain.rules import DEFAULT_MAX_CREDITS
 from domain.rules_admin import RulesAdmin
 from infrastructure.auth import TokenService
 from infrastructure.http.ratelimit import RequestThrottle
-from infrastructure.metrics import MeteredRegistrar
+from infrastructure.metrics import RegistrationMetrics
 from infrastructure.postgres.catalog import PostgresCatalog
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.postgres.database import make_engine, make_sessions
@@ -161,8 +161,12 @@ class Container:
             state=StateLoader(
                 redis, scripts, keys, snapshot, students, stream, rules, settings.rules
             ),
-            registrar=MeteredRegistrar(
-                RedisIdempotencyStore(redis, scripts, keys), students, seating, promoter
+            registrar=Registrar(
+                RedisIdempotencyStore(redis, scripts, keys),
+                students,
+                seating,
+                promoter,
+                RegistrationMetrics(),
             ),
             catalog=CatalogService(records, seats, students, promoter),
             sections=sections,

@@ -15,6 +15,7 @@ from domain.model import (
     Rejection,
     SectionResult,
 )
+from domain.ports import RegistrationOutcomes
 from domain.rules import Holder, HolderKind
 
 
@@ -129,3 +130,15 @@ class FakeStudents:
 
     async def created(self, student_id: UUID, status: str) -> None:
         self.statuses[student_id] = status
+
+
+@dataclass
+class RecordedOutcomes(RegistrationOutcomes):
+    registers: list[RegisterAnswer] = field(default_factory=list)
+    drops: list[DropOutcome | None] = field(default_factory=list)
+
+    def registered(self, answer: RegisterAnswer) -> None:
+        self.registers.append(answer)
+
+    def dropped(self, outcome: DropOutcome | None) -> None:
+        self.drops.append(outcome)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +11,13 @@ from domain.errors import BadInput, Forbidden, NotEligible, NotFound, Unavailabl
 from domain.model import Actor, DropOutcome, RegisterOutcome, Role
 from domain.promotion import PlainPromoter
 from domain.registration import PlainSeating, Registrar
-from tests.unit.fakes import FakeAnswers, FakeSeatStore, FakeSection, FakeStudents
+from tests.unit.fakes import (
+    FakeAnswers,
+    FakeSeatStore,
+    FakeSection,
+    FakeStudents,
+    RecordedOutcomes,
+)
 
 STAFF = Actor("staff", Role.STAFF)
 
@@ -121,3 +128,18 @@ async def test_dropping_promotes_the_head_of_the_line(world):
     answer = await registrar.drop(STAFF, student, section)
     assert answer.outcome is DropOutcome.DROPPED
     assert seats.sections[section].enrolled == [waiting]
+
+
+async def test_outcomes_are_told_for_work_done_not_for_replays(world):
+    registrar, _, _, _, student, section = world
+    outcomes = RecordedOutcomes()
+    registrar = replace(registrar, outcomes=outcomes)
+    first = await registrar.register(STAFF, student, [section], "k1")
+    await registrar.register(STAFF, student, [section], "k1")
+    with pytest.raises(NotFound):
+        await registrar.drop(STAFF, student, uuid.uuid4())
+    with pytest.raises(NotFound):
+        await registrar.drop(STAFF, uuid.uuid4(), section)
+    await registrar.drop(STAFF, student, section)
+    assert outcomes.registers == [first]
+    assert outcomes.drops == [None, None, DropOutcome.DROPPED]
