@@ -52,9 +52,10 @@ class CapacityChange:
     promoted: int
 
 
-class SeatStore(Protocol):
-    """Live seats and waitlists. Every call on one section is atomic with the persistence
-    job it enqueues and the event it publishes."""
+class Seats(Protocol):
+    """Live seats and waitlists as register, drop, swap and promotion take, give up and
+    hand them on. Every call on one section is atomic with the persistence job it enqueues
+    and the event it publishes."""
 
     async def register(
         self,
@@ -86,10 +87,6 @@ class SeatStore(Protocol):
         student's check instead of going to them at once. Once per `op`, not after
         `deadline`."""
 
-    async def set_capacity(
-        self, section_id: UUID, total_seats: int, request_id: str, checked: bool
-    ) -> tuple[CapacityChange, list[Holder]] | None: ...
-
     async def resolve(
         self,
         student_id: UUID,
@@ -107,16 +104,32 @@ class SeatStore(Protocol):
     async def due_holds(self, shards: Sequence[int], limit: int = 200) -> list[Holder]:
         """Held seats past their time: lapsed offers, and pending checks whose request died."""
 
+    async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
+        """Enrolled, waiting (with rank) or neither; None when the section is unknown."""
+
+
+class SeatReads(Protocol):
+    """What the live seats say, for reads."""
+
     async def states(self, section_ids: Sequence[UUID]) -> list[SeatState | None]: ...
 
     async def ranks(self, student_id: UUID, section_ids: Sequence[UUID]) -> list[int | None]:
         """1-based waitlist rank per section, None where the student is not waiting."""
 
-    async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
-        """Enrolled, waiting (with rank) or neither; None when the section is unknown."""
+
+class SectionSeats(Protocol):
+    """Staff's changes to a section's live state."""
 
     async def open_section(self, setup: SectionSetup) -> None:
         """Create the section's live state, or refresh its static data if it exists."""
+
+    async def set_capacity(
+        self, section_id: UUID, total_seats: int, request_id: str, checked: bool
+    ) -> tuple[CapacityChange, list[Holder]] | None: ...
+
+
+class SeatStore(Seats, SeatReads, SectionSeats, Protocol):
+    """The live seats, every use of them: one adapter (Redis) implements them all."""
 
 
 class Listener(Protocol):
@@ -306,12 +319,12 @@ class ChangeLog(Protocol):
         """Record a dead-lettered change as handled."""
 
 
-class RuleStore(Protocol):
-    """A student's rule state in their own Redis slot: the hot path's checks and
-    reservations, the holdings' state machine (docs/holdings.md), and the mirror of what
-    staff set in Postgres. Every move of a holding is a compare-and-set from the state the
-    caller expects; `op` names the operation (request, promotion) a step belongs to, so a
-    step run twice (a retry, a re-sent pipeline) acts once."""
+class RuleChecks(Protocol):
+    """A student's rule state in their own Redis slot, as the hot path uses it: checks and
+    reservations, and the holdings' state machine (docs/holdings.md). Every move of a
+    holding is a compare-and-set from the state the caller expects; `op` names the
+    operation (request, promotion) a step belongs to, so a step run twice (a retry, a
+    re-sent pipeline) acts once."""
 
     async def reserve(
         self,
@@ -379,6 +392,18 @@ class RuleStore(Protocol):
         BUSY or UNAVAILABLE, 0, generation), the holding unchanged. Without `take_over`, a
         holding RESERVED by the student's own request under way answers BUSY."""
 
+    async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]: ...
+
+    async def due_reservations(
+        self, shards: Sequence[int], limit: int = 200
+    ) -> list[DueReservation]: ...
+
+    async def clear_reservation(self, due: DueReservation) -> None: ...
+
+
+class RuleMirror(Protocol):
+    """The mirror in each student's slot of what staff set in Postgres."""
+
     async def mirror(self, rules: StudentRules) -> None:
         """Write what staff set for a student (holds, tickets, credit limit, completed)."""
 
@@ -388,13 +413,9 @@ class RuleStore(Protocol):
         """A rebuild: the student's rule state and settled holdings per semester from the
         record, holdings in flight kept; marks the slot loaded, of this generation."""
 
-    async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]: ...
 
-    async def due_reservations(
-        self, shards: Sequence[int], limit: int = 200
-    ) -> list[DueReservation]: ...
-
-    async def clear_reservation(self, due: DueReservation) -> None: ...
+class RuleStore(RuleChecks, RuleMirror, Protocol):
+    """A student's rule state, every use of it: one adapter (Redis) implements them all."""
 
 
 class SectionDirectory(Protocol):

@@ -24,7 +24,7 @@ from uuid import UUID, uuid4
 from domain.errors import Unavailable
 from domain.live import WaitlistStatus
 from domain.model import DropAnswer, SectionSetup
-from domain.ports import RuleStore, SeatStore, SectionDirectory
+from domain.ports import RuleChecks, Seats, SectionDirectory
 from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving
 
 MAX_HANDOVERS = 1000  # a line of skips this long in one request is a bug, not a queue
@@ -57,7 +57,7 @@ class Promotion(Protocol):
 
     @property
     def checked(self) -> bool:
-        """Whether a freed seat is held pending the next student's check (SeatStore)."""
+        """Whether a freed seat is held pending the next student's check (Seats)."""
 
     async def pass_on(self, holders: Iterable[Holder], request_id: str) -> None:
         """Settle every seat held for a student in line, and those it frees in turn."""
@@ -86,7 +86,7 @@ async def hand_on(
     raise RuntimeError(f"more than {MAX_HANDOVERS} handovers in one request")
 
 
-async def take_pending(seats: SeatStore, holder: Holder, request_id: str) -> list[Holder]:
+async def take_pending(seats: Seats, holder: Holder, request_id: str) -> list[Holder]:
     """A seat held pending a check with no rules to check: claimed for the student. An
     offer stands: the student claims it."""
     if holder.kind is not HolderKind.PENDING:
@@ -99,7 +99,7 @@ async def take_pending(seats: SeatStore, holder: Holder, request_id: str) -> lis
 class PlainPromoter:
     """Rules off: nothing to check again, so a freed seat goes to the next in line at once."""
 
-    seats: SeatStore
+    seats: Seats
     checked: ClassVar[bool] = False
 
     async def pass_on(self, holders: Iterable[Holder], request_id: str) -> None:
@@ -136,9 +136,9 @@ class Promoter:
     """Rules on: a freed seat is held for the next in line until their rules are checked
     again; in a section without rules it goes as with PlainPromoter."""
 
-    seats: SeatStore
+    seats: Seats
     sections: SectionDirectory
-    rules: RuleStore
+    rules: RuleChecks
     checked: ClassVar[bool] = True
 
     async def _setup(self, section_id: UUID) -> SectionSetup | None:
@@ -204,7 +204,7 @@ class Promoter:
         released, by what the section answered."""
         assert setup.rules is not None
         holding = HOLDING_OF.get(WaitlistStatus(status))
-        # P, or none if the student's slot was reloaded under it (RuleStore.settle)
+        # P, or none if the student's slot was reloaded under it (RuleChecks.settle)
         settled = await self.rules.settle(
             student_id, [(setup, holding)], op, from_="P-", generation=generation
         )

@@ -28,8 +28,8 @@ from domain.model import (
 from domain.ports import (
     IdempotencyStore,
     RegistrationOutcomes,
-    RuleStore,
-    SeatStore,
+    RuleChecks,
+    Seats,
     SectionDirectory,
     StudentDirectory,
     Unobserved,
@@ -244,7 +244,7 @@ class PlainSeating:
     """Rules off: one pipelined round trip of section scripts does it all, and a freed seat
     goes to the next in line at once (nothing to hand on)."""
 
-    seats: SeatStore
+    seats: Seats
 
     async def register(
         self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
@@ -269,10 +269,10 @@ class CheckedSeating:
     settle). Each step is a compare-and-set on the holdings' state machine
     (docs/holdings.md) and runs once per operation."""
 
-    seats: SeatStore
+    seats: Seats
     students: StudentDirectory
     sections: SectionDirectory
-    rules: RuleStore
+    rules: RuleChecks
     promoter: Promoter
 
     async def register(
