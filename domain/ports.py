@@ -201,8 +201,8 @@ class StudentDirectory(Protocol):
         """A new student: their status, and a rule state that is empty and complete."""
 
 
-class Catalog(Protocol):
-    """The system of record: catalog entities, registrations and waitlists in Postgres."""
+class CatalogWrites(Protocol):
+    """Staff's writes to the catalog in the system of record (Postgres)."""
 
     async def create_semester(
         self,
@@ -225,20 +225,29 @@ class Catalog(Protocol):
 
     async def set_student_status(self, student_id: UUID, status: str) -> Student | None: ...
 
+
+class CatalogReads(Protocol):
+    """Catalog entities by id, batched (the DataLoaders call them): in the order asked, None
+    for unknown ids."""
+
     async def semesters(self, ids: Sequence[UUID]) -> list[Semester | None]: ...
 
-    async def all_semesters(self) -> list[Semester]:
-        """Every semester, the latest registration window first."""
-
     async def courses(self, ids: Sequence[UUID]) -> list[Course | None]: ...
-
-    async def courses_by_code(self, codes: Sequence[str]) -> list[Course | None]: ...
 
     async def sections(self, ids: Sequence[UUID]) -> list[Section | None]: ...
 
     async def students(self, ids: Sequence[UUID]) -> list[Student | None]: ...
 
     async def section_setup(self, section_id: UUID) -> SectionSetup | None: ...
+
+
+class CatalogQueries(Protocol):
+    """Listings and searches of the catalog, registrations and waitlists."""
+
+    async def all_semesters(self) -> list[Semester]:
+        """Every semester, the latest registration window first."""
+
+    async def courses_by_code(self, codes: Sequence[str]) -> list[Course | None]: ...
 
     async def sections_of_courses(
         self, course_ids: Sequence[UUID], semester_id: UUID | None
@@ -255,6 +264,10 @@ class Catalog(Protocol):
     ) -> list[list[Registration]]: ...
 
     async def waitlists(self, student_ids: Sequence[UUID]) -> list[list[WaitlistEntry]]: ...
+
+
+class Catalog(CatalogWrites, CatalogReads, CatalogQueries, Protocol):
+    """The system of record: catalog entities, registrations and waitlists in Postgres."""
 
 
 class ChangeStream(Protocol):
