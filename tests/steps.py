@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
+from domain.promotion import Promoter, Promotion
 from domain.registration import CheckedSeating, Registrar
 
 
@@ -69,3 +70,9 @@ def registrar_with(registrar: Registrar, **ports: Any) -> Registrar:
     assert isinstance(seating, CheckedSeating), "the steps held are the rules' saga's"
     promotion = ports.get("promoter", registrar.promotion)
     return replace(registrar, seating=replace(seating, **ports), promotion=promotion)
+
+
+def promoter_with(promotion: Promotion, **ports: Any) -> Promoter:
+    """The rules' promoter with some ports replaced (e.g. seats=Held(...))."""
+    assert isinstance(promotion, Promoter), "the steps held are the rules' promoter's"
+    return replace(promotion, **ports)
