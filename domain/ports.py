@@ -227,8 +227,8 @@ class CatalogWrites(Protocol):
 
 
 class CatalogReads(Protocol):
-    """Catalog entities by id, batched (the DataLoaders call them): in the order asked, None
-    for unknown ids."""
+    """Catalog entities by id; the batches (the DataLoaders') answer in the order asked,
+    None for unknown ids."""
 
     async def semesters(self, ids: Sequence[UUID]) -> list[Semester | None]: ...
 
