@@ -19,7 +19,7 @@ from domain.model import (
     Student,
 )
 from domain.ports import Catalog, SeatStore, StudentDirectory
-from domain.promotion import Promoter
+from domain.promotion import Promotion
 
 MAX_SEATS = 100_000
 MAX_PAGE = 500
@@ -66,7 +66,7 @@ class CatalogService:
     catalog: Catalog
     seats: SeatStore
     students: StudentDirectory
-    promoter: Promoter | None = None  # where seats added by a capacity raise go
+    promoter: Promotion  # where seats added by a capacity raise go
 
     async def create_semester(
         self,
@@ -152,8 +152,9 @@ class CatalogService:
         (section,) = await self.catalog.sections([section_id])
         if section is None:
             raise NotFound(f"section {section_id} not found")
-        checked = self.promoter is not None and self.promoter.rules is not None
-        found = await self.seats.set_capacity(section_id, total_seats, request_id, checked)
+        found = await self.seats.set_capacity(
+            section_id, total_seats, request_id, self.promoter.checked
+        )
         if found is None:
             raise NotFound(f"section {section_id} has no live state")
         change, holders = found
@@ -163,8 +164,7 @@ class CatalogService:
                 field="totalSeats",
                 enrolled=change.enrolled,
             )
-        if self.promoter is not None:
-            await self.promoter.pass_on(holders, request_id)
+        await self.promoter.pass_on(holders, request_id)
         return section
 
     async def find_sections(

@@ -14,6 +14,7 @@ from domain.live import Standing, WaitlistStatus
 from domain.model import (
     Course,
     DropAnswer,
+    DropOutcome,
     RegisterAnswer,
     Registration,
     SeatState,
@@ -52,9 +53,10 @@ class CapacityChange:
     promoted: int
 
 
-class SeatStore(Protocol):
-    """Live seats and waitlists. Every call on one section is atomic with the persistence
-    job it enqueues and the event it publishes."""
+class Seats(Protocol):
+    """Live seats and waitlists as register, drop, swap and promotion take, give up and
+    hand them on. Every call on one section is atomic with the persistence job it enqueues
+    and the event it publishes."""
 
     async def register(
         self,
@@ -86,10 +88,6 @@ class SeatStore(Protocol):
         student's check instead of going to them at once. Once per `op`, not after
         `deadline`."""
 
-    async def set_capacity(
-        self, section_id: UUID, total_seats: int, request_id: str, checked: bool
-    ) -> tuple[CapacityChange, list[Holder]] | None: ...
-
     async def resolve(
         self,
         student_id: UUID,
@@ -107,16 +105,32 @@ class SeatStore(Protocol):
     async def due_holds(self, shards: Sequence[int], limit: int = 200) -> list[Holder]:
         """Held seats past their time: lapsed offers, and pending checks whose request died."""
 
+    async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
+        """Enrolled, waiting (with rank) or neither; None when the section is unknown."""
+
+
+class SeatReads(Protocol):
+    """What the live seats say, for reads."""
+
     async def states(self, section_ids: Sequence[UUID]) -> list[SeatState | None]: ...
 
     async def ranks(self, student_id: UUID, section_ids: Sequence[UUID]) -> list[int | None]:
         """1-based waitlist rank per section, None where the student is not waiting."""
 
-    async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
-        """Enrolled, waiting (with rank) or neither; None when the section is unknown."""
+
+class SectionSeats(Protocol):
+    """Staff's changes to a section's live state."""
 
     async def open_section(self, setup: SectionSetup) -> None:
         """Create the section's live state, or refresh its static data if it exists."""
+
+    async def set_capacity(
+        self, section_id: UUID, total_seats: int, request_id: str, checked: bool
+    ) -> tuple[CapacityChange, list[Holder]] | None: ...
+
+
+class SeatStore(Seats, SeatReads, SectionSeats, Protocol):
+    """The live seats, every use of them: one adapter (Redis) implements them all."""
 
 
 class Listener(Protocol):
@@ -157,6 +171,26 @@ class IdempotencyStore(Protocol):
         """Give the key back: its request failed before answering."""
 
 
+class RegistrationOutcomes(Protocol):
+    """Told what each register and drop that ran answered (not a remembered answer): what
+    operators count."""
+
+    def registered(self, answer: RegisterAnswer) -> None: ...
+
+    def dropped(self, outcome: DropOutcome | None) -> None:
+        """None: the student or the section was not found."""
+
+
+class Unobserved:
+    """No one is told the outcomes."""
+
+    def registered(self, answer: RegisterAnswer) -> None:
+        pass
+
+    def dropped(self, outcome: DropOutcome | None) -> None:
+        pass
+
+
 class StudentDirectory(Protocol):
     """Enrollment status of students for the hot path, without Postgres."""
 
@@ -168,8 +202,8 @@ class StudentDirectory(Protocol):
         """A new student: their status, and a rule state that is empty and complete."""
 
 
-class Catalog(Protocol):
-    """The system of record: catalog entities, registrations and waitlists in Postgres."""
+class CatalogWrites(Protocol):
+    """Staff's writes to the catalog in the system of record (Postgres)."""
 
     async def create_semester(
         self,
@@ -192,20 +226,29 @@ class Catalog(Protocol):
 
     async def set_student_status(self, student_id: UUID, status: str) -> Student | None: ...
 
+
+class CatalogReads(Protocol):
+    """Catalog entities by id; the batches (the DataLoaders') answer in the order asked,
+    None for unknown ids."""
+
     async def semesters(self, ids: Sequence[UUID]) -> list[Semester | None]: ...
 
-    async def all_semesters(self) -> list[Semester]:
-        """Every semester, the latest registration window first."""
-
     async def courses(self, ids: Sequence[UUID]) -> list[Course | None]: ...
-
-    async def courses_by_code(self, codes: Sequence[str]) -> list[Course | None]: ...
 
     async def sections(self, ids: Sequence[UUID]) -> list[Section | None]: ...
 
     async def students(self, ids: Sequence[UUID]) -> list[Student | None]: ...
 
     async def section_setup(self, section_id: UUID) -> SectionSetup | None: ...
+
+
+class CatalogQueries(Protocol):
+    """Listings and searches of the catalog, registrations and waitlists."""
+
+    async def all_semesters(self) -> list[Semester]:
+        """Every semester, the latest registration window first."""
+
+    async def courses_by_code(self, codes: Sequence[str]) -> list[Course | None]: ...
 
     async def sections_of_courses(
         self, course_ids: Sequence[UUID], semester_id: UUID | None
@@ -222,6 +265,10 @@ class Catalog(Protocol):
     ) -> list[list[Registration]]: ...
 
     async def waitlists(self, student_ids: Sequence[UUID]) -> list[list[WaitlistEntry]]: ...
+
+
+class Catalog(CatalogWrites, CatalogReads, CatalogQueries, Protocol):
+    """The system of record: catalog entities, registrations and waitlists in Postgres."""
 
 
 class ChangeStream(Protocol):
@@ -286,12 +333,12 @@ class ChangeLog(Protocol):
         """Record a dead-lettered change as handled."""
 
 
-class RuleStore(Protocol):
-    """A student's rule state in their own Redis slot: the hot path's checks and
-    reservations, the holdings' state machine (docs/holdings.md), and the mirror of what
-    staff set in Postgres. Every move of a holding is a compare-and-set from the state the
-    caller expects; `op` names the operation (request, promotion) a step belongs to, so a
-    step run twice (a retry, a re-sent pipeline) acts once."""
+class RuleChecks(Protocol):
+    """A student's rule state in their own Redis slot, as the hot path uses it: checks and
+    reservations, and the holdings' state machine (docs/holdings.md). Every move of a
+    holding is a compare-and-set from the state the caller expects; `op` names the
+    operation (request, promotion) a step belongs to, so a step run twice (a retry, a
+    re-sent pipeline) acts once."""
 
     async def reserve(
         self,
@@ -360,6 +407,18 @@ class RuleStore(Protocol):
         the holding unchanged. Without `take_over`, a holding RESERVED by the student's own
         request under way answers UNAVAILABLE."""
 
+    async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]: ...
+
+    async def due_reservations(
+        self, shards: Sequence[int], limit: int = 200
+    ) -> list[DueReservation]: ...
+
+    async def clear_reservation(self, due: DueReservation) -> None: ...
+
+
+class RuleMirror(Protocol):
+    """The mirror in each student's slot of what staff set in Postgres."""
+
     async def mirror(self, rules: StudentRules) -> None:
         """Write what staff set for a student (holds, tickets, credit limit, completed)."""
 
@@ -369,13 +428,9 @@ class RuleStore(Protocol):
         """A rebuild: the student's rule state and settled holdings per semester from the
         record, holdings in flight kept; marks the slot loaded, of this generation."""
 
-    async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]: ...
 
-    async def due_reservations(
-        self, shards: Sequence[int], limit: int = 200
-    ) -> list[DueReservation]: ...
-
-    async def clear_reservation(self, due: DueReservation) -> None: ...
+class RuleStore(RuleChecks, RuleMirror, Protocol):
+    """A student's rule state, every use of it: one adapter (Redis) implements them all."""
 
 
 class SectionDirectory(Protocol):

@@ -1,4 +1,5 @@
-"""Where a freed seat goes when registration rules are checked.
+"""Where a freed seat goes: at once to the next in line when the rules are off
+(PlainPromoter); with them on (Promoter), as follows.
 
 A seat freed by a drop, a capacity raise or a lapsed offer is held for the first student in
 line (domain/rules.py Holder): pending a fresh check of the rules (AUTO_ENROLL: the seat is
@@ -15,14 +16,15 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 from uuid import UUID, uuid4
 
 from domain.errors import Unavailable
 from domain.live import WaitlistStatus
 from domain.model import DropAnswer, SectionSetup
-from domain.ports import RuleStore, SeatStore, SectionDirectory
+from domain.ports import RuleChecks, Seats, SectionDirectory
 from domain.rules import DueReservation, Holder, HolderKind, Holding, Leaving, Rejection
 from domain.wire import EventKind
 
@@ -49,37 +51,112 @@ def holders_of(drops: Drops) -> list[Holder]:
     return [h for found in drops if found is not None for h in found[1]]
 
 
+class Promotion(Protocol):
+    """Where a freed seat goes: to the next in line at once (PlainPromoter, rules off), or
+    held for the next student's check of the rules (Promoter). The composition root
+    chooses one."""
+
+    @property
+    def checked(self) -> bool:
+        """Whether a freed seat is held pending the next student's check (Seats)."""
+
+    async def pass_on(self, holders: Iterable[Holder], request_id: str) -> None:
+        """Settle every seat held for a student in line, and those it frees in turn."""
+
+    async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
+        """The student takes the seat offered to them."""
+
+    async def decline(
+        self, student_id: UUID, section_id: UUID, request_id: str
+    ) -> WaitlistStatus: ...
+
+    async def sweep(self, shards: Sequence[int]) -> int:
+        """Settle what died half-way in these shards; how many it settled."""
+
+
+async def hand_on(
+    holders: Iterable[Holder], hand_over: Callable[[Holder], Awaitable[list[Holder]]]
+) -> None:
+    """Hand over every seat held for a student in line, and those it frees in turn."""
+    queue = deque(holders)
+    for _ in range(MAX_HANDOVERS):
+        if not queue:
+            return
+        holder = queue.popleft()
+        if holder.kind is HolderKind.ENROLLED:
+            continue  # given at once: nothing to check
+        queue.extend(await hand_over(holder))
+    raise RuntimeError(f"more than {MAX_HANDOVERS} handovers in one request")
+
+
+async def take_pending(seats: Seats, holder: Holder, request_id: str) -> list[Holder]:
+    """A seat held pending a check with no rules to check: claimed for the student. An
+    offer stands: the student claims it."""
+    if holder.kind is not HolderKind.PENDING:
+        return []
+    _, more = await seats.resolve(
+        holder.student_id, holder.section_id, EventKind.CLAIM, "", request_id
+    )
+    return more
+
+
+@dataclass(slots=True)
+class PlainPromoter:
+    """Rules off: nothing to check again, so a freed seat goes to the next in line at once."""
+
+    seats: Seats
+    checked: ClassVar[bool] = False
+
+    async def pass_on(self, holders: Iterable[Holder], request_id: str) -> None:
+        await hand_on(holders, lambda holder: take_pending(self.seats, holder, request_id))
+
+    async def claim(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
+        return await self._resolve(student_id, section_id, EventKind.CLAIM, request_id)
+
+    async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
+        return await self._resolve(student_id, section_id, EventKind.DECLINE, request_id)
+
+    async def sweep(self, shards: Sequence[int]) -> int:
+        """Settle lapsed offers and pending checks whose request died."""
+        due = await self.seats.due_holds(shards)
+        for holder in due:
+            if holder.kind is HolderKind.OFFERED:
+                await self._resolve(holder.student_id, holder.section_id, EventKind.EXPIRE, "sweep")
+            else:
+                await self.pass_on([holder], "sweep")
+        return len(due)
+
+    async def _resolve(
+        self, student_id: UUID, section_id: UUID, action: EventKind, request_id: str
+    ) -> WaitlistStatus:
+        status, more = await self.seats.resolve(
+            student_id, section_id, action, "", request_id, new_operation()
+        )
+        await self.pass_on(more, request_id)
+        return status
+
+
 @dataclass(slots=True)
 class Promoter:
-    seats: SeatStore
+    """Rules on: a freed seat is held for the next in line until their rules are checked
+    again; in a section without rules it goes as with PlainPromoter."""
+
+    seats: Seats
     sections: SectionDirectory
-    rules: RuleStore | None = None
+    rules: RuleChecks
+    checked: ClassVar[bool] = True
 
     async def _setup(self, section_id: UUID) -> SectionSetup | None:
         (setup,) = await self.sections.setups([section_id])
         return setup if setup is not None and setup.rules is not None else None
 
     async def pass_on(self, holders: Iterable[Holder], request_id: str) -> None:
-        """Settle every seat held for a student in line, and those it frees in turn."""
-        queue = deque(holders)
-        for _ in range(MAX_HANDOVERS):
-            if not queue:
-                return
-            holder = queue.popleft()
-            if holder.kind is HolderKind.ENROLLED:
-                continue  # given at once: nothing to check
-            queue.extend(await self._hand_over(holder, request_id))
-        raise RuntimeError(f"more than {MAX_HANDOVERS} handovers in one request")
+        await hand_on(holders, lambda holder: self._hand_over(holder, request_id))
 
     async def _hand_over(self, holder: Holder, request_id: str) -> list[Holder]:
         setup = await self._setup(holder.section_id)
-        if self.rules is None or setup is None:
-            if holder.kind is HolderKind.PENDING:
-                _, more = await self.seats.resolve(
-                    holder.student_id, holder.section_id, EventKind.CLAIM, "", request_id
-                )
-                return more
-            return []
+        if setup is None:
+            return await take_pending(self.seats, holder, request_id)
         op = new_operation()
         reserve = holder.kind is HolderKind.PENDING
         broken, deadline, generation = await self.rules.confirm_promotion(
@@ -108,7 +185,7 @@ class Promoter:
         """The student would now break a rule: off the line, with the reason, then the
         holding forgotten; the seat moves on. A student with no seat held for them (a claim
         with nothing offered) stays in line, and so does their holding."""
-        assert self.rules is not None and setup.rules is not None
+        assert setup.rules is not None
         status, more = await self.seats.resolve(
             holder.student_id,
             holder.section_id,
@@ -135,9 +212,9 @@ class Promoter:
         """After a claim: the promotion (P) becomes ENROLLED, a swap's old section LEAVING
         and then dropped (its seat going down its own line), or P goes back to waiting or is
         forgotten, by what the section answered."""
-        assert self.rules is not None and setup.rules is not None
+        assert setup.rules is not None
         holding = HOLDING_OF.get(status)
-        # P, or none if the student's slot was reloaded under it (RuleStore.settle)
+        # P, or none if the student's slot was reloaded under it (RuleChecks.settle)
         settled = await self.rules.settle(
             student_id, [(setup, holding)], op, from_="P-", generation=generation
         )
@@ -158,7 +235,6 @@ class Promoter:
         """Holdings in LEAVING: their seats or places go first (each under its operation),
         then the holdings are forgotten and the saga's index entry cleared. A failure before
         the end leaves LEAVING for the sweeper."""
-        assert self.rules is not None
         drops: Drops = []
         for owner, group in itertools.groupby(leaving, lambda x: x.operation):
             ids = [x.section_id for x in group]
@@ -175,7 +251,6 @@ class Promoter:
         """The holdings this operation left LEAVING and has not given up yet, and
         `section_id` if another operation (a drop of it) left it LEAVING: each is given up
         under its own operation, so its seat goes once whoever gets there first."""
-        assert self.rules is not None
         return [
             Leaving(state.section_id, state.operation)
             for state in await self.rules.holdings(student_id, semester_id)
@@ -187,7 +262,7 @@ class Promoter:
         """The student takes the seat offered to them, if they still pass the rules."""
         setup = await self._setup(section_id)
         op, deadline, generation = new_operation(), 0, ""
-        if self.rules is not None and setup is not None:
+        if setup is not None:
             broken, deadline, generation = await self.rules.confirm_promotion(
                 student_id, setup, op, take_over=False
             )
@@ -203,15 +278,20 @@ class Promoter:
         status, more = await self.seats.resolve(
             student_id, section_id, EventKind.CLAIM, "", request_id, op, deadline
         )
-        if self.rules is not None and setup is not None:
+        if setup is not None:
             more += await self._settle_claim(student_id, setup, status, request_id, op, generation)
         await self.pass_on(more, request_id)
         return status
 
     async def decline(self, student_id: UUID, section_id: UUID, request_id: str) -> WaitlistStatus:
-        op = new_operation()
+        return await self._leave_line(student_id, section_id, EventKind.DECLINE, request_id)
+
+    async def _leave_line(
+        self, student_id: UUID, section_id: UUID, action: EventKind, request_id: str
+    ) -> WaitlistStatus:
+        """Decline or expire: off the line, the holding forgotten, the seat handed on."""
         status, more = await self.seats.resolve(
-            student_id, section_id, EventKind.DECLINE, "", request_id, op
+            student_id, section_id, action, "", request_id, new_operation()
         )
         await self._left_line(student_id, section_id, status)
         await self.pass_on(more, request_id)
@@ -220,34 +300,23 @@ class Promoter:
     async def _left_line(self, student_id: UUID, section_id: UUID, status: WaitlistStatus) -> None:
         setup = await self._setup(section_id)
         left = status in (WaitlistStatus.REMOVED, WaitlistStatus.EXPIRED)
-        if left and self.rules is not None and setup is not None and setup.rules is not None:
+        if left and setup is not None and setup.rules is not None:
             await self.rules.forget(student_id, setup.rules.semester_id, [section_id], "WP")
 
     async def sweep(self, shards: Sequence[int]) -> int:
-        """Settle what died half-way in these shards: lapsed offers and pending checks; with
-        rules, the saga steps of requests that died. Returns how many it settled."""
-        settled = 0
-        for holder in await self.seats.due_holds(shards):
+        """Settle what died half-way in these shards: lapsed offers, pending checks and the
+        saga steps of requests that died. Returns how many it settled."""
+        due = await self.seats.due_holds(shards)
+        for holder in due:
             if holder.kind is HolderKind.OFFERED:
-                status, more = await self.seats.resolve(
-                    holder.student_id,
-                    holder.section_id,
-                    EventKind.EXPIRE,
-                    "",
-                    "sweep",
-                    new_operation(),
+                await self._leave_line(
+                    holder.student_id, holder.section_id, EventKind.EXPIRE, "sweep"
                 )
-                await self._left_line(holder.student_id, holder.section_id, status)
-                await self.pass_on(more, "sweep")
             else:
                 await self.pass_on([holder], "sweep")
-            settled += 1
-        if self.rules is not None:
-            settled += await self._sweep_reservations(shards)
-        return settled
+        return len(due) + await self._sweep_reservations(shards)
 
     async def _sweep_reservations(self, shards: Sequence[int]) -> int:
-        assert self.rules is not None
         due = await self.rules.due_reservations(shards)
         entries: dict[str, list[DueReservation]] = {}
         for item in due:
@@ -262,7 +331,6 @@ class Promoter:
         promotions (R, P) settles to where the student stands in the section now; each
         holding it left LEAVING is dropped and forgotten. False when not due yet by Redis's
         clock (the index entry stays for the next sweep)."""
-        assert self.rules is not None
         first = items[0]
         student, op, named = first.student_id, first.operation, {i.section_id for i in items}
         finished = True

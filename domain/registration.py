@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TypeGuard, TypeVar
+from typing import Protocol, TypeGuard, TypeVar
 from uuid import UUID, uuid4
 
 from domain.errors import BadInput, Forbidden, NotEligible, NotFound, Unavailable
@@ -28,12 +28,14 @@ from domain.model import (
 )
 from domain.ports import (
     IdempotencyStore,
-    RuleStore,
-    SeatStore,
+    RegistrationOutcomes,
+    RuleChecks,
+    Seats,
     SectionDirectory,
     StudentDirectory,
+    Unobserved,
 )
-from domain.promotion import Promoter, holders_of
+from domain.promotion import Promoter, Promotion, holders_of
 from domain.rules import Attempt, Holder, Holding, Leaving, Verdict
 
 log = logging.getLogger(__name__)
@@ -97,18 +99,15 @@ Answer = TypeVar("Answer", RegisterAnswer, DropAnswer, SwapAnswer)
 
 @dataclass(slots=True)
 class Registrar:
-    """Register, drop and swap. With a RuleStore the registration rules are checked as a
-    short saga (reserve in the student's slot, take seats, settle); without one (rules
-    off), one pipelined round trip of section scripts does it all. Each step of a saga is
-    a compare-and-set on the holdings' state machine (docs/holdings.md) and runs once per
-    operation."""
+    """Register, drop and swap, once per idempotency key, and claim or decline an offer.
+    `seating` takes and gives up the seats, with the registration rules checked or not;
+    `promotion` settles offers. The composition root chooses both."""
 
-    seats: SeatStore
     answers: IdempotencyStore
     students: StudentDirectory
-    sections: SectionDirectory | None = None
-    rules: RuleStore | None = None
-    promoter: Promoter | None = None
+    seating: Seating
+    promotion: Promotion
+    outcomes: RegistrationOutcomes = field(default_factory=Unobserved)
 
     async def register(
         self,
@@ -153,7 +152,7 @@ class Registrar:
         if drop_section_id == add_section_id:
             raise BadInput("dropSectionId and addSectionId must differ")
         print_ = fingerprint("swap", student_id, drop_section_id, add_section_id)
-        work = partial(self._swap, student_id, drop_section_id, add_section_id, request_id)
+        work = partial(self.seating.swap, student_id, drop_section_id, add_section_id, request_id)
         return await self._once(student_id, idempotency_key, print_, SwapAnswer, work)
 
     async def _once(
@@ -189,22 +188,100 @@ class Registrar:
     async def _register(
         self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
     ) -> RegisterAnswer:
-        await self._check_eligible(student_id)
-        if self.rules is None or self.sections is None:
-            results = await self.seats.register(student_id, section_ids, request_id, op)
-        else:
-            results = await self._register_checked(student_id, section_ids, request_id, op)
+        await require_eligible(self.students, student_id)
+        results = await self.seating.register(student_id, section_ids, request_id, op)
         if all(r.reason == Rejection.UNAVAILABLE for r in results):
             raise Unavailable("seat state is being rebuilt; try again shortly")
-        return RegisterAnswer(student_id, tuple(results))
+        answer = RegisterAnswer(student_id, tuple(results))
+        self.outcomes.registered(answer)
+        return answer
 
-    async def _register_checked(
+    async def _drop(
+        self, student_id: UUID, section_id: UUID, request_id: str, op: str
+    ) -> DropAnswer:
+        if await self.students.enrollment_status(student_id) is None:
+            self.outcomes.dropped(None)
+            raise NotFound(f"student {student_id} not found")
+        answer = await self.seating.drop(student_id, section_id, request_id, op)
+        self.outcomes.dropped(None if answer is None else answer.outcome)
+        if answer is None:
+            raise NotFound(f"section {section_id} not found")
+        return answer
+
+    async def claim_seat(
+        self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""
+    ) -> WaitlistStatus:
+        authorize(actor, student_id)
+        await require_eligible(self.students, student_id)
+        return await self.promotion.claim(student_id, section_id, request_id)
+
+    async def decline_offer(
+        self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""
+    ) -> WaitlistStatus:
+        authorize(actor, student_id)
+        return await self.promotion.decline(student_id, section_id, request_id)
+
+
+class Seating(Protocol):
+    """How register, drop and swap take and give up seats: with the registration rules
+    checked (CheckedSeating) or not (PlainSeating). The composition root chooses one."""
+
+    async def register(
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
+    ) -> list[SectionResult]: ...
+
+    async def drop(
+        self, student_id: UUID, section_id: UUID, request_id: str, op: str
+    ) -> DropAnswer | None:
+        """The answer, the freed seat handed on; None when the section is unknown."""
+
+    async def swap(
+        self, student_id: UUID, old_id: UUID, new_id: UUID, request_id: str, op: str
+    ) -> SwapAnswer: ...
+
+
+@dataclass(slots=True)
+class PlainSeating:
+    """Rules off: one pipelined round trip of section scripts does it all, and a freed seat
+    goes to the next in line at once (nothing to hand on)."""
+
+    seats: Seats
+
+    async def register(
+        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
+    ) -> list[SectionResult]:
+        return await self.seats.register(student_id, section_ids, request_id, op)
+
+    async def drop(
+        self, student_id: UUID, section_id: UUID, request_id: str, op: str
+    ) -> DropAnswer | None:
+        (found,) = await self.seats.drop(student_id, [section_id], request_id, False, op)
+        return None if found is None else found[0]
+
+    async def swap(
+        self, student_id: UUID, old_id: UUID, new_id: UUID, request_id: str, op: str
+    ) -> SwapAnswer:
+        raise Unavailable("swap needs the registration rules, which are turned off")
+
+
+@dataclass(slots=True)
+class CheckedSeating:
+    """Rules on: checked as a short saga (reserve in the student's slot, take seats,
+    settle). Each step is a compare-and-set on the holdings' state machine
+    (docs/holdings.md) and runs once per operation."""
+
+    seats: Seats
+    students: StudentDirectory
+    sections: SectionDirectory
+    rules: RuleChecks
+    promoter: Promoter
+
+    async def register(
         self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
     ) -> list[SectionResult]:
         """The saga: (1) rules checked and credits/time reserved in the student's slot (R),
         (2) seats taken by the section scripts, before the reservation's deadline, (3) each
         reservation settled from R to where the student now stands, refusals logged."""
-        assert self.rules is not None and self.sections is not None
         setups = dict(zip(section_ids, await self.sections.setups(section_ids), strict=True))
         results: dict[UUID, SectionResult] = {
             sid: SectionResult(sid, RegisterOutcome.REJECTED, reason=Rejection.SECTION_NOT_FOUND)
@@ -250,34 +327,26 @@ class Registrar:
         await follow_up(settle, f"settling the reservations of {student_id}")
         return [results[sid] for sid in section_ids]
 
-    async def _drop(
+    async def drop(
         self, student_id: UUID, section_id: UUID, request_id: str, op: str
-    ) -> DropAnswer:
-        """With rules: the holding becomes LEAVING first (with what depends on it), then the
-        seats go, then the holdings are forgotten: a failure in between leaves LEAVING for
-        the sweeper to finish, never a seat that counts nothing (docs/holdings.md)."""
-        if await self.students.enrollment_status(student_id) is None:
-            raise NotFound(f"student {student_id} not found")
-        setup = None
-        if self.rules is not None and self.sections is not None:
-            (setup,) = await self.sections.setups([section_id])
-        if self.rules is None or self.promoter is None or setup is None or setup.rules is None:
-            drops = await self.seats.drop(
-                student_id, [section_id], request_id, self.rules is not None, op
-            )
+    ) -> DropAnswer | None:
+        """The holding becomes LEAVING first (with what depends on it), then the seats go,
+        then the holdings are forgotten: a failure in between leaves LEAVING for the sweeper
+        to finish, never a seat that counts nothing (docs/holdings.md)."""
+        (setup,) = await self.sections.setups([section_id])
+        if setup is None or setup.rules is None:
+            drops = await self.seats.drop(student_id, [section_id], request_id, True, op)
             holders: list[Holder] = []
         else:
             drops, holders = await self._leave(student_id, setup, request_id, op)
         if drops[0] is None:
-            raise NotFound(f"section {section_id} not found")
-        if self.promoter is not None:
-            await follow_up(self.promoter.pass_on(holders, request_id), "handing seats on")
+            return None
+        await follow_up(self.promoter.pass_on(holders, request_id), "handing seats on")
         return drops[0][0]
 
     async def _leave(
         self, student_id: UUID, setup: SectionSetup, request_id: str, op: str
     ) -> tuple[list[tuple[DropAnswer, list[Holder]] | None], list[Holder]]:
-        assert self.rules is not None and self.promoter is not None
         assert setup.rules is not None
         marked = await self.rules.leave(student_id, setup, op)
         if marked.unavailable:
@@ -291,15 +360,13 @@ class Registrar:
         )
         return drops, [h for found in drops if found is not None for h in found[1]]
 
-    async def _swap(
+    async def swap(
         self, student_id: UUID, old_id: UUID, new_id: UUID, request_id: str, op: str
     ) -> SwapAnswer:
         """Enrolled in `old`, wanting `new`: a seat in `new` means enrolled there and
         `old` LEAVING, then dropped; a full `new` means waiting for it while keeping `old`,
         and the promotion into `new` drops `old` the same way (domain/promotion.py)."""
-        if self.rules is None or self.sections is None or self.promoter is None:
-            raise Unavailable("swap needs the registration rules, which are turned off")
-        await self._check_eligible(student_id)
+        await require_eligible(self.students, student_id)
         old, new = await self.sections.setups([old_id, new_id])
         if new is None or new.rules is None:
             return SwapAnswer(student_id, SwapOutcome.REJECTED, Rejection.SECTION_NOT_FOUND)
@@ -357,7 +424,6 @@ class Registrar:
         """Nothing reserved now: log a rule's refusal and answer why. The index entry stays
         for the sweeper, which clears it once it finds nothing of this operation in flight:
         an earlier run of it (the client's retry) may have left the old section LEAVING."""
-        assert self.rules is not None
         if verdict.reason is Rejection.UNAVAILABLE:
             raise Unavailable("this section is being changed; try again shortly")
         if verdict.held is not None:
@@ -373,29 +439,13 @@ class Registrar:
         await self.rules.settle(student_id, [], op, attempts=[attempt], request_id=request_id)
         return SwapAnswer(student_id, SwapOutcome.REJECTED, reason)
 
-    async def claim_seat(
-        self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""
-    ) -> WaitlistStatus:
-        authorize(actor, student_id)
-        await self._check_eligible(student_id)
-        if self.promoter is None:
-            raise Unavailable("offers need the registration rules, which are turned off")
-        return await self.promoter.claim(student_id, section_id, request_id)
 
-    async def decline_offer(
-        self, actor: Actor, student_id: UUID, section_id: UUID, request_id: str = ""
-    ) -> WaitlistStatus:
-        authorize(actor, student_id)
-        if self.promoter is None:
-            raise Unavailable("offers need the registration rules, which are turned off")
-        return await self.promoter.decline(student_id, section_id, request_id)
-
-    async def _check_eligible(self, student_id: UUID) -> None:
-        status = await self.students.enrollment_status(student_id)
-        if status is None:
-            raise NotFound(f"student {student_id} not found")
-        if status != ACTIVE:
-            raise NotEligible(f"student is {status}, not active", enrollmentStatus=status)
+async def require_eligible(students: StudentDirectory, student_id: UUID) -> None:
+    status = await students.enrollment_status(student_id)
+    if status is None:
+        raise NotFound(f"student {student_id} not found")
+    if status != ACTIVE:
+        raise NotEligible(f"student is {status}, not active", enrollmentStatus=status)
 
 
 # Refusals not written to the attempts log: no such section, or no answer at all.

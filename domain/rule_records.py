@@ -70,9 +70,9 @@ class SectionRulesChange:
     offer_hours: int | None = None
 
 
-class RuleRecords(Protocol):
-    """The rules in the system of record. Writes are one unit of work each; reads batch by
-    id (the DataLoaders call them) and answer in the order asked, None for unknown ids."""
+class RuleWrites(Protocol):
+    """Staff's writes to the rules in the system of record, one unit of work each, and what
+    applying them to the live state reads back."""
 
     async def set_course_rules(
         self, course_id: UUID, credits: float | None, prerequisites: Sequence[UUID] | None
@@ -101,6 +101,13 @@ class RuleRecords(Protocol):
 
     async def student_rules(self, ids: Sequence[UUID]) -> list[StudentRules | None]: ...
 
+    async def students_by_number(self, numbers: Sequence[str]) -> list[UUID | None]: ...
+
+
+class RuleReads(Protocol):
+    """The rules as the DataLoaders read them: batched by id, in the order asked, None for
+    unknown ids."""
+
     async def course_rules(self, ids: Sequence[UUID]) -> list[CourseRules | None]: ...
 
     async def section_rules(self, ids: Sequence[UUID]) -> list[SectionRules | None]: ...
@@ -114,4 +121,6 @@ class RuleRecords(Protocol):
     async def attempts(self, student_ids: Sequence[UUID], first: int) -> list[list[LoggedAttempt]]:
         """Each student's `first` latest refused attempts, newest first."""
 
-    async def students_by_number(self, numbers: Sequence[str]) -> list[UUID | None]: ...
+
+class RuleRecords(RuleWrites, RuleReads, Protocol):
+    """The rules in the system of record (Postgres)."""

@@ -12,8 +12,8 @@ from uuid import UUID
 from domain.catalog import MAX_SEATS, require_aware, require_staff, require_text
 from domain.errors import BadInput, NotFound
 from domain.model import Actor, Course, Section, SectionSetup, Student
-from domain.ports import Catalog, RuleStore, SeatStore, SectionDirectory
-from domain.rule_records import KEEP, Hold, RuleRecords, SectionRulesChange, TimeTicket
+from domain.ports import CatalogReads, RuleMirror, SectionDirectory, SectionSeats
+from domain.rule_records import KEEP, Hold, RuleWrites, SectionRulesChange, TimeTicket
 from domain.rules import WEEKDAYS, Meeting
 from domain.time_tickets import TicketRow, check_window, plan_tickets
 
@@ -94,10 +94,10 @@ def check_change(change: SectionRulesChange) -> SectionRulesChange:
 
 @dataclass(slots=True)
 class RulesAdmin:
-    catalog: Catalog
-    records: RuleRecords
-    seats: SeatStore
-    rules: RuleStore
+    catalog: CatalogReads
+    records: RuleWrites
+    seats: SectionSeats
+    rules: RuleMirror
     sections: SectionDirectory
 
     # -- course and section rules: refreshed in every section's live state ------------------

@@ -14,12 +14,12 @@ from redis.asyncio.cluster import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.catalog import CatalogService
-from domain.promotion import Promoter
-from domain.registration import Registrar
+from domain.promotion import PlainPromoter, Promoter, Promotion
+from domain.registration import CheckedSeating, PlainSeating, Registrar, Seating
 from domain.rules import DEFAULT_MAX_CREDITS
 from domain.rules_admin import RulesAdmin
 from infrastructure.auth import TokenService
-from infrastructure.metrics import MeteredRegistrar
+from infrastructure.metrics import RegistrationMetrics
 from infrastructure.postgres.catalog import PostgresCatalog
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.postgres.database import make_engine, make_sessions
@@ -76,6 +76,20 @@ class CatalogListener:
         self.sections.forget_all()
 
 
+def choose_seating(
+    settings: Settings,
+    seats: RedisSeatStore,
+    students: CachedStudentDirectory,
+    sections: RedisSectionDirectory,
+    rules: RedisRuleStore,
+) -> tuple[Promotion, Seating]:
+    """The registration rules checked (the saga) or, with COURSEREG_RULES=false, not."""
+    if not settings.rules:
+        return PlainPromoter(seats), PlainSeating(seats)
+    promoter = Promoter(seats, sections, rules)
+    return promoter, CheckedSeating(seats, students, sections, rules, promoter)
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -96,7 +110,7 @@ class Container:
     catalog: CatalogService
     sections: RedisSectionDirectory
     rules: RedisRuleStore
-    promoter: Promoter
+    promoter: Promotion
     rule_records: PostgresRuleRecords
     rules_admin: RulesAdmin
     throttle: RequestThrottle
@@ -124,8 +138,7 @@ class Container:
         seats = RedisSeatStore(redis, scripts, keys, rules.memo_ms)
         students = CachedStudentDirectory(redis, keys)
         sections = RedisSectionDirectory(redis, keys)
-        checked = rules if settings.rules else None
-        promoter = Promoter(seats, sections, checked)
+        promoter, seating = choose_seating(settings, seats, students, sections, rules)
         records = PostgresCatalog(sessions)
         rule_records = PostgresRuleRecords(sessions)
         snapshot = PostgresSnapshot(sessions)
@@ -148,13 +161,12 @@ class Container:
             state=StateLoader(
                 redis, scripts, keys, snapshot, students, stream, rules, settings.rules
             ),
-            registrar=MeteredRegistrar(
-                seats,
+            registrar=Registrar(
                 RedisIdempotencyStore(redis, scripts, keys),
                 students,
-                sections,
-                checked,
+                seating,
                 promoter,
+                RegistrationMetrics(),
             ),
             catalog=CatalogService(records, seats, students, promoter),
             sections=sections,

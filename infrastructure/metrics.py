@@ -16,9 +16,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
 from graphql import FieldNode, get_operation_ast
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -27,9 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
-from domain.errors import NotFound
-from domain.model import DropAnswer, RegisterAnswer
-from domain.registration import Registrar
+from domain.model import DropOutcome, RegisterAnswer
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.hub import RedisHub
 from infrastructure.redis.keys import CONSUMER_GROUP, Keys
@@ -175,27 +172,15 @@ class GraphQLMetrics(SchemaExtension):
             GRAPHQL_SECONDS.labels(kind, operation).observe(time.perf_counter() - started)
 
 
-class MeteredRegistrar(Registrar):
-    """The registrar, counting register and drop outcomes (rule refusals included)."""
+class RegistrationMetrics:
+    """Counts register outcomes per section (rule refusals included) and drop outcomes."""
 
-    async def _register(
-        self, student_id: UUID, section_ids: Sequence[UUID], request_id: str, op: str
-    ) -> RegisterAnswer:
-        answer = await super()._register(student_id, section_ids, request_id, op)
+    def registered(self, answer: RegisterAnswer) -> None:
         for result in answer.results:
             REGISTER_OUTCOMES.labels(result.outcome.value, result.reason or "").inc()
-        return answer
 
-    async def _drop(
-        self, student_id: UUID, section_id: UUID, request_id: str, op: str
-    ) -> DropAnswer:
-        try:
-            answer = await super()._drop(student_id, section_id, request_id, op)
-        except NotFound:
-            DROP_OUTCOMES.labels("NOT_FOUND").inc()
-            raise
-        DROP_OUTCOMES.labels(answer.outcome.value).inc()
-        return answer
+    def dropped(self, outcome: DropOutcome | None) -> None:
+        DROP_OUTCOMES.labels("NOT_FOUND" if outcome is None else outcome.value).inc()
 
 
 async def refresh(redis: RedisClient, keys: Keys, hub: RedisHub | None) -> None:

@@ -208,6 +208,15 @@ async def lossy_api(settings: Settings, lossy: LossyProxy) -> AsyncIterator[Api]
         await forget_keys(running.container)
 
 
+@pytest.fixture
+async def rules_off_api(settings: Settings) -> AsyncIterator[Api]:
+    """`api` with COURSEREG_RULES=false: the rule-free hot path the container chooses."""
+    await _truncate(settings.database_url)
+    async with running_app(settings.model_copy(update={"rules": False})) as running:
+        yield running
+        await forget_keys(running.container)
+
+
 @dataclass
 class Worker:
     persister: Persister

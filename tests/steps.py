@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
-from domain.registration import Registrar
+from domain.promotion import Promoter, Promotion
+from domain.registration import CheckedSeating, Registrar
 
 
 @dataclass
@@ -63,6 +64,15 @@ def of_student(student_id: UUID) -> Callable[..., bool]:
 
 
 def registrar_with(registrar: Registrar, **ports: Any) -> Registrar:
-    """The registrar with some ports replaced (e.g. rules=Held(...)); its promoter keeps the
-    real ones, so only this registrar's own steps are held."""
-    return replace(registrar, **ports)
+    """The registrar with some ports of its saga replaced (e.g. rules=Held(...)); its
+    promoter keeps the real ones, so only this registrar's own steps are held."""
+    seating = registrar.seating
+    assert isinstance(seating, CheckedSeating), "the steps held are the rules' saga's"
+    promotion = ports.get("promoter", registrar.promotion)
+    return replace(registrar, seating=replace(seating, **ports), promotion=promotion)
+
+
+def promoter_with(promotion: Promotion, **ports: Any) -> Promoter:
+    """The rules' promoter with some ports replaced (e.g. seats=Held(...))."""
+    assert isinstance(promotion, Promoter), "the steps held are the rules' promoter's"
+    return replace(promotion, **ports)

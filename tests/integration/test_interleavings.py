@@ -13,7 +13,6 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -39,7 +38,7 @@ from tests.integration.test_rules import (
     standing,
     swap_from,
 )
-from tests.steps import Held, Hold, of_student, registrar_with
+from tests.steps import Held, Hold, of_student, promoter_with, registrar_with
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
   results { sectionId outcome reason } } }"""
@@ -142,7 +141,7 @@ async def test_f2_a_rebuild_gives_a_seat_held_for_the_line_back_to_the_line(
     assert outcomes(await register(api, x, section)) == [("WAITLISTED", None)]
 
     hold = Hold("confirm_promotion", of_student(x.id))
-    promoter = replace(api.container.promoter, rules=Held(api.container.rules, hold))
+    promoter = promoter_with(api.container.promoter, rules=Held(api.container.rules, hold))
     held = registrar_with(api.container.registrar, promoter=promoter)
     dropping = asyncio.create_task(held.drop(STAFF, a.id, section.id))
     await hold.reached()  # the seat is held for X; the hand-over never goes on
@@ -213,7 +212,7 @@ async def test_f4_a_drop_that_fails_half_way_keeps_counting_its_seat(
     hold = Hold("drop", of_student(student.id), fail=Unavailable("Redis went away"))
     hold.go.set()
     seats = Held(api.container.seats, hold)
-    promoter = replace(api.container.promoter, seats=seats)
+    promoter = promoter_with(api.container.promoter, seats=seats)
     held = registrar_with(api.container.registrar, seats=seats, promoter=promoter)
     with pytest.raises(Unavailable):
         await held.drop(STAFF, student.id, first.id)
@@ -279,7 +278,7 @@ async def test_f7_a_step_failing_after_the_seats_keeps_the_first_answer(
     assert outcomes(await register(api, x, section)) == [("WAITLISTED", None)]
     hold = Hold("confirm_promotion", of_student(x.id), fail=Unavailable("Redis blinked"))
     hold.go.set()
-    promoter = replace(api.container.promoter, rules=Held(api.container.rules, hold))
+    promoter = promoter_with(api.container.promoter, rules=Held(api.container.rules, hold))
     held = registrar_with(api.container.registrar, promoter=promoter)
 
     first = await held.drop(STAFF, a.id, section.id, idempotency_key="drop-7")
@@ -584,7 +583,7 @@ async def test_x_a_swap_that_meets_a_drop_of_its_old_section_says_swapped_once_i
     swapping = asyncio.create_task(swapper.swap(STAFF, x.id, old.id, new.id))
     await swap_hold.reached()  # the rule check passed, S1 still ENROLLED
     drop_hold = Hold("drop", of_student(x.id))
-    promoter = replace(api.container.promoter, seats=Held(api.container.seats, drop_hold))
+    promoter = promoter_with(api.container.promoter, seats=Held(api.container.seats, drop_hold))
     dropper = registrar_with(api.container.registrar, promoter=promoter)
     dropping = asyncio.create_task(dropper.drop(STAFF, x.id, old.id))
     await drop_hold.reached()  # S1 LEAVING under the drop's operation
@@ -614,7 +613,7 @@ async def test_x_a_drop_that_meets_another_drop_never_drops_the_seat_taken_after
     assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
 
     def dropper(hold: Hold) -> Any:
-        promoter = replace(api.container.promoter, seats=Held(api.container.seats, hold))
+        promoter = promoter_with(api.container.promoter, seats=Held(api.container.seats, hold))
         return registrar_with(api.container.registrar, promoter=promoter)
 
     first, second = Hold("drop", of_student(x.id)), Hold("drop", of_student(x.id))

@@ -42,7 +42,8 @@ def test_my_promotion_is_final():
 
 def test_leaving_myself_is_removed():
     w = watch(2)
-    assert w.apply(event(2, "leave", student=ME, left_rank=2)).status is WaitlistStatus.REMOVED
+    standing = w.apply(event(2, "leave", student=ME, left_rank=2))
+    assert standing is not None and standing.status is WaitlistStatus.REMOVED
 
 
 def test_events_older_than_the_standing_are_ignored():

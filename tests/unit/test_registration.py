@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
 from domain.errors import BadInput, Forbidden, NotEligible, NotFound, Unavailable
 from domain.model import Actor, DropOutcome, RegisterOutcome, Role
-from domain.registration import Registrar
-from tests.unit.fakes import FakeAnswers, FakeSeatStore, FakeSection, FakeStudents
+from domain.promotion import PlainPromoter
+from domain.registration import PlainSeating, Registrar
+from tests.unit.fakes import (
+    FakeAnswers,
+    FakeSeatStore,
+    FakeSection,
+    FakeStudents,
+    RecordedOutcomes,
+)
 
 STAFF = Actor("staff", Role.STAFF)
 
@@ -20,7 +28,8 @@ def world() -> tuple[Registrar, FakeSeatStore, FakeAnswers, FakeStudents, uuid.U
     seats = FakeSeatStore({section: FakeSection(total=1)})
     answers = FakeAnswers()
     students = FakeStudents({student: "active"})
-    return Registrar(seats, answers, students), seats, answers, students, student, section
+    registrar = Registrar(answers, students, PlainSeating(seats), PlainPromoter(seats))
+    return registrar, seats, answers, students, student, section
 
 
 async def test_a_student_may_not_act_for_another(world):
@@ -119,3 +128,18 @@ async def test_dropping_promotes_the_head_of_the_line(world):
     answer = await registrar.drop(STAFF, student, section)
     assert answer.outcome is DropOutcome.DROPPED
     assert seats.sections[section].enrolled == [waiting]
+
+
+async def test_outcomes_are_told_for_work_done_not_for_replays(world):
+    registrar, _, _, _, student, section = world
+    outcomes = RecordedOutcomes()
+    registrar = replace(registrar, outcomes=outcomes)
+    first = await registrar.register(STAFF, student, [section], "k1")
+    await registrar.register(STAFF, student, [section], "k1")
+    with pytest.raises(NotFound):
+        await registrar.drop(STAFF, student, uuid.uuid4())
+    with pytest.raises(NotFound):
+        await registrar.drop(STAFF, uuid.uuid4(), section)
+    await registrar.drop(STAFF, student, section)
+    assert outcomes.registers == [first]
+    assert outcomes.drops == [None, None, DropOutcome.DROPPED]

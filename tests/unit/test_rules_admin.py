@@ -5,7 +5,7 @@ once; students' rule state mirrored); bulk time tickets are checked whole."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,8 +15,9 @@ import pytest
 
 from domain.errors import BadInput, Forbidden, NotFound
 from domain.model import Actor, Course, Role, Section, SectionSetup, Semester, Student
-from domain.rule_records import KEEP, Hold, SectionRulesChange, TimeTicket
-from domain.rules import Meeting, SectionRules, StudentRules
+from domain.ports import CapacityChange, CatalogReads, RuleMirror, SectionDirectory, SectionSeats
+from domain.rule_records import KEEP, Hold, RuleWrites, SectionRulesChange, TimeTicket
+from domain.rules import HeldSection, Holder, Meeting, SectionRules, StudentRules
 from domain.rules_admin import RulesAdmin, check_change, checked_meetings, require_credits
 from domain.time_tickets import BadRows, TicketRow, plan_tickets
 
@@ -28,8 +29,8 @@ SEMESTER = Semester(
 
 
 @dataclass
-class FakeRecords:
-    """Catalog reads and the RuleRecords port in one: what the service asks of the record."""
+class FakeRecords(CatalogReads, RuleWrites):
+    """Catalog reads and the rules' writes in one: what the service asks of the record."""
 
     courses_by_id: dict[UUID, Course] = field(default_factory=dict)
     sections_by_id: dict[UUID, Section] = field(default_factory=dict)
@@ -62,8 +63,10 @@ class FakeRecords:
     async def section_setup(self, section_id: UUID) -> SectionSetup | None:
         return self.setup(self.sections_by_id[section_id])
 
-    async def set_course_rules(self, course_id: UUID, *change: Any) -> Course | None:
-        self.writes.append(("course", (course_id, *change)))
+    async def set_course_rules(
+        self, course_id: UUID, credits: float | None, prerequisites: Sequence[UUID] | None
+    ) -> Course | None:
+        self.writes.append(("course", (course_id, credits, prerequisites)))
         return self.courses_by_id.get(course_id)
 
     async def setups_of_course(self, course_id: UUID) -> list[SectionSetup]:
@@ -84,6 +87,13 @@ class FakeRecords:
     async def set_time_tickets(self, tickets: Sequence[TimeTicket]) -> None:
         self.writes.append(("tickets", list(tickets)))
 
+    async def set_max_credits(self, student_id: UUID, max_credits: float) -> Student | None:
+        self.writes.append(("max_credits", (student_id, max_credits)))
+        return self.students_by_id.get(student_id)
+
+    async def record_completed(self, student_id: UUID, course_id: UUID) -> None:
+        self.writes.append(("completed", (student_id, course_id)))
+
     async def student_rules(self, ids: Sequence[UUID]) -> list[StudentRules | None]:
         return [StudentRules(i, holds=len(self.holds_by_id)) for i in ids]
 
@@ -93,19 +103,35 @@ class FakeRecords:
 
 
 @dataclass
-class FakeLive:
-    """SeatStore.open_section, SectionDirectory.announce and RuleStore.mirror, recorded."""
+class FakeLive(SectionSeats, RuleMirror, SectionDirectory):
+    """The live state's side of staff's changes, recorded: sections opened (and read back),
+    capacities set, students' rule state mirrored or loaded, announcements."""
 
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
     async def open_section(self, setup: SectionSetup) -> None:
         self.calls.append(("open", setup))
 
+    async def set_capacity(
+        self, section_id: UUID, total_seats: int, request_id: str, checked: bool
+    ) -> tuple[CapacityChange, list[Holder]] | None:
+        self.calls.append(("capacity", (section_id, total_seats)))
+        return CapacityChange(True, 0, total_seats, 0), []
+
+    async def setups(self, section_ids: Sequence[UUID]) -> list[SectionSetup | None]:
+        opened = {setup.section_id: setup for kind, setup in self.calls if kind == "open"}
+        return [opened.get(sid) for sid in section_ids]
+
     async def announce(self, section_ids: Sequence[UUID]) -> None:
         self.calls.append(("announce", list(section_ids)))
 
     async def mirror(self, rules: StudentRules) -> None:
         self.calls.append(("mirror", rules))
+
+    async def load(
+        self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], generation: str
+    ) -> None:
+        self.calls.append(("load", rules))
 
 
 def course() -> Course:
@@ -121,7 +147,7 @@ def student(number: str = "") -> Student:
 
 
 def admin(records: FakeRecords, live: FakeLive) -> RulesAdmin:
-    return RulesAdmin(records, records, live, live, live)  # type: ignore[arg-type]
+    return RulesAdmin(records, records, live, live, live)
 
 
 async def test_course_rules_reopen_every_section_of_the_course_then_announce_them_once() -> None:
