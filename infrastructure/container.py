@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.catalog import CatalogService
 from domain.promotion import PlainPromoter, Promoter, Promotion
-from domain.registration import CheckedSeating, PlainSeating, Registrar, Seating
+from domain.registration import Registrar
 from domain.rules import DEFAULT_MAX_CREDITS
 from domain.rules_admin import RulesAdmin
+from domain.seating import CheckedSeating, PlainSeating, Seating
 from infrastructure.auth import TokenService
 from infrastructure.metrics import RegistrationMetrics
 from infrastructure.postgres.catalog import PostgresCatalog

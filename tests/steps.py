@@ -12,7 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.promotion import Promoter, Promotion
-from domain.registration import CheckedSeating, Registrar
+from domain.registration import Registrar
+from domain.seating import CheckedSeating
 
 
 @dataclass

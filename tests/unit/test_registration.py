@@ -10,7 +10,8 @@ import pytest
 from domain.errors import BadInput, Forbidden, NotEligible, NotFound, Unavailable
 from domain.model import Actor, DropOutcome, RegisterOutcome, Role
 from domain.promotion import PlainPromoter
-from domain.registration import PlainSeating, Registrar
+from domain.registration import Registrar
+from domain.seating import PlainSeating
 from tests.unit.fakes import (
     FakeAnswers,
     FakeSeatStore,

@@ -23,8 +23,9 @@ from domain.model import (
     SwapOutcome,
 )
 from domain.promotion import Promoter
-from domain.registration import CheckedSeating, Registrar
+from domain.registration import Registrar
 from domain.rules import Attempt, Holding, SectionRules
+from domain.seating import CheckedSeating
 from tests.unit.fakes import (
     FakeAnswers,
     FakeRuleStore,
