@@ -22,6 +22,7 @@ from infrastructure.redis.hub import RedisHub
 from infrastructure.settings import Settings
 from tests.conftest import Api, Catalog
 from tests.servers import serve, ws_url
+from tests.waiting import wait_until
 from tests.wsclient import SEAT_UPDATES, GqlSocket
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
@@ -53,14 +54,6 @@ async def running_hub(settings: Settings) -> AsyncIterator[tuple[RedisHub, Redis
         await redis.aclose(close_connection_pool=True)
 
 
-async def eventually(check: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 async def hub_connections(redis: Redis, name: str) -> list[dict[str, Any]]:
     return [c for c in await redis.client_list(_type="pubsub") if c["name"] == name]
 
@@ -79,7 +72,11 @@ async def test_clients_joining_a_new_channel_at_the_same_moment_all_receive_its_
         await asyncio.gather(*(hub.add(listener, [channel]) for listener in listeners))
         assert await subscriptions(redis, channel) == 1
         await redis.publish(channel, "first")
-        await eventually(lambda: all(listener.events == ["first"] for listener in listeners))
+        await wait_until(
+            lambda: all(listener.events == ["first"] for listener in listeners),
+            5,
+            "every listener got the event",
+        )
         assert len(await hub_connections(redis, hub.name)) == 1
 
 
@@ -94,9 +91,9 @@ async def test_the_last_listener_leaving_unsubscribes_and_a_rejoin_subscribes_ag
         await hub.add(second, [channel])
         assert await subscriptions(redis, channel) == 1
         await redis.publish(channel, "x")
-        await eventually(lambda: second.events == ["x"])
+        await wait_until(lambda: second.events == ["x"], 5, "the rejoined listener got the event")
         await hub.remove(second, [channel])
-        await eventually(lambda: hub.channel_count == 1)
+        await wait_until(lambda: hub.channel_count == 1, 5, "only the catalog channel subscribed")
         assert first.events == []
 
 
@@ -112,7 +109,7 @@ async def test_a_waitlist_watch_that_falls_behind_keeps_a_bounded_queue_then_res
         await hub.add(watch, [channel])
         await hub.add(counter, [channel])
         await publish_seat_events(redis, channel, section, range(1, 1001))
-        await eventually(lambda: len(counter.events) == 1000)
+        await wait_until(lambda: len(counter.events) == 1000, 5, "all 1000 events delivered")
         assert watch._queue.qsize() <= 16
         assert await watch.next() is RESYNC
 
@@ -154,7 +151,7 @@ async def test_one_pubsub_connection_per_process_and_one_subscribe_per_channel(
         assert len(await hub_connections(redis, hub.name)) == 1
         assert hub.channel_count == 1 + 3  # the catalog channel and the three sections
         assert hub.listener_count == 1 + 30 * 2  # per channel: its subscriptions' listeners
-    await eventually(lambda: hub.channel_count == 1)
+    await wait_until(lambda: hub.channel_count == 1, 5, "only the catalog channel subscribed")
     assert [await subscriptions(redis, c) for c in channels] == [0, 0, 0]
 
 
