@@ -35,9 +35,8 @@ from bench.replica import Replica, bench_settings, drop_database, prepare_databa
 from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.settings import Settings
+from tests.client import DROP, REGISTER
 
-REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 WATCH_LIMIT = 500  # sections per seatUpdates subscription (the server's limit)
 
 

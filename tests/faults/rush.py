@@ -25,12 +25,10 @@ import httpx
 from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.container import Container
+from tests.client import DROP, REGISTER
 
 Pair = tuple[UUID, UUID]
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome reason } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 
 # Where a definite answer says the student stands. "in": enrolled or waiting (REST's
 # already_registered does not say which).

@@ -14,22 +14,16 @@ import httpx
 import jwt
 import pytest
 
+from tests.client import CAPACITY, DROP, REGISTER, SET_STATUS
 from tests.conftest import SECRET, Api, Catalog
 from tests.footprint import assert_no_internals, error_code, footprint
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  studentId results { sectionId outcome availableSeats } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"""
 STUDENT = """query($id: UUID!) { student(id: $id) { id studentNumber } }"""
 ME = """{ me { id studentNumber } }"""
 CREATE_SEMESTER = """mutation($i: CreateSemesterInput!) { createSemester(input: $i) { id } }"""
 CREATE_COURSE = """mutation($i: CreateCourseInput!) { createCourse(input: $i) { id } }"""
 CREATE_SECTION = """mutation($i: CreateSectionInput!) { createSection(input: $i) { id } }"""
 CREATE_STUDENT = """mutation($i: CreateStudentInput!) { createStudent(input: $i) { id } }"""
-SET_CAPACITY = """mutation($s: UUID!, $n: Int!) {
-  setSectionCapacity(sectionId: $s, totalSeats: $n) { id totalSeats } }"""
-SET_STATUS = """mutation($s: UUID!, $e: String!) {
-  setStudentStatus(studentId: $s, enrollmentStatus: $e) { id enrollmentStatus } }"""
 
 
 def forge(claims: dict[str, Any], secret: str = SECRET, algorithm: str = "HS256") -> str:
@@ -193,7 +187,7 @@ def _operations(w: World) -> list[tuple[str, dict[str, Any]]]:
                 }
             },
         ),
-        (SET_CAPACITY, {"s": str(w.section.id), "n": 10}),
+        (CAPACITY, {"s": str(w.section.id), "n": 10}),
         (SET_STATUS, {"s": str(w.other.id), "e": "inactive"}),
     ]
 

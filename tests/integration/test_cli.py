@@ -18,6 +18,7 @@ import pytest
 from infrastructure.cli.main import main
 from infrastructure.redis.keys import shard_of
 from infrastructure.settings import Settings
+from tests.client import REGISTER
 from tests.conftest import Api, Servers, _with_database
 from tests.servers import free_port, replica_env
 
@@ -32,7 +33,6 @@ COMMANDS = (
     "rebuild-cache",
     "tickets",
 )
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
 
 
 def coursereg(

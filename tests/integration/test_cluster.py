@@ -22,6 +22,7 @@ from infrastructure.container import Container
 from infrastructure.redis.scripts import Scripts
 from infrastructure.settings import Settings
 from infrastructure.state.reconcile import Reconciler
+from tests.client import CAPACITY, REGISTER
 from tests.conftest import Api, Catalog, Servers, Worker
 from tests.integration import (
     test_race,
@@ -34,11 +35,6 @@ from tests.integration import (
 from tests.invariants import check_postgres, check_redis
 from tests.redis_cluster import RedisClusterNodes
 from tests.waiting import wait_until
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats } } }"""
-CAPACITY = """mutation($s: UUID!, $n: Int!) { setSectionCapacity(sectionId: $s, totalSeats: $n) {
-  id } }"""
 
 
 @pytest.fixture

@@ -18,13 +18,11 @@ import asyncpg
 
 from infrastructure.cli.worker import make_persister
 from infrastructure.redis.keys import shard_of
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres
 from tests.waiting import wait_until
 from workers.persister import Persister
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome } } }"""
 
 
 def shard_called(args: tuple[Any, ...]) -> int:

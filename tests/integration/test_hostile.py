@@ -21,6 +21,7 @@ import jwt
 import pytest
 import websockets
 
+from tests.client import DROP, REGISTER
 from tests.conftest import SECRET, Api, Catalog
 from tests.footprint import assert_no_internals, footprint
 from tests.servers import ws_url
@@ -35,8 +36,6 @@ CODES = {
     "RATE_LIMITED",
     "UNAVAILABLE",
 }
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome } }"""
 SEATS = """subscription($ids: [UUID!]!) { seatUpdates(sectionIds: $ids) { version } }"""
 WAITLIST = """subscription($s: UUID!, $c: UUID!) {
   waitlistPosition(studentId: $s, sectionId: $c) { status } }"""

@@ -20,12 +20,11 @@ from infrastructure.container import make_redis
 from infrastructure.redis.events import decode_section_event
 from infrastructure.redis.hub import RedisHub
 from infrastructure.settings import Settings
+from tests.client import registered
 from tests.conftest import Api, Catalog
 from tests.servers import serve, ws_url
 from tests.waiting import wait_until
 from tests.wsclient import SEAT_UPDATES, GqlSocket
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
 
 
 class Recorder:
@@ -125,15 +124,6 @@ async def publish_seat_events(
     await pipe.execute()
 
 
-async def register(api: Api, student: Any, section: Any) -> None:
-    body = await api.gql(
-        REGISTER,
-        api.student_token(student.id),
-        i={"studentId": str(student.id), "sectionIds": [str(section.id)]},
-    )
-    assert "errors" not in body, body
-
-
 async def test_one_pubsub_connection_per_process_and_one_subscribe_per_channel(
     api: Api, catalog: Catalog, server: str
 ) -> None:
@@ -168,7 +158,7 @@ async def test_fifty_websocket_clients_joining_a_new_section_at_once_all_get_its
         )
         for ws, op in zip(sockets, ops, strict=True):
             assert (await ws.data(op))["availableSeats"] == 5
-        await register(api, await catalog.student(), section)
+        await registered(api, await catalog.student(), section)
         for ws, op in zip(sockets, ops, strict=True):
             assert (await ws.data(op))["availableSeats"] == 4
 
@@ -198,7 +188,7 @@ async def test_after_a_redis_reconnect_every_live_subscription_resends_a_fresh_s
             before = {(await ws.data(op))["sectionId"] for _ in ids}
             assert before == set(ids)
         await kill_hub_connection(api)
-        await register(api, student, a)  # published while the hub reconnects
+        await registered(api, student, a)  # published while the hub reconnects
         for ws, op in zip(sockets, ops, strict=True):
             snapshot = {}
             while len(snapshot) < 2 or snapshot[str(a.id)]["availableSeats"] != 4:

@@ -17,7 +17,8 @@ from infrastructure.cli.worker import make_persister
 from infrastructure.container import Container
 from infrastructure.redis.keys import shard_of
 from tests.conftest import Api, Catalog, Worker
-from tests.integration.test_fencing import WatchedStream, eventually, running, shard_offsets
+from tests.integration.test_fencing import WatchedStream, running, shard_offsets
+from tests.waiting import wait_until
 
 LIFETIME = 10_000
 
@@ -109,7 +110,7 @@ async def test_a_read_waits_for_an_entry_appended_while_it_waits(api: Api) -> No
     await c.stream.prepare(0)
     lease = await _acquire(c, 0, "a")
     reading = asyncio.create_task(c.stream.read(lease, 10, backlog=False, block_ms=20_000))
-    await eventually(lambda: _blocked_in_xread(c))
+    await wait_until(lambda: _blocked_in_xread(c), 15, "the read blocked in XREAD")
     added = await c.redis.xadd(c.keys.stream(0), _entry(uuid.uuid4()))
     (change,) = await asyncio.wait_for(reading, timeout=5)
     assert change.id == added

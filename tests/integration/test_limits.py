@@ -19,14 +19,12 @@ import websockets
 
 from domain.model import Role
 from infrastructure.settings import Settings
+from tests.client import DROP, REGISTER
 from tests.conftest import Api, Catalog, running_app
 from tests.footprint import assert_no_internals, error_code, footprint
 from tests.servers import serve, ws_url
 from tests.wsclient import PROTOCOL, SEAT_UPDATES, GqlSocket
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 LIMITS = {
     "max_query_depth": 4,
     "max_aliases": 3,

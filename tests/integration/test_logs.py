@@ -23,10 +23,9 @@ from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.logs import RedactedJson, RedactedText, Redactor, RequestIdFilter, secrets_of
 from infrastructure.settings import Settings, load_settings
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog
 from tests.servers import free_port, replica_env, wait_ready
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
 
 
 @contextlib.asynccontextmanager

@@ -18,12 +18,9 @@ from uuid import UUID
 import pytest
 
 from domain.model import Section
+from tests.client import DROP, REGISTER, drop_input, register_input
 from tests.conftest import Api, Catalog
 from tests.lossy import LossyProxy
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats reason } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"
 
 
 async def post(api: Api, query: str, student_id: UUID, **variables: Any) -> bytes:
@@ -38,13 +35,11 @@ async def post(api: Api, query: str, student_id: UUID, **variables: Any) -> byte
 
 
 async def register(api: Api, student_id: UUID, section_id: UUID, key: str | None) -> bytes:
-    i = {"studentId": str(student_id), "sectionIds": [str(section_id)], "idempotencyKey": key}
-    return await post(api, REGISTER, student_id, i=i)
+    return await post(api, REGISTER, student_id, i=register_input(student_id, [section_id], key))
 
 
 async def drop(api: Api, student_id: UUID, section_id: UUID, key: str | None) -> bytes:
-    i = {"studentId": str(student_id), "sectionId": str(section_id), "idempotencyKey": key}
-    return await post(api, DROP, student_id, i=i)
+    return await post(api, DROP, student_id, i=drop_input(student_id, section_id, key))
 
 
 def registered(body: bytes) -> dict[str, Any]:

@@ -16,12 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from infrastructure.cli.ops import streams_lag
 from infrastructure.redis.keys import CONSUMER_GROUP, shard_of
 from infrastructure.settings import Settings
+from tests.client import DROP, REGISTER
 from tests.conftest import STAFF, Api, Catalog, Worker
 from tests.servers import free_port, replica_env, ws_url
 from tests.wsclient import SEAT_UPDATES, GqlSocket
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 FAMILIES = {
     "coursereg_http_requests": "counter",
     "coursereg_http_request_duration_seconds": "histogram",

@@ -6,12 +6,9 @@ import asyncio
 
 import asyncpg
 
+from tests.client import DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import check_postgres, check_redis
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats reason } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"""
 
 
 async def _register_all(api: Api, students: list, section_id: str) -> list[dict]:

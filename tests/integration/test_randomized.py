@@ -15,15 +15,11 @@ from typing import Any
 import pytest
 
 from infrastructure.container import Container
+from tests.client import CAPACITY, DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
 from tests.waiting import wait_until
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
-CAPACITY = """mutation($s: UUID!, $n: Int!) { setSectionCapacity(sectionId: $s, totalSeats: $n) {
-  id } }"""
 SEEDS = [int(s) for s in os.environ.get("RANDOM_SEEDS", "1,2").split(",")]
 
 

@@ -6,11 +6,9 @@ import asyncio
 import uuid
 
 from infrastructure.container import Container
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker, forget_keys, running_app
 from tests.invariants import check_postgres, check_redis
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome waitlistPosition reason } } }"""
 
 
 async def _fill(api: Api, catalog: Catalog, seats: int, students: int) -> tuple:

@@ -19,6 +19,7 @@ from alembic.migration import MigrationContext
 from domain.rules import HeldSection, Holding, Meeting, SectionRules, WaitlistMode
 from infrastructure.postgres import rule_models  # noqa: F401  (its tables join Base.metadata)
 from infrastructure.postgres.models import Base, declared
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.footprint import error_code, footprint
 from tests.integration.test_reads import counted_statements
@@ -51,8 +52,6 @@ ATTEMPTS_DEFAULT = """query($id: UUID!) { student(id: $id) {
 SECTION_READ = """query($id: UUID!) { section(id: $id) {
   meetings { days startTime endTime location } linkedSections { id }
   waitlistCapacity waitlistMode offerHours course { credits prerequisites { id } } } }"""
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome reason } } }"""
 
 MWF_9 = {"days": ["MON", "WED", "FRI"], "startTime": "09:00", "endTime": "09:50"}
 TR_1030 = {"days": ["TUE", "THU"], "startTime": "10:30", "endTime": "11:45", "location": "Lab 2"}

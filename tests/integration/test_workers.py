@@ -16,12 +16,10 @@ import asyncpg
 from domain.changes import Change, ChangeKind, parse_position
 from infrastructure.cli.worker import make_persister
 from infrastructure.redis.streams import RedisChangeStream
+from tests.client import DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 KILLS = 5
 
 
