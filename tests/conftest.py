@@ -186,7 +186,7 @@ async def running_app(settings: Settings) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
-    await _truncate(settings.database_url)
+    await _truncate(settings.postgres)
     async with running_app(settings) as running:
         yield running
         await forget_keys(running.container)
@@ -202,7 +202,7 @@ async def lossy(servers: Servers) -> AsyncIterator[LossyProxy]:
 @pytest.fixture
 async def lossy_api(settings: Settings, lossy: LossyProxy) -> AsyncIterator[Api]:
     """`api`, its Redis (pool, scripts, pub/sub) reached only through `lossy`."""
-    await _truncate(settings.database_url)
+    await _truncate(settings.postgres)
     async with running_app(settings.model_copy(update={"redis_url": lossy.url})) as running:
         yield running
         await forget_keys(running.container)

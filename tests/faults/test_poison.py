@@ -11,6 +11,7 @@ import time
 import uuid
 
 import httpx
+from redis.typing import EncodableT, FieldT
 
 from infrastructure.redis.keys import shard_of
 from tests.faults.checks import EventLog, settle_and_check
@@ -28,7 +29,7 @@ async def test_a_poison_job_is_dead_lettered_after_n_tries_and_does_not_block_it
         poisoned = sections[0]
         shard = shard_of(poisoned, deployed.settings.shards)
         container = deployed.container
-        poison = {
+        poison: dict[FieldT, EncodableT] = {
             "k": "enroll",
             "s": str(poisoned),
             "u": str(uuid.uuid4()),

@@ -251,7 +251,7 @@ async def test_a_student_acting_for_another_student_is_forbidden(
     api: Api, world: World, index: int
 ) -> None:
     """`me` holds a valid token and asks about `other`: register, drop (other's seat) or read."""
-    on_other = [
+    on_other: list[tuple[str, dict[str, Any]]] = [
         (
             REGISTER,
             {"i": {"studentId": str(world.other.id), "sectionIds": [str(world.section.id)]}},

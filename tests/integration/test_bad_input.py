@@ -80,7 +80,7 @@ class Case:
     as_student: bool = False  # with the token of w.me instead of staff
 
 
-def reg(student: Callable[[World], Any], sections: Callable[[World], list[Any]], **more: Any):
+def reg(student: Callable[[World], Any], sections: Callable[[World], Any], **more: Any):
     def build(w: World) -> dict[str, Any]:
         return {
             "i": {

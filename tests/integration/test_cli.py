@@ -35,15 +35,13 @@ COMMANDS = (
 )
 
 
-def coursereg(
-    settings: Settings, *args: str, timeout: float = 120, **env: str
-) -> subprocess.CompletedProcess[str]:
+def coursereg(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "infrastructure.cli", *args],
         env={**replica_env(settings, free_port()), **env},
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=120,
     )
 
 

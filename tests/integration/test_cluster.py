@@ -173,12 +173,12 @@ async def test_no_script_call_or_multi_crosses_a_slot_on_the_hot_path(
     for sha, keys, slot in script_slots:
         assert {key_slot(k.encode()) for k in keys} == {slot}, (names[sha], keys)
     stats = await _node_stats(cluster)
-    for port, node in stats.items():
-        assert node["cmdstat_evalsha"]["calls"] > 0, f"node {port} ran no script"
+    for port, stat in stats.items():
+        assert stat["cmdstat_evalsha"]["calls"] > 0, f"node {port} ran no script"
         # The only scripts that failed met NOSCRIPT (a node's first call of one; reloaded).
-        noscript = node.get("errorstat_NOSCRIPT", {}).get("count", 0)
-        assert node["cmdstat_evalsha"]["failed_calls"] == noscript, node["cmdstat_evalsha"]
-        assert not [k for k in node if "CROSSSLOT" in k or "MOVED" in k], node
+        noscript = stat.get("errorstat_NOSCRIPT", {}).get("count", 0)
+        assert stat["cmdstat_evalsha"]["failed_calls"] == noscript, stat["cmdstat_evalsha"]
+        assert not [k for k in stat if "CROSSSLOT" in k or "MOVED" in k], stat
     assert sum(n.get("cmdstat_exec", {}).get("calls", 0) for n in stats.values()) > 0
     print(
         f"\nscripts on the cluster: {len(ran())} of {len(Scripts.NAMES)} run, "
@@ -235,7 +235,7 @@ async def test_300_for_30_with_sections_served_by_all_three_nodes(
         assert len(enrolled) == 10 and waiting == list(range(1, 291)), section.id
     await check_redis(api.container, [s.id for s in sections])
     await worker.drain()
-    counts = await check_postgres(api.container, settings.database_url, [s.id for s in sections])
+    counts = await check_postgres(api.container, settings.postgres, [s.id for s in sections])
     print(
         f"\n300-for-30 over three nodes ({', '.join(map(str, sorted(by_node)))}): "
         f"10 enrolled and 290 waiting per section, Postgres equal {counts}"

@@ -173,10 +173,10 @@ async def test_two_owners_of_one_shard_lose_nothing_and_apply_nothing_twice(
 
     a = make_persister(c, "worker-a")
     a_log, a_stream = HeldChangeLog(a.changes, shard), WatchedStream(a.stream, shard)
-    a.changes, a.stream, a.sweep = a_log, a_stream, stalled_sweep  # type: ignore[assignment]
+    a.changes, a.stream, a.sweep = a_log, a_stream, stalled_sweep
     b = make_persister(c, "worker-b")
     b_stream = WatchedStream(b.stream, shard)
-    b.stream = b_stream  # type: ignore[assignment]
+    b.stream = b_stream
 
     await register(2)  # first entries: A's batch
     async with running(a) as stop_a:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from domain.live import RESYNC, Standing, WaitlistStatus, WaitlistWatch
 from infrastructure.container import make_redis
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.events import decode_section_event
 from infrastructure.redis.hub import RedisHub
 from infrastructure.settings import Settings
@@ -44,6 +45,7 @@ class Recorder:
 @contextlib.asynccontextmanager
 async def running_hub(settings: Settings) -> AsyncIterator[tuple[RedisHub, Redis]]:
     redis = make_redis(settings)
+    assert isinstance(redis, Redis), "the hub's own tests run on one Redis server"
     hub = RedisHub(redis, lambda channel, data: data, name=f"test-hub-{uuid.uuid4().hex[:8]}")
     await hub.start([f"{settings.key_prefix}held"])
     try:
@@ -53,11 +55,11 @@ async def running_hub(settings: Settings) -> AsyncIterator[tuple[RedisHub, Redis
         await redis.aclose(close_connection_pool=True)
 
 
-async def hub_connections(redis: Redis, name: str) -> list[dict[str, Any]]:
+async def hub_connections(redis: RedisClient, name: str) -> list[dict[str, Any]]:
     return [c for c in await redis.client_list(_type="pubsub") if c["name"] == name]
 
 
-async def subscriptions(redis: Redis, channel: str) -> int:
+async def subscriptions(redis: RedisClient, channel: str) -> int:
     return int((await redis.pubsub_numsub(channel))[0][1])
 
 
@@ -114,7 +116,7 @@ async def test_a_waitlist_watch_that_falls_behind_keeps_a_bounded_queue_then_res
 
 
 async def publish_seat_events(
-    redis: Redis, channel: str, section: uuid.UUID, versions: Any
+    redis: RedisClient, channel: str, section: uuid.UUID, versions: Any
 ) -> None:
     """Events shaped as register.lua publishes them, without touching seat state."""
     pipe = redis.pipeline(transaction=False)
@@ -190,7 +192,7 @@ async def test_after_a_redis_reconnect_every_live_subscription_resends_a_fresh_s
         await kill_hub_connection(api)
         await registered(api, student, a)  # published while the hub reconnects
         for ws, op in zip(sockets, ops, strict=True):
-            snapshot = {}
+            snapshot: dict[str, dict[str, Any]] = {}
             while len(snapshot) < 2 or snapshot[str(a.id)]["availableSeats"] != 4:
                 update = await ws.data(op, timeout=5)
                 snapshot[update["sectionId"]] = update
@@ -240,7 +242,7 @@ async def test_a_slow_seat_subscriber_gets_the_latest_state_not_a_backlog_and_sl
                 received.append((await fast.data(fast_op, timeout=2))["version"])
             await publishing
             slow.resume()
-            versions = []
+            versions: list[int] = []
             while not versions or versions[-1] < start + changes:
                 versions.append((await slow.data(slow_op, timeout=5))["version"])
     assert versions == sorted(set(versions))
@@ -249,7 +251,9 @@ async def test_a_slow_seat_subscriber_gets_the_latest_state_not_a_backlog_and_sl
     assert len(versions) < changes / 4, f"{len(versions)} pushes: a backlog, not coalesced"
 
 
-async def paced(redis: Redis, channel: str, section: Any, start: int, changes: int = 600) -> None:
+async def paced(
+    redis: RedisClient, channel: str, section: Any, start: int, changes: int = 600
+) -> None:
     """One change every 2 ms: slower than a reading client drains them."""
     for version in range(start + 1, start + changes + 1):
         await publish_seat_events(redis, channel, section.id, [version])

@@ -39,6 +39,7 @@ from tests.integration.test_rules import (
     swap_from,
 )
 from tests.steps import Held, Hold, of_student, registrar_with
+from tests.stored import read_stream
 
 
 async def holding(api: Api, student: Any, semester: Any, section: Any) -> str | None:
@@ -301,6 +302,7 @@ async def test_f7_an_answer_with_unavailable_in_it_is_never_kept(
     marker = api.container.keys.shard_ready(shard_of(two.id, shards))
     async with rebuild_lock(api):
         kept = await api.container.redis.get(marker)
+        assert kept is not None
         await api.container.redis.delete(marker)
         first = await api.container.registrar.register(
             STAFF, student.id, [one.id, two.id], "both-7"
@@ -338,7 +340,7 @@ async def test_f7_a_duplicate_of_a_request_slower_than_its_claim_waits_for_its_a
     first, second = await slow, await duplicate
     assert [r.outcome for r in first.results] == [RegisterOutcome.ENROLLED]
     assert second == first
-    entries = await api.container.redis.xrange(api.container.keys.section(section.id).stream)
+    entries = await read_stream(api.container.redis, api.container.keys.section(section.id).stream)
     kinds = [f["k"] for _, f in entries if f.get("u") == str(student.id)]
     assert kinds == ["enroll"], "the work happened once"
 
@@ -413,7 +415,7 @@ async def test_f9_a_swap_left_waiting_keeps_its_intent_when_its_request_dies(
     with contextlib.suppress(asyncio.CancelledError):
         await swapping
     await worker.drain()
-    assert await swap_from(settings.database_url, student, new) == old.id
+    assert await swap_from(settings.postgres, student, new) == old.id
 
 
 async def test_f9_a_request_stalled_past_its_sweep_cannot_take_the_seat_it_was_released(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from redis.typing import EncodableT, FieldT
 
 from domain.changes import Change, ChangeKind, parse_position
 from domain.leases import Fenced, Lease
@@ -23,7 +24,7 @@ from tests.waiting import wait_until
 LIFETIME = 10_000
 
 
-def _entry(section_id: uuid.UUID, total: int = 5) -> dict[str, str]:
+def _entry(section_id: uuid.UUID, total: int = 5) -> dict[FieldT, EncodableT]:
     """A capacity change, as capacity.lua appends it."""
     now = int(datetime.now(UTC).timestamp() * 1000)
     return {"k": "capacity", "s": str(section_id), "v": "99", "n": str(total), "at": str(now)}
@@ -192,7 +193,7 @@ async def test_a_takeover_fences_the_shard_before_it_adopts(
     owner = make_persister(c, "b")
     watched = WatchedStream(owner.stream, shard)
     watched.before_adopt = epoch_in_postgres
-    owner.stream = watched  # type: ignore[assignment]
+    owner.stream = watched
     async with running(owner):
         await Worker(owner, c).drain()
     assert seen and all(mine == stored and mine > stale.epoch for mine, stored in seen), seen

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from domain.model import Role
 from infrastructure.settings import Settings
@@ -225,7 +226,7 @@ async def test_subscriptions_past_the_limit_per_connection_get_a_coded_error(
 async def test_a_socket_that_never_sends_connection_init_is_closed_4408(limited: Api) -> None:
     async with serve(limited.app) as url:
         started = time.monotonic()
-        async with websockets.connect(ws_url(url), subprotocols=[PROTOCOL]) as ws:
+        async with websockets.connect(ws_url(url), subprotocols=[Subprotocol(PROTOCOL)]) as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
@@ -236,7 +237,9 @@ async def test_the_legacy_graphql_ws_protocol_is_refused(limited: Api) -> None:
     """Only the contract's graphql-transport-ws: the legacy protocol has no init timeout."""
     async with serve(limited.app) as url:
         try:
-            async with websockets.connect(ws_url(url), subprotocols=["graphql-ws"]) as ws:
+            async with websockets.connect(
+                ws_url(url), subprotocols=[Subprotocol("graphql-ws")]
+            ) as ws:
                 await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
                 await asyncio.wait_for(ws.recv(), 5)
         except websockets.ConnectionClosed as exc:

@@ -30,7 +30,7 @@ from tests.servers import free_port, replica_env, wait_ready
 
 @contextlib.asynccontextmanager
 async def process(
-    settings: Settings, log: Path, *command: str, port: int = 0, **env: str
+    settings: Settings, log: Path, *command: str, env: dict[str, str], port: int = 0
 ) -> AsyncIterator[subprocess.Popen[bytes]]:
     """A `coursereg` process logging to `log`; SIGTERM and a clean exit at the end."""
     environment = {**replica_env(settings, port or free_port()), **env}
@@ -66,8 +66,8 @@ async def test_request_ids_reach_the_worker_and_no_secret_is_logged(
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
     json_debug = {"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"}
     async with (
-        process(settings, api_log, "serve", port=port, **json_debug) as server,
-        process(settings, worker_log, "worker", **json_debug),
+        process(settings, api_log, "serve", env=json_debug, port=port) as server,
+        process(settings, worker_log, "worker", env=json_debug),
     ):
         url = f"http://127.0.0.1:{port}"
         await wait_ready(url, server, 30)

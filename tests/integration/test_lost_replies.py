@@ -21,6 +21,7 @@ from domain.model import Section
 from tests.client import DROP, REGISTER, drop_input, register_input
 from tests.conftest import Api, Catalog
 from tests.lossy import LossyProxy
+from tests.stored import read_stream
 
 
 async def post(api: Api, query: str, student_id: UUID, **variables: Any) -> bytes:
@@ -58,7 +59,7 @@ def dropped(body: bytes) -> dict[str, Any]:
 async def stream_entries(api: Api, section_id: UUID, student_id: UUID) -> list[str]:
     """The kinds of the shard stream's entries for this student in this section, in order."""
     c = api.container
-    entries = await c.redis.xrange(c.keys.section(section_id).stream)
+    entries = await read_stream(c.redis, c.keys.section(section_id).stream)
     return [
         f["k"]
         for _, f in entries
@@ -78,7 +79,7 @@ async def cached_answers(api: Api, student_id: UUID) -> list[dict[str, Any]]:
     c = api.container
     found = []
     async for key in c.redis.scan_iter(match=f"{c.keys.prefix}idem:{{stu-{student_id}}}:*"):
-        record = json.loads(await c.redis.get(key))
+        record = json.loads(str(await c.redis.get(key)))
         found.append(record.get("answer"))
     return found
 
@@ -87,7 +88,7 @@ async def seat_counts(api: Api, section_id: UUID) -> dict[str, Any]:
     c = api.container
     k = c.keys.section(section_id)
     return {
-        "seats": int(await c.redis.get(k.seats)),
+        "seats": int(str(await c.redis.get(k.seats))),
         "enrolled": sorted(await c.redis.smembers(k.enrolled)),
         "waiting": await c.redis.zrange(k.waitlist, 0, -1),
         "held": await c.redis.hgetall(k.held),

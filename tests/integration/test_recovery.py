@@ -9,6 +9,7 @@ from infrastructure.container import Container
 from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker, forget_keys, running_app
 from tests.invariants import check_postgres, check_redis
+from tests.stored import read_stream
 
 
 async def _fill(api: Api, catalog: Catalog, seats: int, students: int) -> tuple:
@@ -64,8 +65,8 @@ async def test_new_stream_ids_sort_after_what_postgres_already_applied(
     await api.gql(
         REGISTER, api.token(), i={"studentId": str(late.id), "sectionIds": [str(section.id)]}
     )
-    ((entry_id, _),) = await api.container.redis.xrange(
-        api.container.keys.section(section.id).stream
+    ((entry_id, _),) = await read_stream(
+        api.container.redis, api.container.keys.section(section.id).stream
     )
     assert watermark is not None
     assert tuple(map(int, entry_id.split("-"))) > tuple(map(int, watermark.split("-")))

@@ -126,7 +126,7 @@ async def test_create_semester_course_section_and_student_round_trip(api: Api) -
     ]
 
     rows = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT semester_name, start_date, end_date FROM semesters WHERE semester_id = $1",
         uuid.UUID(semester["id"]),
     )
@@ -158,7 +158,7 @@ async def test_raising_capacity_promotes_the_waitlist_at_once_in_join_order(
     await check_redis(api.container, [section.id])
 
     await worker.drain()
-    database_url = api.container.settings.database_url
+    database_url = api.container.settings.postgres
     (total,) = await fetch(
         database_url, "SELECT total_seats FROM sections WHERE section_id = $1", section.id
     )
@@ -186,7 +186,7 @@ async def test_raising_capacity_beyond_the_waitlist_leaves_the_extra_seats_free(
     assert data["setSectionCapacity"]["availableSeats"] == 2
     assert data["setSectionCapacity"]["waitlistLength"] == 0
     await worker.drain()
-    await check_postgres(api.container, api.container.settings.database_url, [section.id])
+    await check_postgres(api.container, api.container.settings.postgres, [section.id])
 
 
 async def test_lowering_capacity_below_the_enrolled_count_is_refused_and_changes_nothing(
@@ -224,12 +224,12 @@ async def test_lowering_capacity_to_the_enrolled_count_or_above_works(
     }
     await worker.drain()
     (row,) = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT total_seats FROM sections WHERE section_id = $1",
         section.id,
     )
     assert row["total_seats"] == 2
-    await check_postgres(api.container, api.container.settings.database_url, [section.id])
+    await check_postgres(api.container, api.container.settings.postgres, [section.id])
 
 
 async def test_an_inactive_student_cannot_register_until_made_active_again(
@@ -272,7 +272,7 @@ async def test_registering_again_after_a_drop_enrolls_again_and_postgres_agrees(
     assert body["data"]["drop"] == {"outcome": "DROPPED", "availableSeats": 2}
     await worker.drain()
     (row,) = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT status, dropped_date FROM registrations WHERE student_id = $1",
         student.id,
     )
@@ -281,7 +281,7 @@ async def test_registering_again_after_a_drop_enrolls_again_and_postgres_agrees(
     assert await outcome(api, student, section) == "ENROLLED"
     await worker.drain()
     rows = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT status, dropped_date FROM registrations WHERE student_id = $1",
         student.id,
     )
@@ -291,9 +291,9 @@ async def test_registering_again_after_a_drop_enrolls_again_and_postgres_agrees(
     assert await outcome(api, student, section) == "ENROLLED"
     await worker.drain()
     rows = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT status, dropped_date FROM registrations WHERE student_id = $1",
         student.id,
     )
     assert [(r["status"], r["dropped_date"]) for r in rows] == [("enrolled", None)]
-    await check_postgres(api.container, api.container.settings.database_url, [section.id])
+    await check_postgres(api.container, api.container.settings.postgres, [section.id])
