@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from bench.holders import PROTOCOL, SEAT_UPDATES, Assignment, Push, hold
 from bench.replica import Replica, bench_settings, drop_database, prepare_database
@@ -142,7 +143,7 @@ def assignments(args: argparse.Namespace, a: str, b: str, sections: list[str]) -
 async def versions_now(a: str, sections: list[str]) -> dict[str, int]:
     """Each section's version, from seatUpdates snapshots."""
     found: dict[str, int] = {}
-    async with websockets.connect(ws_url(a), subprotocols=[PROTOCOL]) as ws:
+    async with websockets.connect(ws_url(a), subprotocols=[Subprotocol(PROTOCOL)]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         await ws.recv()
         for start in range(0, len(sections), WATCH_LIMIT):
