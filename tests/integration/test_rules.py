@@ -15,6 +15,7 @@ import asyncpg
 from tests.client import drop, registered
 from tests.conftest import Api, Catalog, Worker, forget_keys
 from tests.invariants import check_postgres, check_redis
+from tests.waiting import wait_until
 
 SWAP = "mutation($i: SwapInput!) { swap(input: $i) { outcome reason waitlistPosition } }"
 CLAIM = """mutation($s: UUID!, $c: UUID!) { claimSeat(studentId: $s, sectionId: $c) {
@@ -438,11 +439,11 @@ async def test_a_request_that_dies_between_the_steps_leaks_no_reservation(
         ("REJECTED", "CREDIT_LIMIT"),
     ]
     holdings = api.container.keys.holdings(student.id, semester.id)
-    for _ in range(60):
-        if str(sections[0].id) not in await api.container.redis.hkeys(holdings):
-            break
-        await asyncio.sleep(0.1)
-    assert str(sections[0].id) not in await api.container.redis.hkeys(holdings)
+
+    async def swept() -> bool:
+        return str(sections[0].id) not in await api.container.redis.hkeys(holdings)
+
+    await wait_until(swept, 6, "the dead request's reservation swept")
     assert outcomes(await registered(api, student, sections[2])) == [("ENROLLED", None)]
 
 
