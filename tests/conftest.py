@@ -30,6 +30,7 @@ from infrastructure.settings import Settings, load_settings
 from tests.lossy import LossyProxy
 from tests.redis_cluster import RedisClusterNodes, redis_cluster
 from tests.servers import serve
+from tests.waiting import wait_until
 from workers.persister import Persister
 
 SECRET = "test-secret-" + "x" * 40
@@ -175,12 +176,11 @@ async def running_app(settings: Settings) -> AsyncIterator[Api]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            for _ in range(200):
-                if (await client.get("/ready")).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the app never became ready")
+
+            async def ready() -> bool:
+                return (await client.get("/ready")).status_code == 200
+
+            await wait_until(ready, 10, "the app ready", interval=0.05)
             yield Api(app, client, app.state.container)
 
 

@@ -10,6 +10,7 @@ from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker, forget_keys, running_app
 from tests.invariants import check_postgres, check_redis
 from tests.stored import read_stream
+from tests.waiting import wait_until
 
 
 async def _fill(api: Api, catalog: Catalog, seats: int, students: int) -> tuple:
@@ -100,12 +101,11 @@ async def test_a_running_app_notices_lost_state_and_refuses_until_rebuilt(
     await worker.drain()
     await forget_keys(api.container)
     student = await catalog.student()
-    for _ in range(100):
-        if (await api.client.get("/ready")).status_code == 200:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the app did not rebuild its state")
+
+    async def ready() -> bool:
+        return (await api.client.get("/ready")).status_code == 200
+
+    await wait_until(ready, 5, "the app rebuilt its state")
     body = await api.gql(
         REGISTER, api.token(), i={"studentId": str(student.id), "sectionIds": [str(section.id)]}
     )

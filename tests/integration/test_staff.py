@@ -122,7 +122,13 @@ async def test_create_semester_course_section_and_student_round_trip(api: Api) -
         i={"studentId": student["id"], "sectionIds": [section["id"]]},
     )
     assert body["data"]["register"]["results"] == [
-        {"outcome": "ENROLLED", "waitlistPosition": None, "availableSeats": 29, "reason": None}
+        {
+            "sectionId": section["id"],
+            "outcome": "ENROLLED",
+            "waitlistPosition": None,
+            "availableSeats": 29,
+            "reason": None,
+        }
     ]
 
     rows = await fetch(
@@ -269,7 +275,7 @@ async def test_registering_again_after_a_drop_enrolls_again_and_postgres_agrees(
     assert await outcome(api, student, section) == "ENROLLED"
     await worker.drain()
     body = await api.gql(DROP, token, i=drop)
-    assert body["data"]["drop"] == {"outcome": "DROPPED", "availableSeats": 2}
+    assert body["data"]["drop"] == {**drop, "outcome": "DROPPED", "availableSeats": 2}
     await worker.drain()
     (row,) = await fetch(
         api.container.settings.postgres,

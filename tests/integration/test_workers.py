@@ -20,6 +20,7 @@ from infrastructure.redis.streams import RedisChangeStream
 from tests.client import DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
+from tests.waiting import wait_until
 
 KILLS = 5
 
@@ -213,19 +214,16 @@ async def test_workers_share_the_shards_and_take_over_a_stopped_one(api: Api) ->
     tasks = [asyncio.create_task(one.run(stop_one)), asyncio.create_task(two.run(stop_two))]
     shards = api.container.keys.shards
     try:
-        for _ in range(100):
+
+        def shared() -> bool:
             balanced = abs(len(one.owned) - len(two.owned)) <= 1
-            if len(one.owned) + len(two.owned) == shards and balanced:
-                break
-            await asyncio.sleep(0.1)
+            return len(one.owned) + len(two.owned) == shards and balanced
+
+        await wait_until(shared, 10, "the two workers share the shards")
         assert sorted(one.owned + two.owned) == list(range(shards))
-        assert abs(len(one.owned) - len(two.owned)) <= 1
         stop_one.set()
         await tasks[0]
-        for _ in range(100):
-            if len(two.owned) == shards:
-                break
-            await asyncio.sleep(0.1)
+        await wait_until(lambda: len(two.owned) == shards, 10, "the other worker owns them all")
         assert two.owned == list(range(shards))
     finally:
         stop_one.set()
