@@ -41,8 +41,10 @@ async def test_a_new_process_rebuilds_an_emptied_redis_before_ready(
             i={"studentId": str(newcomer.id), "sectionIds": [str(section.id)]},
         )
         assert body["data"]["register"]["results"][0] == {
+            "sectionId": str(section.id),
             "outcome": "WAITLISTED",
             "waitlistPosition": 6,
+            "availableSeats": 0,
             "reason": None,
         }
         health = (await fresh.client.get("/health")).json()

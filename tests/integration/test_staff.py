@@ -223,6 +223,7 @@ async def test_lowering_capacity_to_the_enrolled_count_or_above_works(
     assert data["setSectionCapacity"]["availableSeats"] == 0
     body = await register(api, late, section)
     assert body["data"]["register"]["results"][0] == {
+        "sectionId": str(section.id),
         "outcome": "WAITLISTED",
         "waitlistPosition": 1,
         "availableSeats": 0,
