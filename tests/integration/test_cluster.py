@@ -22,7 +22,7 @@ from infrastructure.container import Container
 from infrastructure.redis.scripts import Scripts
 from infrastructure.settings import Settings
 from infrastructure.state.reconcile import Reconciler
-from tests.client import CAPACITY, REGISTER
+from tests.client import CAPACITY, REGISTER, registered
 from tests.conftest import Api, Catalog, Servers, Worker
 from tests.integration import (
     test_race,
@@ -217,16 +217,8 @@ async def test_300_for_30_with_sections_served_by_all_three_nodes(
     by_node = await _one_section_per_node(api, catalog, cluster, seats=10)
     assert sorted(by_node) == sorted(cluster.ports)
     sections = [by_node[port] for port in sorted(by_node)]
-    ids = [str(s.id) for s in sections]
     students = await catalog.students(300)
-
-    async def register(student: Any) -> list[dict[str, Any]]:
-        i = {"studentId": str(student.id), "sectionIds": ids}
-        body = await api.gql(REGISTER, api.student_token(student.id), i=i)
-        assert "errors" not in body, body
-        return list(body["data"]["register"]["results"])
-
-    answers = await asyncio.gather(*(register(s) for s in students))
+    answers = await asyncio.gather(*(registered(api, s, *sections) for s in students))
     for n, section in enumerate(sections):
         results = [a[n] for a in answers]
         assert all(r["sectionId"] == str(section.id) for r in results)

@@ -18,7 +18,7 @@ import asyncpg
 
 from infrastructure.cli.worker import make_persister
 from infrastructure.redis.keys import shard_of
-from tests.client import REGISTER
+from tests.client import REGISTER, registered
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres
 from tests.waiting import wait_until
@@ -157,12 +157,7 @@ async def test_two_owners_of_one_shard_lose_nothing_and_apply_nothing_twice(
     async def register(count: int) -> None:
         for _ in range(count):
             student = next(students)
-            body = await api.gql(
-                REGISTER,
-                api.student_token(student.id),
-                i={"studentId": str(student.id), "sectionIds": [str(section.id)]},
-            )
-            (result,) = body["data"]["register"]["results"]
+            (result,) = await registered(api, student, section)
             answers.record(student.id, uuid.UUID(result["sectionId"]), result["outcome"])
 
     sweep_stalled = asyncio.Event()
