@@ -14,6 +14,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 import websockets
+from websockets.typing import Subprotocol
 
 PROTOCOL = "graphql-transport-ws"
 SEAT_UPDATES = """subscription($ids: [UUID!]!) { seatUpdates(sectionIds: $ids) {
@@ -50,7 +51,8 @@ async def _hold(job: Assignment, ready: Queue[Any], stop: Event, results: Queue[
         for n in range(job.count)
     ]
     waiting = asyncio.ensure_future(asyncio.gather(*(s.wait() for s in subscribed)))
-    done, _ = await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    started: list[asyncio.Future[Any]] = [waiting, *tasks]
+    done, _ = await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
     for task in done - {waiting}:
         task.result()  # a subscriber that ended before all were in: its error, if any
     ready.put((job.tag, job.count))
@@ -68,7 +70,7 @@ async def _subscriber(
     async with opening:
         ws = await websockets.connect(
             job.url,
-            subprotocols=[PROTOCOL],
+            subprotocols=[Subprotocol(PROTOCOL)],
             open_timeout=120,
             ping_interval=None,
         )

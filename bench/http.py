@@ -20,25 +20,18 @@ from bench.replica import Replica, free_port
 from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.settings import Settings
+from tests.client import DROP, REGISTER, drop_input, register_input
 
 WRK_DIR = Path(__file__).parent / "wrk"
-REGISTER = (
-    "mutation Register($i: RegisterInput!) { register(input: $i) { studentId "
-    "results { sectionId outcome waitlistPosition availableSeats reason } } }"
-)
-DROP = (
-    "mutation Drop($i: DropInput!) { drop(input: $i) { studentId sectionId outcome "
-    "availableSeats } }"
-)
 
 
 def register_body(student: UUID, sections: Sequence[UUID]) -> str:
-    variables = {"i": {"studentId": str(student), "sectionIds": [str(s) for s in sections]}}
+    variables = {"i": register_input(student, sections)}
     return json.dumps({"query": REGISTER, "variables": variables}, separators=(",", ":"))
 
 
 def drop_body(student: UUID, section: UUID) -> str:
-    variables = {"i": {"studentId": str(student), "sectionId": str(section)}}
+    variables = {"i": drop_input(student, section)}
     return json.dumps({"query": DROP, "variables": variables}, separators=(",", ":"))
 
 

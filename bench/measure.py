@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 T = TypeVar("T")
 
@@ -64,7 +64,14 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))]
 
 
-def latency_fields(seconds: list[float]) -> dict[str, float]:
+class Latency(TypedDict):
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def latency_fields(seconds: list[float]) -> Latency:
     ordered = sorted(seconds)
     return {
         "p50_ms": round(percentile(ordered, 0.50) * 1000, 3),

@@ -102,7 +102,7 @@ class RowLockRegistrar:
 
 
 def _rejected(section: UUID, reason: Rejection, seats: int | None) -> SectionResult:
-    return SectionResult(section, RegisterOutcome.REJECTED, seats, None, reason.value)
+    return SectionResult(section, RegisterOutcome.REJECTED, seats, None, reason)
 
 
 async def oversold(pool: asyncpg.Pool, section_ids: list[UUID]) -> dict[str, int]:

@@ -41,13 +41,13 @@ async def prepare_database(settings: Settings) -> None:
 
 
 async def drop_database(settings: Settings) -> None:
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis)
     try:
         async for key in redis.scan_iter(match=f"{settings.key_prefix}*", count=1000):
             await redis.delete(key)
     finally:
         await redis.aclose()
-    parts = urlsplit(settings.database_url)
+    parts = urlsplit(settings.postgres)
     admin = urlunsplit(parts._replace(path="/postgres"))
     connection = await asyncpg.connect(admin)
     try:
@@ -73,8 +73,8 @@ class Replica:
         port = free_port()
         env = {
             **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
+            "DATABASE_URL": settings.postgres,
+            "REDIS_URL": settings.redis,
             "COURSEREG_JWT_SECRET": settings.jwt_secret,
             "COURSEREG_KEY_PREFIX": settings.key_prefix,
             "COURSEREG_SHARDS": str(settings.shards),

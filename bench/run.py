@@ -393,7 +393,7 @@ class Bench:
             result.invariants = {"sent": sent, "unanswered": sent - answered}
             self.add(result)
         catch_up = await wait_drained(container)
-        found = await checks.redis_invariants(container, sections)
+        found: dict[str, float] = dict(await checks.redis_invariants(container, sections))
         found.update(await checks.postgres_invariants(container, self.settings.postgres, sections))
         found["lost"] = await checks.lost_answers(self.settings.postgres, answers)
         found["postgres_caught_up_s"] = round(catch_up, 3)

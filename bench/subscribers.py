@@ -29,15 +29,15 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from bench.holders import PROTOCOL, SEAT_UPDATES, Assignment, Push, hold
 from bench.replica import Replica, bench_settings, drop_database, prepare_database
 from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.settings import Settings
+from tests.client import DROP, REGISTER
 
-REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 WATCH_LIMIT = 500  # sections per seatUpdates subscription (the server's limit)
 
 
@@ -143,7 +143,7 @@ def assignments(args: argparse.Namespace, a: str, b: str, sections: list[str]) -
 async def versions_now(a: str, sections: list[str]) -> dict[str, int]:
     """Each section's version, from seatUpdates snapshots."""
     found: dict[str, int] = {}
-    async with websockets.connect(ws_url(a), subprotocols=[PROTOCOL]) as ws:
+    async with websockets.connect(ws_url(a), subprotocols=[Subprotocol(PROTOCOL)]) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         await ws.recv()
         for start in range(0, len(sections), WATCH_LIMIT):

@@ -30,6 +30,7 @@ from infrastructure.settings import Settings, load_settings
 from tests.lossy import LossyProxy
 from tests.redis_cluster import RedisClusterNodes, redis_cluster
 from tests.servers import serve
+from tests.waiting import wait_until
 from workers.persister import Persister
 
 SECRET = "test-secret-" + "x" * 40
@@ -175,18 +176,17 @@ async def running_app(settings: Settings) -> AsyncIterator[Api]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            for _ in range(200):
-                if (await client.get("/ready")).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the app never became ready")
+
+            async def ready() -> bool:
+                return (await client.get("/ready")).status_code == 200
+
+            await wait_until(ready, 10, "the app ready", interval=0.05)
             yield Api(app, client, app.state.container)
 
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
-    await _truncate(settings.database_url)
+    await _truncate(settings.postgres)
     async with running_app(settings) as running:
         yield running
         await forget_keys(running.container)
@@ -202,7 +202,7 @@ async def lossy(servers: Servers) -> AsyncIterator[LossyProxy]:
 @pytest.fixture
 async def lossy_api(settings: Settings, lossy: LossyProxy) -> AsyncIterator[Api]:
     """`api`, its Redis (pool, scripts, pub/sub) reached only through `lossy`."""
-    await _truncate(settings.database_url)
+    await _truncate(settings.postgres)
     async with running_app(settings.model_copy(update={"redis_url": lossy.url})) as running:
         yield running
         await forget_keys(running.container)
@@ -211,7 +211,7 @@ async def lossy_api(settings: Settings, lossy: LossyProxy) -> AsyncIterator[Api]
 @pytest.fixture
 async def rules_off_api(settings: Settings) -> AsyncIterator[Api]:
     """`api` with COURSEREG_RULES=false: the rule-free hot path the container chooses."""
-    await _truncate(settings.database_url)
+    await _truncate(settings.postgres)
     async with running_app(settings.model_copy(update={"rules": False})) as running:
         yield running
         await forget_keys(running.container)

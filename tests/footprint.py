@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from tests.conftest import Api
+from tests.stored import read_stream
 
 TABLES = (
     "students",
@@ -59,7 +60,7 @@ async def _redis_value(api: Api, key: str) -> Any:
         return await redis.zrange(key, 0, -1, withscores=True)
     if kind == "stream":
         # A refusal is logged (the attempts log, contract/rules.graphql): not a change.
-        entries = await redis.xrange(key)
+        entries = await read_stream(redis, key)
         return sum(1 for _, fields in entries if fields.get("k") != "attempt")
     return kind
 

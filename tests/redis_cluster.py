@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -112,7 +113,7 @@ def _servers(count: int, cluster: bool) -> Iterator[RedisClusterNodes]:
     processes = [_start_node(root, port, free_port() if cluster else None) for port in ports]
     try:
         for port in ports:
-            _wait(lambda port=port: _up(port), f"node {port} up")
+            _wait(partial(_up, port), f"node {port} up")
         yield RedisClusterNodes(ports, processes, root)
     finally:
         for process in processes:

@@ -64,8 +64,8 @@ async def serve(app: ASGIApp, send_buffer: int | None = None) -> AsyncIterator[s
 def replica_env(settings: Settings, port: int) -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
+        "DATABASE_URL": settings.postgres,
+        "REDIS_URL": settings.redis,
         "COURSEREG_JWT_SECRET": settings.jwt_secret,
         "COURSEREG_KEY_PREFIX": settings.key_prefix,
         "COURSEREG_SHARDS": str(settings.shards),

@@ -15,6 +15,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 PROTOCOL = "graphql-transport-ws"
 
@@ -58,7 +59,9 @@ class GqlSocket:
         """Connect and acknowledge; raises Closed if the server refuses connection_init.
         `connect` goes to websockets.connect (default: an unbounded incoming queue)."""
         connect.setdefault("max_queue", None)
-        async with websockets.connect(url, subprotocols=[PROTOCOL], **connect) as connection:
+        async with websockets.connect(
+            url, subprotocols=[Subprotocol(PROTOCOL)], **connect
+        ) as connection:
             socket = cls(connection)
             init = payload if payload is not None else {}
             if token is not None:

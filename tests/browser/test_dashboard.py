@@ -9,20 +9,10 @@ from typing import Any
 from playwright.async_api import expect
 
 from tests.browser.pages import offline_page
+from tests.client import outcome
 from tests.conftest import Api, Catalog
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True}
-
-
-async def register(api: Api, student: Any, section: Any) -> str:
-    body = await api.gql(
-        REGISTER,
-        api.student_token(student.id),
-        i={"studentId": str(student.id), "sectionIds": [str(section.id)]},
-    )
-    assert "errors" not in body, body
-    return str(body["data"]["register"]["results"][0]["outcome"])
 
 
 async def test_a_registration_shows_on_the_dashboard_within_a_second(
@@ -31,7 +21,7 @@ async def test_a_registration_shows_on_the_dashboard_within_a_second(
     semester = await catalog.semester()
     full, watched, other = [await catalog.section(seats, semester) for seats in (1, 5, 30)]
     first, second = await catalog.students(2)
-    await register(api, first, full)
+    await outcome(api, first, full)
     async with offline_page(browser, server) as offline:
         page = offline.page
         await page.goto(f"{server}/dashboard?semester={semester.id}")
@@ -41,9 +31,9 @@ async def test_a_registration_shows_on_the_dashboard_within_a_second(
         await expect(row.locator(".taken")).to_have_text("0")
         await expect(row.locator(".total")).to_have_text("5")
 
-        assert await register(api, second, watched) == "ENROLLED"
+        assert await outcome(api, second, watched) == "ENROLLED"
         await expect(row.locator(".taken")).to_have_text("1", timeout=1000)
-        assert await register(api, second, full) == "WAITLISTED"
+        assert await outcome(api, second, full) == "WAITLISTED"
         crowded = page.locator(f'[data-section-id="{full.id}"]')
         await expect(crowded.locator(".waiting")).to_have_text("1", timeout=1000)
         await expect(crowded).to_have_attribute("data-level", "full")

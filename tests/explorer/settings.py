@@ -7,7 +7,15 @@ from __future__ import annotations
 import os
 
 # Seeds that found a race (each fixed since, docs/holdings.md), then three more.
-FOUND = (192418350, 795431107, 401327052, 351351329, 445716551, 122172537, 181284475)
+FOUND: tuple[int, ...] = (
+    192418350,
+    795431107,
+    401327052,
+    351351329,
+    445716551,
+    122172537,
+    181284475,
+)
 FOUND += (303065140, 75792956, 967597940, 646818132, 383435086, 222172943, 930942334)
 FIXED_SEEDS = (*FOUND, *range(1, 4))
 SEED = int(os.environ["EXPLORE_SEED"]) if os.environ.get("EXPLORE_SEED") else None

@@ -57,11 +57,12 @@ class EventLog(RandomizedEventLog):
         while confirmed < len(sections):
             message = await pubsub.get_message(timeout=5)
             confirmed += bool(message and message["type"] == "subscribe")
+        await self.begin(container, sections)
         task = asyncio.create_task(self._read(pubsub))
         try:
             yield
+            await self.completed(container)
         finally:
-            await asyncio.sleep(0.3)  # the last events reach us
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await pubsub.aclose()

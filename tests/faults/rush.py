@@ -25,12 +25,11 @@ import httpx
 from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.container import Container
+from tests.client import DROP, REGISTER
+from tests.waiting import wait_until
 
 Pair = tuple[UUID, UUID]
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome reason } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 
 # Where a definite answer says the student stands. "in": enrolled or waiting (REST's
 # already_registered does not say which).
@@ -90,10 +89,8 @@ class Ledger:
     async def more(self, count: int, timeout: float = 60.0) -> None:
         """Wait until the clients have been told `count` more answers (a loaded machine
         makes a fixed sleep too short)."""
-        target, deadline = self.answers + count, time.monotonic() + timeout
-        while self.answers < target:
-            assert time.monotonic() < deadline, f"only {self.answers} answers of {target}"
-            await asyncio.sleep(0.05)
+        target = self.answers + count
+        await wait_until(lambda: self.answers >= target, timeout, f"{target} answers in all")
 
     def lost(
         self, observed: dict[Pair, str], busy: set[Pair] | None = None

@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from functools import partial
 
 import httpx
+from redis.typing import EncodableT, FieldT
 
 from infrastructure.redis.keys import shard_of
 from tests.faults.checks import EventLog, settle_and_check
 from tests.faults.cluster import deployment, populate
 from tests.faults.rush import Ledger, Rush
 from tests.servers import free_port
+from tests.waiting import wait_until
 
 ATTEMPTS = 3
 
@@ -28,7 +31,7 @@ async def test_a_poison_job_is_dead_lettered_after_n_tries_and_does_not_block_it
         poisoned = sections[0]
         shard = shard_of(poisoned, deployed.settings.shards)
         container = deployed.container
-        poison = {
+        poison: dict[FieldT, EncodableT] = {
             "k": "enroll",
             "s": str(poisoned),
             "u": str(uuid.uuid4()),
@@ -40,20 +43,28 @@ async def test_a_poison_job_is_dead_lettered_after_n_tries_and_does_not_block_it
         rush = Rush(api.url, container.tokens, students, sections, ledger)
         metrics_port = free_port()
 
+        stream = container.keys.stream(shard)
+
+        async def queued_behind(poisoned_at: str) -> bool:
+            behind = await container.redis.xrange(stream, f"({poisoned_at}", count=5)
+            return len(behind or []) >= 5
+
+        async def dead_lettered() -> bool:
+            return await container.stream.dead_letter_count(deployed.settings.shards) > 0
+
         async def poison_then_worker() -> None:
-            await asyncio.sleep(1)
-            await container.redis.xadd(container.keys.stream(shard), poison)
-            await asyncio.sleep(1)  # good changes queue up behind it in the same shard
+            await ledger.more(30)  # the rush is under way
+            poisoned_at = str(await container.redis.xadd(stream, poison))
+            await wait_until(
+                partial(queued_behind, poisoned_at), 30, "good changes queued behind the poison"
+            )
             deployed.worker(
                 "eater",
                 COURSEREG_MAX_JOB_ATTEMPTS=str(ATTEMPTS),
                 COURSEREG_WORKER_METRICS_PORT=str(metrics_port),
             )
-            deadline = time.monotonic() + 60
-            while await container.stream.dead_letter_count(deployed.settings.shards) == 0:
-                assert time.monotonic() < deadline, deployed.logs()
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(2)  # the shard goes on
+            await wait_until(dead_lettered, 60, "the poison dead-lettered")
+            await ledger.more(60)  # the rush goes on after it
             stop.set()
 
         async with events.listening(container, sections):

@@ -41,7 +41,7 @@ async def test_a_postgres_outage_during_a_rush_loses_nothing_and_drains_when_it_
         seen: dict[str, Any] = {}
 
         async def outage() -> None:
-            await asyncio.sleep(2)
+            await ledger.more(60)  # the rush is under way
             await deployed.drain()  # what was answered so far is in Postgres
             await asyncio.to_thread(deployed.postgres.stop, "immediate")
             started, answers_before = time.monotonic(), ledger.answers
@@ -59,7 +59,7 @@ async def test_a_postgres_outage_during_a_rush_loses_nothing_and_drains_when_it_
                 )
             seen["workers_alive"] = [w.alive() for w in workers]
             await asyncio.to_thread(deployed.postgres.start)
-            await asyncio.sleep(2)
+            await ledger.more(60)  # answers go on once Postgres is back
             stop.set()
 
         async with events.listening(deployed.container, sections):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import cast
 
 from tests.faults.checks import settle_and_check
 from tests.faults.cluster import Deployment, deployment, populate
@@ -39,8 +40,9 @@ async def seed_drift(deployed: Deployment, sections: list[uuid.UUID]) -> dict[uu
     k = [keys.section(s) for s in sections]
     await redis.incrby(k[0].seats, 1)
     await redis.sadd(k[1].enrolled, str(uuid.uuid4()))
-    await redis.srem(k[2].enrolled, (await redis.srandmember(k[2].enrolled)) or "")
-    line = await redis.zrange(k[3].waitlist, 0, -1, withscores=True)
+    await redis.srem(k[2].enrolled, str(await redis.srandmember(k[2].enrolled) or ""))
+    scored = await redis.zrange(k[3].waitlist, 0, -1, withscores=True)
+    line = cast(list[tuple[str, float]], scored)  # decode_responses, withscores
     assert len(line) >= 2, "the rush left a waitlist of two or more"
     (first, a), (second, b) = line[0], line[1]
     await redis.zadd(k[3].waitlist, {first: b, second: a})

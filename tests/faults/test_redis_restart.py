@@ -29,6 +29,7 @@ from tests.faults.checks import (
 from tests.faults.cluster import Deployment, Proc, deployment, populate
 from tests.faults.rush import Ledger, Rush, postgres_standing
 from tests.servers import ws_url
+from tests.waiting import wait_until
 from tests.wsclient import SEAT_UPDATES, GqlSocket
 
 DOWN_SECONDS = 1.5
@@ -52,6 +53,23 @@ async def ready_again(api: Proc, deployed: Deployment) -> tuple[int, dict[str, A
             refused += 1
             await asyncio.sleep(0.02)
     raise AssertionError(f"the API never became ready again:\n{deployed.logs()}")
+
+
+async def looked_at_streams(api: Proc, deployed: Deployment) -> None:
+    """Wait for the API's next whole look at the streams (infrastructure/state/losses.py, a
+    look a second), the one a later rebuild reports from. A look is one pipeline with an
+    XREVRANGE per shard, and nothing else here sends XREVRANGE: two looks' worth of calls
+    more than now include one look begun after now."""
+
+    async def calls() -> int:
+        stats = await deployed.container.redis.info("commandstats")
+        return int(stats.get("cmdstat_xrevrange", {}).get("calls", 0))
+
+    async def looked() -> bool:
+        return await calls() >= enough
+
+    enough = await calls() + 2 * deployed.container.keys.shards
+    await wait_until(looked, 10, f"{api.name}'s next look at the streams")
 
 
 async def test_redis_restarted_with_aof_keeps_every_answer_and_everyone_reconnects() -> None:
@@ -114,7 +132,7 @@ async def test_redis_restarted_empty_is_rebuilt_from_postgres_and_the_loss_is_re
             for worker in workers:  # from now on answered changes wait in the streams
                 await worker.kill()
             await ledger.more(60)
-            await asyncio.sleep(1.5)  # the API looks at the streams every second
+            await looked_at_streams(api, deployed)
             seen["waiting"] = await deployed.lag()
             await deployed.redis.kill()
             told = Ledger(last=dict(ledger.last))

@@ -14,22 +14,16 @@ import httpx
 import jwt
 import pytest
 
+from tests.client import CAPACITY, DROP, REGISTER, SET_STATUS
 from tests.conftest import SECRET, Api, Catalog
 from tests.footprint import assert_no_internals, error_code, footprint
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  studentId results { sectionId outcome availableSeats } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"""
 STUDENT = """query($id: UUID!) { student(id: $id) { id studentNumber } }"""
 ME = """{ me { id studentNumber } }"""
 CREATE_SEMESTER = """mutation($i: CreateSemesterInput!) { createSemester(input: $i) { id } }"""
 CREATE_COURSE = """mutation($i: CreateCourseInput!) { createCourse(input: $i) { id } }"""
 CREATE_SECTION = """mutation($i: CreateSectionInput!) { createSection(input: $i) { id } }"""
 CREATE_STUDENT = """mutation($i: CreateStudentInput!) { createStudent(input: $i) { id } }"""
-SET_CAPACITY = """mutation($s: UUID!, $n: Int!) {
-  setSectionCapacity(sectionId: $s, totalSeats: $n) { id totalSeats } }"""
-SET_STATUS = """mutation($s: UUID!, $e: String!) {
-  setStudentStatus(studentId: $s, enrollmentStatus: $e) { id enrollmentStatus } }"""
 
 
 def forge(claims: dict[str, Any], secret: str = SECRET, algorithm: str = "HS256") -> str:
@@ -193,7 +187,7 @@ def _operations(w: World) -> list[tuple[str, dict[str, Any]]]:
                 }
             },
         ),
-        (SET_CAPACITY, {"s": str(w.section.id), "n": 10}),
+        (CAPACITY, {"s": str(w.section.id), "n": 10}),
         (SET_STATUS, {"s": str(w.other.id), "e": "inactive"}),
     ]
 
@@ -257,7 +251,7 @@ async def test_a_student_acting_for_another_student_is_forbidden(
     api: Api, world: World, index: int
 ) -> None:
     """`me` holds a valid token and asks about `other`: register, drop (other's seat) or read."""
-    on_other = [
+    on_other: list[tuple[str, dict[str, Any]]] = [
         (
             REGISTER,
             {"i": {"studentId": str(world.other.id), "sectionIds": [str(world.section.id)]}},
@@ -297,10 +291,9 @@ async def test_a_student_acts_for_themself(api: Api, world: World) -> None:
     assert body["data"]["register"]["results"][0]["outcome"] == "ENROLLED"
     body = await api.gql(STUDENT, token, id=str(world.me.id))
     assert body["data"]["student"]["id"] == str(world.me.id)
-    body = await api.gql(
-        DROP, token, i={"studentId": str(world.me.id), "sectionId": str(world.section.id)}
-    )
-    assert body["data"]["drop"] == {"outcome": "DROPPED", "availableSeats": 1}
+    dropping = {"studentId": str(world.me.id), "sectionId": str(world.section.id)}
+    body = await api.gql(DROP, token, i=dropping)
+    assert body["data"]["drop"] == {**dropping, "outcome": "DROPPED", "availableSeats": 1}
 
 
 async def test_staff_may_register_drop_and_read_for_any_student(api: Api, world: World) -> None:
@@ -311,15 +304,20 @@ async def test_staff_may_register_drop_and_read_for_any_student(api: Api, world:
     assert body["data"]["register"] == {
         "studentId": str(world.me.id),
         "results": [
-            {"sectionId": str(world.section.id), "outcome": "ENROLLED", "availableSeats": 0}
+            {
+                "sectionId": str(world.section.id),
+                "outcome": "ENROLLED",
+                "waitlistPosition": None,
+                "availableSeats": 0,
+                "reason": None,
+            }
         ],
     }
     body = await api.gql(STUDENT, staff, id=str(world.other.id))
     assert body["data"]["student"]["id"] == str(world.other.id)
-    body = await api.gql(
-        DROP, staff, i={"studentId": str(world.other.id), "sectionId": str(world.section.id)}
-    )
-    assert body["data"]["drop"] == {"outcome": "DROPPED", "availableSeats": 1}
+    dropping = {"studentId": str(world.other.id), "sectionId": str(world.section.id)}
+    body = await api.gql(DROP, staff, i=dropping)
+    assert body["data"]["drop"] == {**dropping, "outcome": "DROPPED", "availableSeats": 1}
 
 
 async def test_me_returns_the_student_named_by_the_token(api: Api, world: World) -> None:

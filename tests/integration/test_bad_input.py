@@ -12,20 +12,14 @@ from typing import Any
 
 import pytest
 
+from tests.client import CAPACITY, DROP, REGISTER, SET_STATUS
 from tests.conftest import Api, Catalog
 from tests.footprint import assert_no_internals, error_code, footprint
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats reason } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"""
 CREATE_SEMESTER = """mutation($i: CreateSemesterInput!) { createSemester(input: $i) { id } }"""
 CREATE_COURSE = """mutation($i: CreateCourseInput!) { createCourse(input: $i) { id code } }"""
 CREATE_SECTION = """mutation($i: CreateSectionInput!) { createSection(input: $i) { id } }"""
 CREATE_STUDENT = """mutation($i: CreateStudentInput!) { createStudent(input: $i) { id } }"""
-SET_CAPACITY = """mutation($s: UUID!, $n: Int!) {
-  setSectionCapacity(sectionId: $s, totalSeats: $n) { id totalSeats availableSeats } }"""
-SET_STATUS = """mutation($s: UUID!, $e: String!) {
-  setStudentStatus(studentId: $s, enrollmentStatus: $e) { id enrollmentStatus } }"""
 
 MEGABYTE = "k" * 1_000_000
 UNKNOWN = "5a1d6c1e-0000-4000-8000-000000000000"
@@ -86,7 +80,7 @@ class Case:
     as_student: bool = False  # with the token of w.me instead of staff
 
 
-def reg(student: Callable[[World], Any], sections: Callable[[World], list[Any]], **more: Any):
+def reg(student: Callable[[World], Any], sections: Callable[[World], Any], **more: Any):
     def build(w: World) -> dict[str, Any]:
         return {
             "i": {
@@ -405,30 +399,26 @@ CATALOG_CASES = [
         Case(CREATE_STUDENT, student_input(studentNumber="9" * 21), BAD), id="student-number-long"
     ),
     # setSectionCapacity
+    pytest.param(Case(CAPACITY, lambda w: {"s": str(w.full.id), "n": 0}, BAD), id="capacity-zero"),
     pytest.param(
-        Case(SET_CAPACITY, lambda w: {"s": str(w.full.id), "n": 0}, BAD), id="capacity-zero"
+        Case(CAPACITY, lambda w: {"s": str(w.full.id), "n": -1}, BAD), id="capacity-negative"
     ),
     pytest.param(
-        Case(SET_CAPACITY, lambda w: {"s": str(w.full.id), "n": -1}, BAD), id="capacity-negative"
-    ),
-    pytest.param(
-        Case(SET_CAPACITY, lambda w: {"s": str(w.full.id), "n": 1}, BAD),
+        Case(CAPACITY, lambda w: {"s": str(w.full.id), "n": 1}, BAD),
         id="capacity-below-enrolled",
     ),
     pytest.param(
-        Case(SET_CAPACITY, lambda w: {"s": str(w.full.id), "n": 100_001}, BAD),
+        Case(CAPACITY, lambda w: {"s": str(w.full.id), "n": 100_001}, BAD),
         id="capacity-too-large",
     ),
     pytest.param(
-        Case(SET_CAPACITY, lambda w: {"s": str(w.full.id), "n": "3"}, BAD),
+        Case(CAPACITY, lambda w: {"s": str(w.full.id), "n": "3"}, BAD),
         id="capacity-a-string",
     ),
     pytest.param(
-        Case(SET_CAPACITY, lambda w: {"s": UNKNOWN, "n": 3}, NOT_FOUND), id="capacity-unknown"
+        Case(CAPACITY, lambda w: {"s": UNKNOWN, "n": 3}, NOT_FOUND), id="capacity-unknown"
     ),
-    pytest.param(
-        Case(SET_CAPACITY, lambda w: {"s": "full", "n": 3}, BAD), id="capacity-malformed-id"
-    ),
+    pytest.param(Case(CAPACITY, lambda w: {"s": "full", "n": 3}, BAD), id="capacity-malformed-id"),
     # setStudentStatus
     pytest.param(
         Case(SET_STATUS, lambda w: {"s": me(w), "e": "expelled"}, BAD), id="status-invalid"
@@ -481,7 +471,7 @@ TABLES = {
             ("createCourse", CREATE_COURSE),
             ("createSection", CREATE_SECTION),
             ("createStudent", CREATE_STUDENT),
-            ("setSectionCapacity", SET_CAPACITY),
+            ("setSectionCapacity", CAPACITY),
             ("setStudentStatus", SET_STATUS),
         )
     },

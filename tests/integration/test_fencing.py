@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -19,25 +18,11 @@ import asyncpg
 
 from infrastructure.cli.worker import make_persister
 from infrastructure.redis.keys import shard_of
+from tests.client import REGISTER, registered
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres
+from tests.waiting import wait_until
 from workers.persister import Persister
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome } } }"""
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0) -> None:
-    """Wait for a step of the other side to be done (a condition, not a guess of time)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await _holds(check()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-async def _holds(result: bool | Awaitable[bool]) -> bool:
-    return await result if inspect.isawaitable(result) else bool(result)
 
 
 def shard_called(args: tuple[Any, ...]) -> int:
@@ -172,12 +157,7 @@ async def test_two_owners_of_one_shard_lose_nothing_and_apply_nothing_twice(
     async def register(count: int) -> None:
         for _ in range(count):
             student = next(students)
-            body = await api.gql(
-                REGISTER,
-                api.student_token(student.id),
-                i={"studentId": str(student.id), "sectionIds": [str(section.id)]},
-            )
-            (result,) = body["data"]["register"]["results"]
+            (result,) = await registered(api, student, section)
             answers.record(student.id, uuid.UUID(result["sectionId"]), result["outcome"])
 
     sweep_stalled = asyncio.Event()
@@ -188,40 +168,48 @@ async def test_two_owners_of_one_shard_lose_nothing_and_apply_nothing_twice(
 
     a = make_persister(c, "worker-a")
     a_log, a_stream = HeldChangeLog(a.changes, shard), WatchedStream(a.stream, shard)
-    a.changes, a.stream, a.sweep = a_log, a_stream, stalled_sweep  # type: ignore[assignment]
+    a.changes, a.stream, a.sweep = a_log, a_stream, stalled_sweep
     b = make_persister(c, "worker-b")
     b_stream = WatchedStream(b.stream, shard)
-    b.stream = b_stream  # type: ignore[assignment]
+    b.stream = b_stream
 
     await register(2)  # first entries: A's batch
     async with running(a) as stop_a:
         try:
             # 1. A owns the shard and is paused mid-batch; its balance loop is stuck in the sweep.
-            await eventually(lambda: a_log.turnstile.waiting == 1)
+            await wait_until(lambda: a_log.turnstile.waiting == 1, 15, "A paused mid-batch")
             # 2. A's lease lapses; A cannot notice.
             await c.redis.delete(c.keys.lease(shard))
             async with running(b):
                 # 3. B takes the shard over, adopts A's batch and commits it.
                 first = (await c.redis.xinfo_stream(stream_key))["last-generated-id"]
-                await eventually(lambda: b_stream.acked_through(first))
+                await wait_until(lambda: b_stream.acked_through(first), 15, "B committed A's batch")
                 # ...then waits before its next read.
                 b_stream.reads.close()
-                await eventually(lambda: b_stream.reads.waiting == 1)
+                await wait_until(
+                    lambda: b_stream.reads.waiting == 1, 15, "B waiting before its next read"
+                )
                 # 4. A resumes its batch.
                 a_log.turnstile.let_one()
-                await eventually(lambda: len(a_log.outcomes) == 1)
+                await wait_until(lambda: len(a_log.outcomes) == 1, 15, "A finished its batch")
                 # 5. New entries: A, if it still reads the shard, takes them and pauses again.
                 await register(2)
                 a_refused = isinstance(a_log.outcomes[0], BaseException)
-                await eventually(lambda: a_refused or a_log.turnstile.waiting == 1)
+                await wait_until(
+                    lambda: a_refused or a_log.turnstile.waiting == 1,
+                    15,
+                    "A refused or paused again",
+                )
                 # 6. More entries; B reads and commits past all of them.
                 await register(2)
                 last = (await c.redis.xinfo_stream(stream_key))["last-generated-id"]
                 b_stream.reads.open()
-                await eventually(lambda: b_stream.acked_through(last))
+                await wait_until(
+                    lambda: b_stream.acked_through(last), 15, "B committed past every entry"
+                )
                 # 7. A's second batch, if it has one, goes on.
                 a_log.turnstile.open()
-                await eventually(lambda: a_log.turnstile.waiting == 0)
+                await wait_until(lambda: a_log.turnstile.waiting == 0, 15, "A's second batch done")
                 await Worker(b, c).drain()
         finally:  # a failed step must not leave A stuck in its sweep or at a gate
             stop_a.set()

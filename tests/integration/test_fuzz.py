@@ -99,7 +99,7 @@ def graphql_requests(api: Api, ids: list[str]) -> list[tuple[str, dict[str, Any]
         ("mutations", mutations, Mode.POSITIVE),
         ("bad_mutations", mutations, Mode.NEGATIVE),
     ):
-        strategy = maker(schema, custom_scalars=custom, mode=mode)  # type: ignore[operator]
+        strategy = maker(schema, custom_scalars=custom, mode=mode)
         made += [(name, {"query": q}) for q in draw(strategy, COUNTS[name])]
     return made
 
@@ -110,7 +110,7 @@ def _served_schema(api: Api) -> graphql.GraphQLSchema:
         endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
         schema = getattr(endpoint, "schema", None)
         if schema is not None:
-            return schema._schema  # type: ignore[no-any-return]
+            return schema._schema
     raise AssertionError("no GraphQL route")
 
 

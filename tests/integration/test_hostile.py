@@ -20,7 +20,9 @@ import httpx
 import jwt
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
+from tests.client import DROP, REGISTER
 from tests.conftest import SECRET, Api, Catalog
 from tests.footprint import assert_no_internals, footprint
 from tests.servers import ws_url
@@ -35,8 +37,6 @@ CODES = {
     "RATE_LIMITED",
     "UNAVAILABLE",
 }
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome } }"""
 SEATS = """subscription($ids: [UUID!]!) { seatUpdates(sectionIds: $ids) { version } }"""
 WAITLIST = """subscription($s: UUID!, $c: UUID!) {
   waitlistPosition(studentId: $s, sectionId: $c) { status } }"""
@@ -483,7 +483,9 @@ async def ws_outcome(url: str, world: World, case: Ws) -> str:
     """'closed <code>' or 'error <codes>'; fails on a 1011 close, an uncoded error, data."""
     try:
         async with websockets.connect(
-            ws_url(url), subprotocols=list(case.subprotocols) or None, max_size=None
+            ws_url(url),
+            subprotocols=[Subprotocol(p) for p in case.subprotocols] or None,
+            max_size=None,
         ) as ws:
             init = case.init
             if isinstance(init, dict) and init.get("student"):
@@ -500,7 +502,7 @@ async def ws_outcome(url: str, world: World, case: Ws) -> str:
                     codes = {e.get("extensions", {}).get("code") for e in message["payload"]}
                     assert codes <= CODES, f"uncoded: {message}"
                     assert_no_internals(json.dumps(message))
-                    return "error " + ",".join(sorted(codes))  # type: ignore[arg-type]
+                    return "error " + ",".join(sorted(codes))
                 if message["type"] == "next" and message["payload"].get("errors"):
                     codes = {e["extensions"]["code"] for e in message["payload"]["errors"]}
                     assert codes <= CODES, f"uncoded: {message}"

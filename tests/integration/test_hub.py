@@ -17,14 +17,15 @@ from redis.asyncio import Redis
 
 from domain.live import RESYNC, Standing, WaitlistStatus, WaitlistWatch
 from infrastructure.container import make_redis
+from infrastructure.redis.client import RedisClient
 from infrastructure.redis.events import decode_section_event
 from infrastructure.redis.hub import RedisHub
 from infrastructure.settings import Settings
+from tests.client import registered
 from tests.conftest import Api, Catalog
 from tests.servers import serve, ws_url
+from tests.waiting import wait_until
 from tests.wsclient import SEAT_UPDATES, GqlSocket
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
 
 
 class Recorder:
@@ -44,6 +45,7 @@ class Recorder:
 @contextlib.asynccontextmanager
 async def running_hub(settings: Settings) -> AsyncIterator[tuple[RedisHub, Redis]]:
     redis = make_redis(settings)
+    assert isinstance(redis, Redis), "the hub's own tests run on one Redis server"
     hub = RedisHub(redis, lambda channel, data: data, name=f"test-hub-{uuid.uuid4().hex[:8]}")
     await hub.start([f"{settings.key_prefix}held"])
     try:
@@ -53,19 +55,11 @@ async def running_hub(settings: Settings) -> AsyncIterator[tuple[RedisHub, Redis
         await redis.aclose(close_connection_pool=True)
 
 
-async def eventually(check: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
-async def hub_connections(redis: Redis, name: str) -> list[dict[str, Any]]:
+async def hub_connections(redis: RedisClient, name: str) -> list[dict[str, Any]]:
     return [c for c in await redis.client_list(_type="pubsub") if c["name"] == name]
 
 
-async def subscriptions(redis: Redis, channel: str) -> int:
+async def subscriptions(redis: RedisClient, channel: str) -> int:
     return int((await redis.pubsub_numsub(channel))[0][1])
 
 
@@ -79,7 +73,11 @@ async def test_clients_joining_a_new_channel_at_the_same_moment_all_receive_its_
         await asyncio.gather(*(hub.add(listener, [channel]) for listener in listeners))
         assert await subscriptions(redis, channel) == 1
         await redis.publish(channel, "first")
-        await eventually(lambda: all(listener.events == ["first"] for listener in listeners))
+        await wait_until(
+            lambda: all(listener.events == ["first"] for listener in listeners),
+            5,
+            "every listener got the event",
+        )
         assert len(await hub_connections(redis, hub.name)) == 1
 
 
@@ -94,9 +92,9 @@ async def test_the_last_listener_leaving_unsubscribes_and_a_rejoin_subscribes_ag
         await hub.add(second, [channel])
         assert await subscriptions(redis, channel) == 1
         await redis.publish(channel, "x")
-        await eventually(lambda: second.events == ["x"])
+        await wait_until(lambda: second.events == ["x"], 5, "the rejoined listener got the event")
         await hub.remove(second, [channel])
-        await eventually(lambda: hub.channel_count == 1)
+        await wait_until(lambda: hub.channel_count == 1, 5, "only the catalog channel subscribed")
         assert first.events == []
 
 
@@ -112,13 +110,13 @@ async def test_a_waitlist_watch_that_falls_behind_keeps_a_bounded_queue_then_res
         await hub.add(watch, [channel])
         await hub.add(counter, [channel])
         await publish_seat_events(redis, channel, section, range(1, 1001))
-        await eventually(lambda: len(counter.events) == 1000)
+        await wait_until(lambda: len(counter.events) == 1000, 5, "all 1000 events delivered")
         assert watch._queue.qsize() <= 16
         assert await watch.next() is RESYNC
 
 
 async def publish_seat_events(
-    redis: Redis, channel: str, section: uuid.UUID, versions: Any
+    redis: RedisClient, channel: str, section: uuid.UUID, versions: Any
 ) -> None:
     """Events shaped as register.lua publishes them, without touching seat state."""
     pipe = redis.pipeline(transaction=False)
@@ -126,15 +124,6 @@ async def publish_seat_events(
         event = {"s": str(section), "v": version, "a": 0, "t": 5, "w": version, "k": "join"}
         pipe.publish(channel, json.dumps(event | {"u": str(uuid.uuid4())}))
     await pipe.execute()
-
-
-async def register(api: Api, student: Any, section: Any) -> None:
-    body = await api.gql(
-        REGISTER,
-        api.student_token(student.id),
-        i={"studentId": str(student.id), "sectionIds": [str(section.id)]},
-    )
-    assert "errors" not in body, body
 
 
 async def test_one_pubsub_connection_per_process_and_one_subscribe_per_channel(
@@ -154,7 +143,7 @@ async def test_one_pubsub_connection_per_process_and_one_subscribe_per_channel(
         assert len(await hub_connections(redis, hub.name)) == 1
         assert hub.channel_count == 1 + 3  # the catalog channel and the three sections
         assert hub.listener_count == 1 + 30 * 2  # per channel: its subscriptions' listeners
-    await eventually(lambda: hub.channel_count == 1)
+    await wait_until(lambda: hub.channel_count == 1, 5, "only the catalog channel subscribed")
     assert [await subscriptions(redis, c) for c in channels] == [0, 0, 0]
 
 
@@ -171,7 +160,7 @@ async def test_fifty_websocket_clients_joining_a_new_section_at_once_all_get_its
         )
         for ws, op in zip(sockets, ops, strict=True):
             assert (await ws.data(op))["availableSeats"] == 5
-        await register(api, await catalog.student(), section)
+        await registered(api, await catalog.student(), section)
         for ws, op in zip(sockets, ops, strict=True):
             assert (await ws.data(op))["availableSeats"] == 4
 
@@ -201,9 +190,9 @@ async def test_after_a_redis_reconnect_every_live_subscription_resends_a_fresh_s
             before = {(await ws.data(op))["sectionId"] for _ in ids}
             assert before == set(ids)
         await kill_hub_connection(api)
-        await register(api, student, a)  # published while the hub reconnects
+        await registered(api, student, a)  # published while the hub reconnects
         for ws, op in zip(sockets, ops, strict=True):
-            snapshot = {}
+            snapshot: dict[str, dict[str, Any]] = {}
             while len(snapshot) < 2 or snapshot[str(a.id)]["availableSeats"] != 4:
                 update = await ws.data(op, timeout=5)
                 snapshot[update["sectionId"]] = update
@@ -253,7 +242,7 @@ async def test_a_slow_seat_subscriber_gets_the_latest_state_not_a_backlog_and_sl
                 received.append((await fast.data(fast_op, timeout=2))["version"])
             await publishing
             slow.resume()
-            versions = []
+            versions: list[int] = []
             while not versions or versions[-1] < start + changes:
                 versions.append((await slow.data(slow_op, timeout=5))["version"])
     assert versions == sorted(set(versions))
@@ -262,7 +251,9 @@ async def test_a_slow_seat_subscriber_gets_the_latest_state_not_a_backlog_and_sl
     assert len(versions) < changes / 4, f"{len(versions)} pushes: a backlog, not coalesced"
 
 
-async def paced(redis: Redis, channel: str, section: Any, start: int, changes: int = 600) -> None:
+async def paced(
+    redis: RedisClient, channel: str, section: Any, start: int, changes: int = 600
+) -> None:
     """One change every 2 ms: slower than a reading client drains them."""
     for version in range(start + 1, start + changes + 1):
         await publish_seat_events(redis, channel, section.id, [version])

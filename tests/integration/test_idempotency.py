@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.client import DROP, REGISTER
 from tests.conftest import Api, Catalog
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"
 
 
 async def test_fifty_concurrent_requests_with_one_key_do_the_work_once(

@@ -24,24 +24,21 @@ from infrastructure.cli.worker import make_persister
 from infrastructure.redis import idempotency
 from infrastructure.redis.keys import shard_of
 from infrastructure.settings import Settings
+from tests.client import REGISTER, drop, registered
 from tests.conftest import STAFF, Api, Catalog, Worker
 from tests.integration.test_cli import acoursereg
 from tests.integration.test_rules import (
     COMPLETED,
     COURSE_RULES,
     MAX_CREDITS,
-    drop,
     monday,
     outcomes,
-    register,
     rules,
     standing,
     swap_from,
 )
 from tests.steps import Held, Hold, of_student, promoter_with, registrar_with
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome reason } } }"""
+from tests.stored import read_stream
 
 
 async def holding(api: Api, student: Any, semester: Any, section: Any) -> str | None:
@@ -111,7 +108,7 @@ async def test_f1_a_late_settle_never_turns_a_promotion_back_into_waiting(
     await rules(api, clash, meetings=[monday("09:30", "10:30")])
     a, x = await catalog.students(2)
     await api.staff(MAX_CREDITS, s=str(x.id), m=4)
-    assert outcomes(await register(api, a, full)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, a, full)) == [("ENROLLED", None)]
 
     hold = Hold("settle", of_student(x.id))
     held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
@@ -125,8 +122,8 @@ async def test_f1_a_late_settle_never_turns_a_promotion_back_into_waiting(
 
     assert [r.outcome for r in answer.results] == [RegisterOutcome.WAITLISTED]
     assert await holding(api, x, semester, full) == "E", "the holding never went back to W"
-    assert outcomes(await register(api, x, clash)) == [("REJECTED", "TIME_CONFLICT")]
-    assert outcomes(await register(api, x, other)) == [("REJECTED", "CREDIT_LIMIT")]
+    assert outcomes(await registered(api, x, clash)) == [("REJECTED", "TIME_CONFLICT")]
+    assert outcomes(await registered(api, x, other)) == [("REJECTED", "CREDIT_LIMIT")]
 
 
 async def test_f2_a_rebuild_gives_a_seat_held_for_the_line_back_to_the_line(
@@ -137,8 +134,8 @@ async def test_f2_a_rebuild_gives_a_seat_held_for_the_line_back_to_the_line(
     a newcomer Y: it goes back to the line, and the sweeper gives it to X."""
     section = await catalog.section(1)
     a, x, y = await catalog.students(3)
-    assert outcomes(await register(api, a, section)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, x, section)) == [("WAITLISTED", None)]
+    assert outcomes(await registered(api, a, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, section)) == [("WAITLISTED", None)]
 
     hold = Hold("confirm_promotion", of_student(x.id))
     promoter = promoter_with(api.container.promoter, rules=Held(api.container.rules, hold))
@@ -151,7 +148,7 @@ async def test_f2_a_rebuild_gives_a_seat_held_for_the_line_back_to_the_line(
         return True
 
     assert await api.container.state.rebuild(drained) is not None
-    assert outcomes(await register(api, y, section)) == [("WAITLISTED", None)], (
+    assert outcomes(await registered(api, y, section)) == [("WAITLISTED", None)], (
         "the newcomer does not take the seat the head of the line waited for"
     )
 
@@ -207,7 +204,7 @@ async def test_f4_a_drop_that_fails_half_way_keeps_counting_its_seat(
     await rules(api, first, meetings=[monday("09:00", "10:00")])
     await rules(api, clash, meetings=[monday("09:30", "10:30")])
     student = await catalog.student()
-    assert outcomes(await register(api, student, first)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, first)) == [("ENROLLED", None)]
 
     hold = Hold("drop", of_student(student.id), fail=Unavailable("Redis went away"))
     hold.go.set()
@@ -218,7 +215,7 @@ async def test_f4_a_drop_that_fails_half_way_keeps_counting_its_seat(
         await held.drop(STAFF, student.id, first.id)
 
     assert await standing(api, student, first) == ("ENROLLED", None)
-    assert outcomes(await register(api, student, clash)) == [("REJECTED", "TIME_CONFLICT")], (
+    assert outcomes(await registered(api, student, clash)) == [("REJECTED", "TIME_CONFLICT")], (
         "a seat still held counts"
     )
 
@@ -227,7 +224,7 @@ async def test_f4_a_drop_that_fails_half_way_keeps_counting_its_seat(
 
     await swept(api, dropped)
     assert await holding(api, student, semester, first) is None
-    assert outcomes(await register(api, student, clash)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, clash)) == [("ENROLLED", None)]
 
 
 async def test_f5_a_swap_that_dies_after_its_new_seat_ends_with_exactly_one(
@@ -243,7 +240,7 @@ async def test_f5_a_swap_that_dies_after_its_new_seat_ends_with_exactly_one(
         await catalog.section(1, semester, course),
     )
     student = await catalog.student()
-    assert outcomes(await register(api, student, old)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, old)) == [("ENROLLED", None)]
 
     hold = Hold("settle", of_student(student.id))
     held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
@@ -274,8 +271,8 @@ async def test_f7_a_step_failing_after_the_seats_keeps_the_first_answer(
     NOT_REGISTERED."""
     section = await catalog.section(1)
     a, x = await catalog.students(2)
-    assert outcomes(await register(api, a, section)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, x, section)) == [("WAITLISTED", None)]
+    assert outcomes(await registered(api, a, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, section)) == [("WAITLISTED", None)]
     hold = Hold("confirm_promotion", of_student(x.id), fail=Unavailable("Redis blinked"))
     hold.go.set()
     promoter = promoter_with(api.container.promoter, rules=Held(api.container.rules, hold))
@@ -304,6 +301,7 @@ async def test_f7_an_answer_with_unavailable_in_it_is_never_kept(
     marker = api.container.keys.shard_ready(shard_of(two.id, shards))
     async with rebuild_lock(api):
         kept = await api.container.redis.get(marker)
+        assert kept is not None
         await api.container.redis.delete(marker)
         first = await api.container.registrar.register(
             STAFF, student.id, [one.id, two.id], "both-7"
@@ -341,7 +339,7 @@ async def test_f7_a_duplicate_of_a_request_slower_than_its_lease_waits_for_its_a
     first, second = await slow, await duplicate
     assert [r.outcome for r in first.results] == [RegisterOutcome.ENROLLED]
     assert second == first
-    entries = await api.container.redis.xrange(api.container.keys.section(section.id).stream)
+    entries = await read_stream(api.container.redis, api.container.keys.section(section.id).stream)
     kinds = [f["k"] for _, f in entries if f.get("u") == str(student.id)]
     assert kinds == ["enroll"], "the work happened once"
 
@@ -361,9 +359,9 @@ async def test_f8_a_partial_rebuild_keeps_the_live_holdings_of_students_it_did_n
     await rules(api, kept, meetings=[monday("09:00", "10:00")])
     await rules(api, clash, meetings=[monday("09:30", "10:30")])
     student = await catalog.student()
-    assert outcomes(await register(api, student, earlier)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, earlier)) == [("ENROLLED", None)]
     await persist_all(api)  # Postgres knows the student holds `earlier` in this semester
-    assert outcomes(await register(api, student, kept)) == [("ENROLLED", None)]  # not yet
+    assert outcomes(await registered(api, student, kept)) == [("ENROLLED", None)]  # not yet
 
     async with rebuild_lock(api):
         tag = f"{{shard-{shard_of(lost.id, shards)}}}"
@@ -372,7 +370,7 @@ async def test_f8_a_partial_rebuild_keeps_the_live_holdings_of_students_it_did_n
 
     assert not await api.container.state.missing_shards()
     assert await holding(api, student, semester, kept) == "E"
-    assert outcomes(await register(api, student, clash)) == [("REJECTED", "TIME_CONFLICT")]
+    assert outcomes(await registered(api, student, clash)) == [("REJECTED", "TIME_CONFLICT")]
 
 
 async def test_f9_reconcile_repair_never_reloads_a_section_under_unpersisted_changes(
@@ -383,7 +381,7 @@ async def test_f9_reconcile_repair_never_reloads_a_section_under_unpersisted_cha
     seat would be freed while the stream still persists it later)."""
     section = await catalog.section(3)
     student = await catalog.student()
-    assert outcomes(await register(api, student, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, section)) == [("ENROLLED", None)]
     await api.container.redis.hset(api.container.keys.section(section.id).meta, "total", 4)
 
     repaired = await acoursereg(settings, "reconcile", "--force", "--repair")
@@ -406,8 +404,8 @@ async def test_f9_a_swap_left_waiting_keeps_its_intent_when_its_request_dies(
         await catalog.section(1, semester, course),
     )
     student, other = await catalog.students(2)
-    assert outcomes(await register(api, student, old)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, other, new)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, old)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, other, new)) == [("ENROLLED", None)]
     hold = Hold("settle", of_student(student.id))
     held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
     swapping = asyncio.create_task(held.swap(STAFF, student.id, old.id, new.id))
@@ -416,7 +414,7 @@ async def test_f9_a_swap_left_waiting_keeps_its_intent_when_its_request_dies(
     with contextlib.suppress(asyncio.CancelledError):
         await swapping
     await worker.drain()
-    assert await swap_from(settings.database_url, student, new) == old.id
+    assert await swap_from(settings.postgres, student, new) == old.id
 
 
 async def test_f9_a_request_stalled_past_its_sweep_cannot_take_the_seat_it_was_released(
@@ -440,7 +438,7 @@ async def test_f9_a_request_stalled_past_its_sweep_cannot_take_the_seat_it_was_r
 
     await asyncio.sleep(0.5)
     await swept(api, released)
-    assert outcomes(await register(api, student, second)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, second)) == [("ENROLLED", None)]
     hold.go.set()
     with contextlib.suppress(Unavailable):
         answer = await stalled
@@ -484,7 +482,7 @@ async def test_f8_a_lost_shard_takes_no_saga_in_flight_out_of_the_sweepers_sight
         return await holding(api, student, semester, section) is None
 
     await swept(api, released)
-    assert outcomes(await register(api, student, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, section)) == [("ENROLLED", None)]
 
 
 # Found by the explorer (tests/explorer, make explore), each replayed there by its seed
@@ -500,7 +498,7 @@ async def test_x_a_register_of_a_section_held_takes_nothing_the_rules_did_not_ch
     semester = await catalog.semester()
     section = await catalog.section(5, semester)
     x = await catalog.student()
-    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, section)) == [("ENROLLED", None)]
 
     hold = Hold("register", of_student(x.id))
     held = registrar_with(api.container.registrar, seats=Held(api.container.seats, hold))
@@ -513,7 +511,7 @@ async def test_x_a_register_of_a_section_held_takes_nothing_the_rules_did_not_ch
 
     assert await standing(api, x, section) == ("NOT_WAITLISTED", None)
     assert await holding(api, x, semester, section) is None
-    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, section)) == [("ENROLLED", None)]
     assert await holding(api, x, semester, section) == "E"
 
 
@@ -528,9 +526,9 @@ async def test_x_a_claim_that_breaks_a_rule_with_no_seat_offered_keeps_the_place
     await rules(api, full, meetings=[monday("09:00", "10:00")])
     await rules(api, clash, meetings=[monday("09:30", "10:30")])
     a, x = await catalog.students(2)
-    assert outcomes(await register(api, a, full)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, x, full)) == [("WAITLISTED", None)]
-    assert outcomes(await register(api, x, clash)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, a, full)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, full)) == [("WAITLISTED", None)]
+    assert outcomes(await registered(api, x, clash)) == [("ENROLLED", None)]
 
     status = await api.container.registrar.claim_seat(STAFF, x.id, full.id)
 
@@ -548,7 +546,7 @@ async def test_x_a_claim_never_takes_over_its_students_register_under_way(
     semester = await catalog.semester()
     section = await catalog.section(1, semester)
     a, x = await catalog.students(2)
-    assert outcomes(await register(api, a, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, a, section)) == [("ENROLLED", None)]
 
     hold = Hold("settle", of_student(x.id))
     held = registrar_with(api.container.registrar, rules=Held(api.container.rules, hold))
@@ -576,7 +574,7 @@ async def test_x_a_swap_that_meets_a_drop_of_its_old_section_says_swapped_once_i
     semester = await catalog.semester()
     old, new = await catalog.section(5, semester), await catalog.section(5, semester)
     x = await catalog.student()
-    assert outcomes(await register(api, x, old)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, old)) == [("ENROLLED", None)]
 
     swap_hold = Hold("register", of_student(x.id))
     swapper = registrar_with(api.container.registrar, seats=Held(api.container.seats, swap_hold))
@@ -610,7 +608,7 @@ async def test_x_a_drop_that_meets_another_drop_never_drops_the_seat_taken_after
     semester = await catalog.semester()
     section = await catalog.section(5, semester)
     x = await catalog.student()
-    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, section)) == [("ENROLLED", None)]
 
     def dropper(hold: Hold) -> Any:
         promoter = promoter_with(api.container.promoter, seats=Held(api.container.seats, hold))
@@ -624,7 +622,7 @@ async def test_x_a_drop_that_meets_another_drop_never_drops_the_seat_taken_after
     first.go.set()
     assert (await a).outcome is DropOutcome.DROPPED
     assert await holding(api, x, semester, section) is None
-    assert outcomes(await register(api, x, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, x, section)) == [("ENROLLED", None)]
     second.go.set()
     assert (await b).outcome is DropOutcome.DROPPED
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from redis.typing import EncodableT, FieldT
 
 from domain.changes import Change, ChangeKind, parse_position
 from domain.leases import Fenced, Lease
@@ -17,12 +18,13 @@ from infrastructure.cli.worker import make_persister
 from infrastructure.container import Container
 from infrastructure.redis.keys import shard_of
 from tests.conftest import Api, Catalog, Worker
-from tests.integration.test_fencing import WatchedStream, eventually, running, shard_offsets
+from tests.integration.test_fencing import WatchedStream, running, shard_offsets
+from tests.waiting import wait_until
 
 LIFETIME = 10_000
 
 
-def _entry(section_id: uuid.UUID, total: int = 5) -> dict[str, str]:
+def _entry(section_id: uuid.UUID, total: int = 5) -> dict[FieldT, EncodableT]:
     """A capacity change, as capacity.lua appends it."""
     now = int(datetime.now(UTC).timestamp() * 1000)
     return {"k": "capacity", "s": str(section_id), "v": "99", "n": str(total), "at": str(now)}
@@ -109,7 +111,7 @@ async def test_a_read_waits_for_an_entry_appended_while_it_waits(api: Api) -> No
     await c.stream.prepare(0)
     lease = await _acquire(c, 0, "a")
     reading = asyncio.create_task(c.stream.read(lease, 10, backlog=False, block_ms=20_000))
-    await eventually(lambda: _blocked_in_xread(c))
+    await wait_until(lambda: _blocked_in_xread(c), 15, "the read blocked in XREAD")
     added = await c.redis.xadd(c.keys.stream(0), _entry(uuid.uuid4()))
     (change,) = await asyncio.wait_for(reading, timeout=5)
     assert change.id == added
@@ -191,7 +193,7 @@ async def test_a_takeover_fences_the_shard_before_it_adopts(
     owner = make_persister(c, "b")
     watched = WatchedStream(owner.stream, shard)
     watched.before_adopt = epoch_in_postgres
-    owner.stream = watched  # type: ignore[assignment]
+    owner.stream = watched
     async with running(owner):
         await Worker(owner, c).drain()
     assert seen and all(mine == stored and mine > stale.epoch for mine, stored in seen), seen

@@ -16,17 +16,16 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from domain.model import Role
 from infrastructure.settings import Settings
+from tests.client import DROP, REGISTER, SWAP
 from tests.conftest import Api, Catalog, running_app
 from tests.footprint import assert_no_internals, error_code, footprint
 from tests.servers import serve, ws_url
 from tests.wsclient import PROTOCOL, SEAT_UPDATES, GqlSocket
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 LIMITS = {
     "max_query_depth": 4,
     "max_aliases": 3,
@@ -149,7 +148,6 @@ async def test_register_and_drop_are_rate_limited_per_student_with_retry_after(
     assert "errors" not in answer.json(), answer.text
 
 
-SWAP = """mutation($i: SwapInput!) { swap(input: $i) { outcome } }"""
 CLAIM = """mutation($s: UUID!, $c: UUID!) { claimSeat(studentId: $s, sectionId: $c) { status } }"""
 DECLINE = """mutation($s: UUID!, $c: UUID!) {
   declineOffer(studentId: $s, sectionId: $c) { status } }"""
@@ -227,7 +225,7 @@ async def test_subscriptions_past_the_limit_per_connection_get_a_coded_error(
 async def test_a_socket_that_never_sends_connection_init_is_closed_4408(limited: Api) -> None:
     async with serve(limited.app) as url:
         started = time.monotonic()
-        async with websockets.connect(ws_url(url), subprotocols=[PROTOCOL]) as ws:
+        async with websockets.connect(ws_url(url), subprotocols=[Subprotocol(PROTOCOL)]) as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
@@ -238,7 +236,9 @@ async def test_the_legacy_graphql_ws_protocol_is_refused(limited: Api) -> None:
     """Only the contract's graphql-transport-ws: the legacy protocol has no init timeout."""
     async with serve(limited.app) as url:
         try:
-            async with websockets.connect(ws_url(url), subprotocols=["graphql-ws"]) as ws:
+            async with websockets.connect(
+                ws_url(url), subprotocols=[Subprotocol("graphql-ws")]
+            ) as ws:
                 await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
                 await asyncio.wait_for(ws.recv(), 5)
         except websockets.ConnectionClosed as exc:

@@ -23,15 +23,15 @@ from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.logs import RedactedJson, RedactedText, Redactor, RequestIdFilter, secrets_of
 from infrastructure.settings import Settings, load_settings
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog
 from tests.servers import free_port, replica_env, wait_ready
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
+from tests.waiting import wait_until
 
 
 @contextlib.asynccontextmanager
 async def process(
-    settings: Settings, log: Path, *command: str, port: int = 0, **env: str
+    settings: Settings, log: Path, *command: str, env: dict[str, str], port: int = 0
 ) -> AsyncIterator[subprocess.Popen[bytes]]:
     """A `coursereg` process logging to `log`; SIGTERM and a clean exit at the end."""
     environment = {**replica_env(settings, port or free_port()), **env}
@@ -67,8 +67,8 @@ async def test_request_ids_reach_the_worker_and_no_secret_is_logged(
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
     json_debug = {"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"}
     async with (
-        process(settings, api_log, "serve", port=port, **json_debug) as server,
-        process(settings, worker_log, "worker", **json_debug),
+        process(settings, api_log, "serve", env=json_debug, port=port) as server,
+        process(settings, worker_log, "worker", env=json_debug),
     ):
         url = f"http://127.0.0.1:{port}"
         await wait_ready(url, server, 30)
@@ -80,17 +80,17 @@ async def test_request_ids_reach_the_worker_and_no_secret_is_logged(
                 headers={"Authorization": f"Bearer {token}", "X-Request-ID": request_id},
             )
             assert answer.headers["x-request-id"] == request_id
-            assert answer.json()["data"]["register"]["results"] == [{"outcome": "ENROLLED"}]
+            (result,) = answer.json()["data"]["register"]["results"]
+            assert result["outcome"] == "ENROLLED"
             refused = await client.post(
                 "/graphql",
                 json={"query": "{ me { id } }"},
                 headers={"Authorization": f"Bearer {forged}"},
             )
             assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-            for _ in range(200):
-                if request_id in worker_log.read_text():
-                    break
-                await asyncio.sleep(0.05)
+            await wait_until(
+                lambda: request_id in worker_log.read_text(), 10, "the worker logged the request"
+            )
 
     api_lines, worker_lines = json_lines(api_log), json_lines(worker_log)
     assert any(r["request_id"] == request_id for r in api_lines), "the API logs the request id"

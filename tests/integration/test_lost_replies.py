@@ -18,12 +18,10 @@ from uuid import UUID
 import pytest
 
 from domain.model import Section
+from tests.client import DROP, REGISTER, drop_input, register_input
 from tests.conftest import Api, Catalog
 from tests.lossy import LossyProxy
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats reason } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"
+from tests.stored import read_stream
 
 
 async def post(api: Api, query: str, student_id: UUID, **variables: Any) -> bytes:
@@ -38,13 +36,11 @@ async def post(api: Api, query: str, student_id: UUID, **variables: Any) -> byte
 
 
 async def register(api: Api, student_id: UUID, section_id: UUID, key: str | None) -> bytes:
-    i = {"studentId": str(student_id), "sectionIds": [str(section_id)], "idempotencyKey": key}
-    return await post(api, REGISTER, student_id, i=i)
+    return await post(api, REGISTER, student_id, i=register_input(student_id, [section_id], key))
 
 
 async def drop(api: Api, student_id: UUID, section_id: UUID, key: str | None) -> bytes:
-    i = {"studentId": str(student_id), "sectionId": str(section_id), "idempotencyKey": key}
-    return await post(api, DROP, student_id, i=i)
+    return await post(api, DROP, student_id, i=drop_input(student_id, section_id, key))
 
 
 def registered(body: bytes) -> dict[str, Any]:
@@ -63,7 +59,7 @@ def dropped(body: bytes) -> dict[str, Any]:
 async def stream_entries(api: Api, section_id: UUID, student_id: UUID) -> list[str]:
     """The kinds of the shard stream's entries for this student in this section, in order."""
     c = api.container
-    entries = await c.redis.xrange(c.keys.section(section_id).stream)
+    entries = await read_stream(c.redis, c.keys.section(section_id).stream)
     return [
         f["k"]
         for _, f in entries
@@ -83,7 +79,7 @@ async def cached_answers(api: Api, student_id: UUID) -> list[dict[str, Any]]:
     c = api.container
     found = []
     async for key in c.redis.scan_iter(match=f"{c.keys.prefix}idem:{{stu-{student_id}}}:*"):
-        record = json.loads(await c.redis.get(key))
+        record = json.loads(str(await c.redis.get(key)))
         found.append(record.get("answer"))
     return found
 
@@ -92,7 +88,7 @@ async def seat_counts(api: Api, section_id: UUID) -> dict[str, Any]:
     c = api.container
     k = c.keys.section(section_id)
     return {
-        "seats": int(await c.redis.get(k.seats)),
+        "seats": int(str(await c.redis.get(k.seats))),
         "enrolled": sorted(await c.redis.smembers(k.enrolled)),
         "waiting": await c.redis.zrange(k.waitlist, 0, -1),
         "held": await c.redis.hgetall(k.held),
@@ -151,7 +147,12 @@ async def test_a_lost_reply_to_a_drop_answers_dropped_and_gives_the_seat_to_the_
         "leaver holding": await holding(api, leaver.id, section),
     }
     expected = {
-        "answer": {"outcome": "DROPPED", "availableSeats": 0},
+        "answer": {
+            "studentId": str(leaver.id),
+            "sectionId": str(section.id),
+            "outcome": "DROPPED",
+            "availableSeats": 0,
+        },
         "leaver": ["enroll", "drop"],
         "head": ["join", "promote"],
         "section": {"seats": 0, "enrolled": [str(head.id)], "waiting": [], "held": {}},

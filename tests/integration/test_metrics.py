@@ -16,12 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from infrastructure.cli.ops import streams_lag
 from infrastructure.redis.keys import CONSUMER_GROUP, shard_of
 from infrastructure.settings import Settings
+from tests.client import DROP, REGISTER
 from tests.conftest import STAFF, Api, Catalog, Worker
 from tests.servers import free_port, replica_env, ws_url
+from tests.waiting import wait_until
 from tests.wsclient import SEAT_UPDATES, GqlSocket
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 FAMILIES = {
     "coursereg_http_requests": "counter",
     "coursereg_http_request_duration_seconds": "histogram",
@@ -169,15 +169,12 @@ async def test_live_subscribers_and_websockets_are_counted(
     assert moved(before, during, "coursereg_websocket_connections") == 1
     assert moved(before, during, "coursereg_live_listeners") >= 1
     assert moved(before, during, "coursereg_live_channels") >= 1
-    for _ in range(50):
-        after = await scrape(api)
-        if total(after, "coursereg_websocket_connections") == total(
-            before, "coursereg_websocket_connections"
-        ):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the closed websocket is still counted")
+
+    async def uncounted() -> bool:
+        connections = "coursereg_websocket_connections"
+        return total(await scrape(api), connections) == total(before, connections)
+
+    await wait_until(uncounted, 2.5, "the closed websocket no longer counted")
 
 
 def _families(text: str) -> Iterable[str]:

@@ -21,9 +21,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infrastructure.postgres.migrate import alembic_config
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Servers, Worker
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
 CREATE_SEMESTER = """mutation($i: CreateSemesterInput!) { createSemester(input: $i) { id } }"""
 
 

@@ -6,12 +6,9 @@ import asyncio
 
 import asyncpg
 
+from tests.client import DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import check_postgres, check_redis
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats reason } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"""
 
 
 async def _register_all(api: Api, students: list, section_id: str) -> list[dict]:
@@ -83,12 +80,9 @@ async def test_dropping_ten_promotes_the_first_ten_in_order(
     holders = [s for s, r in zip(students, results, strict=True) if r["outcome"] == "ENROLLED"]
 
     for holder in holders[:10]:
-        body = await api.gql(
-            DROP,
-            api.student_token(holder.id),
-            i={"studentId": str(holder.id), "sectionId": str(section.id)},
-        )
-        assert body["data"]["drop"] == {"outcome": "DROPPED", "availableSeats": 0}
+        dropping = {"studentId": str(holder.id), "sectionId": str(section.id)}
+        body = await api.gql(DROP, api.student_token(holder.id), i=dropping)
+        assert body["data"]["drop"] == {**dropping, "outcome": "DROPPED", "availableSeats": 0}
 
     for _, promoted in line[:10]:
         standing = await api.container.seats.standing(promoted.id, section.id)

@@ -8,20 +8,18 @@ import json
 import os
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
 import pytest
 
+from infrastructure.container import Container
+from tests.client import CAPACITY, DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
+from tests.waiting import wait_until
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
-CAPACITY = """mutation($s: UUID!, $n: Int!) { setSectionCapacity(sectionId: $s, totalSeats: $n) {
-  id } }"""
 SEEDS = [int(s) for s in os.environ.get("RANDOM_SEEDS", "1,2").split(",")]
 
 
@@ -30,6 +28,23 @@ class EventLog:
 
     def __init__(self) -> None:
         self.events: dict[str, list[dict[str, Any]]] = {}
+        self.began: dict[str, int] = {}  # each section's version once the log listens
+
+    async def begin(self, container: Container, section_ids: Sequence[uuid.UUID]) -> None:
+        """Note each section's version, once subscribed: every later one reaches the log."""
+        self.began = {str(s): await version(container, s) for s in section_ids}
+
+    async def complete(self, container: Container) -> bool:
+        """Whether the log holds every section's events up to its current version."""
+        for section, began in self.began.items():
+            logged = max((e["v"] for e in self.events.get(section, [])), default=began)
+            if logged < await version(container, uuid.UUID(section)):
+                return False
+        return True
+
+    async def completed(self, container: Container) -> None:
+        """Wait until the events of every change made so far have reached the log."""
+        await wait_until(partial(self.complete, container), 10, "every event in the log")
 
     async def listen(self, api: Api, section_ids: list[uuid.UUID], ready: asyncio.Event) -> None:
         pubsub = api.container.redis.pubsub()
@@ -43,6 +58,7 @@ class EventLog:
                 if message["type"] == "subscribe":
                     confirmed += 1
                     if confirmed == len(section_ids):
+                        await self.begin(api.container, section_ids)
                         ready.set()
                 elif message["type"] == "message":
                     event = json.loads(message["data"])
@@ -62,6 +78,7 @@ class EventLog:
             assert versions == list(range(versions[0], versions[0] + len(versions))), (
                 f"events of {section} are not contiguous: none may be missing"
             )
+            assert versions[0] <= self.began[section] + 1, f"first events of {section} missing"
             line: list[str] = []
             holding: set[str] = set()
             for e in events:
@@ -81,6 +98,10 @@ class EventLog:
                 handed += len(promoted) + len(e.get("q") or []) + len(e.get("o") or [])
                 assert e["w"] == len(line)
         return handed
+
+
+async def version(container: Container, section: uuid.UUID) -> int:
+    return int(await container.redis.hget(container.keys.section(section).meta, "version") or 0)
 
 
 async def answered(send: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -147,7 +168,7 @@ async def test_random_mix_keeps_every_invariant(
             await check_redis(api.container, ids)
 
     await asyncio.gather(*(client(n) for n in range(len(students))))
-    await asyncio.sleep(0.2)  # the last events reach the listener
+    await log.completed(api.container)
     listener.cancel()
     await asyncio.gather(listener, return_exceptions=True)
     redis = await check_redis(api.container, ids)

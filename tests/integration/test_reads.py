@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from tests.client import CAPACITY, DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.footprint import assert_no_internals, error_code
 
@@ -30,11 +31,6 @@ STUDENT = """query($id: UUID!, $status: RegistrationStatus) { student(id: $id) {
   registrations(status: $status) { id status registeredAt droppedAt section { id } }
   waitlist { position joinedAt section { id waitlistLength } } } }"""
 ME = """{ me { id registrations { status section { id } } waitlist { position } } }"""
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome waitlistPosition } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome } }"""
-SET_CAPACITY = """mutation($s: UUID!, $n: Int!) { setSectionCapacity(sectionId: $s, totalSeats: $n)
-  { totalSeats availableSeats waitlistLength } }"""
 
 
 async def enroll(api: Api, student: Any, *sections: Any) -> list[dict[str, Any]]:
@@ -91,7 +87,7 @@ async def test_live_counts_follow_redis_before_the_worker_persists_anything(
     await enroll(api, first, section)
     await enroll(api, second, section)
     await enroll(api, third, section)
-    await api.staff(SET_CAPACITY, s=str(section.id), n=3)
+    await api.staff(CAPACITY, s=str(section.id), n=3)
     data = await api.staff(SECTION, id=str(section.id))
     assert (data["section"]["totalSeats"], data["section"]["availableSeats"]) == (3, 0)
     assert data["section"]["waitlistLength"] == 0

@@ -6,11 +6,11 @@ import asyncio
 import uuid
 
 from infrastructure.container import Container
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker, forget_keys, running_app
 from tests.invariants import check_postgres, check_redis
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome waitlistPosition reason } } }"""
+from tests.stored import read_stream
+from tests.waiting import wait_until
 
 
 async def _fill(api: Api, catalog: Catalog, seats: int, students: int) -> tuple:
@@ -41,8 +41,10 @@ async def test_a_new_process_rebuilds_an_emptied_redis_before_ready(
             i={"studentId": str(newcomer.id), "sectionIds": [str(section.id)]},
         )
         assert body["data"]["register"]["results"][0] == {
+            "sectionId": str(section.id),
             "outcome": "WAITLISTED",
             "waitlistPosition": 6,
+            "availableSeats": 0,
             "reason": None,
         }
         health = (await fresh.client.get("/health")).json()
@@ -66,8 +68,8 @@ async def test_new_stream_ids_sort_after_what_postgres_already_applied(
     await api.gql(
         REGISTER, api.token(), i={"studentId": str(late.id), "sectionIds": [str(section.id)]}
     )
-    ((entry_id, _),) = await api.container.redis.xrange(
-        api.container.keys.section(section.id).stream
+    ((entry_id, _),) = await read_stream(
+        api.container.redis, api.container.keys.section(section.id).stream
     )
     assert watermark is not None
     assert tuple(map(int, entry_id.split("-"))) > tuple(map(int, watermark.split("-")))
@@ -101,12 +103,11 @@ async def test_a_running_app_notices_lost_state_and_refuses_until_rebuilt(
     await worker.drain()
     await forget_keys(api.container)
     student = await catalog.student()
-    for _ in range(100):
-        if (await api.client.get("/ready")).status_code == 200:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the app did not rebuild its state")
+
+    async def ready() -> bool:
+        return (await api.client.get("/ready")).status_code == 200
+
+    await wait_until(ready, 5, "the app rebuilt its state")
     body = await api.gql(
         REGISTER, api.token(), i={"studentId": str(student.id), "sectionIds": [str(section.id)]}
     )

@@ -8,12 +8,10 @@ import time
 
 import httpx
 
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog
 from tests.servers import replicas, ws_url
 from tests.wsclient import SEAT_UPDATES, GqlSocket
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome availableSeats } } }"""
 
 
 async def test_a_change_through_one_replica_reaches_a_subscriber_of_the_other(

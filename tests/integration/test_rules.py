@@ -12,13 +12,11 @@ from typing import Any
 
 import asyncpg
 
+from tests.client import SWAP, drop, registered
 from tests.conftest import Api, Catalog, Worker, forget_keys
 from tests.invariants import check_postgres, check_redis
+from tests.waiting import wait_until
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome waitlistPosition availableSeats reason } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"
-SWAP = "mutation($i: SwapInput!) { swap(input: $i) { outcome reason waitlistPosition } }"
 CLAIM = """mutation($s: UUID!, $c: UUID!) { claimSeat(studentId: $s, sectionId: $c) {
   status } }"""
 DECLINE = """mutation($s: UUID!, $c: UUID!) { declineOffer(studentId: $s, sectionId: $c) {
@@ -45,28 +43,8 @@ def monday(start: str, end: str) -> dict[str, Any]:
     return {"days": ["MON"], "startTime": start, "endTime": end}
 
 
-async def register(api: Api, student: Any, *sections: Any) -> list[dict[str, Any]]:
-    body = await api.gql(
-        REGISTER,
-        api.student_token(student.id),
-        i={"studentId": str(student.id), "sectionIds": [str(s.id) for s in sections]},
-    )
-    assert "errors" not in body, body
-    return body["data"]["register"]["results"]
-
-
 def outcomes(results: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
     return [(r["outcome"], r["reason"]) for r in results]
-
-
-async def drop(api: Api, student: Any, section: Any) -> dict[str, Any]:
-    body = await api.gql(
-        DROP,
-        api.student_token(student.id),
-        i={"studentId": str(student.id), "sectionId": str(section.id)},
-    )
-    assert "errors" not in body, body
-    return body["data"]["drop"]
 
 
 async def swap(api: Api, student: Any, old: Any, new: Any) -> dict[str, Any]:
@@ -106,9 +84,9 @@ async def test_a_hold_refuses_register_and_swap_but_not_drop(api: Api, catalog: 
     semester = await catalog.semester()
     held, other = await catalog.section(5, semester), await catalog.section(5, semester)
     student = await catalog.student()
-    assert outcomes(await register(api, student, held)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, held)) == [("ENROLLED", None)]
     hold = (await api.staff(HOLD, s=str(student.id), r="library fines"))["placeHold"]["id"]
-    assert outcomes(await register(api, student, other)) == [("REJECTED", "HOLD")]
+    assert outcomes(await registered(api, student, other)) == [("REJECTED", "HOLD")]
     assert await swap(api, student, held, other) == {
         "outcome": "REJECTED",
         "reason": "HOLD",
@@ -116,7 +94,7 @@ async def test_a_hold_refuses_register_and_swap_but_not_drop(api: Api, catalog: 
     }
     assert (await drop(api, student, held))["outcome"] == "DROPPED"
     await api.staff(LIFT, h=hold)
-    assert outcomes(await register(api, student, other)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, other)) == [("ENROLLED", None)]
 
 
 async def test_a_time_ticket_opens_and_closes_registration_for_its_student(
@@ -132,9 +110,9 @@ async def test_a_time_ticket_opens_and_closes_registration_for_its_student(
         await api.staff(
             TICKET, s=str(student.id), t=str(semester.id), o=opens.isoformat(), c=closes.isoformat()
         )
-    assert outcomes(await register(api, early, section)) == [("REJECTED", "NOT_YET_OPEN")]
-    assert outcomes(await register(api, late, section)) == [("REJECTED", "REGISTRATION_CLOSED")]
-    assert outcomes(await register(api, free, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, early, section)) == [("REJECTED", "NOT_YET_OPEN")]
+    assert outcomes(await registered(api, late, section)) == [("REJECTED", "REGISTRATION_CLOSED")]
+    assert outcomes(await registered(api, free, section)) == [("ENROLLED", None)]
 
 
 async def test_prerequisites_must_be_completed(api: Api, catalog: Catalog) -> None:
@@ -143,9 +121,11 @@ async def test_prerequisites_must_be_completed(api: Api, catalog: Catalog) -> No
     section = await catalog.section(5, semester, advanced)
     await api.staff(COURSE_RULES, c=str(advanced.id), p=[str(basics.id)])
     student = await catalog.student()
-    assert outcomes(await register(api, student, section)) == [("REJECTED", "PREREQUISITE_NOT_MET")]
+    assert outcomes(await registered(api, student, section)) == [
+        ("REJECTED", "PREREQUISITE_NOT_MET")
+    ]
     await api.staff(COMPLETED, s=str(student.id), c=str(basics.id))
-    assert outcomes(await register(api, student, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, section)) == [("ENROLLED", None)]
 
 
 async def test_a_lecture_needs_one_of_its_labs_and_leaves_with_the_last_one(
@@ -157,8 +137,8 @@ async def test_a_lecture_needs_one_of_its_labs_and_leaves_with_the_last_one(
     lab_one, lab_two = [await catalog.section(5, semester) for _ in range(2)]
     await rules(api, lecture, linkedSectionIds=[str(lab_one.id), str(lab_two.id)])
     student = await catalog.student()
-    assert outcomes(await register(api, student, lecture)) == [("REJECTED", "LINK_REQUIRED")]
-    assert outcomes(await register(api, student, lecture, lab_one)) == [
+    assert outcomes(await registered(api, student, lecture)) == [("REJECTED", "LINK_REQUIRED")]
+    assert outcomes(await registered(api, student, lecture, lab_one)) == [
         ("ENROLLED", None),
         ("ENROLLED", None),
     ]
@@ -170,8 +150,8 @@ async def test_a_lecture_needs_one_of_its_labs_and_leaves_with_the_last_one(
     await rules(api, lab_two, meetings=[monday("09:00", "10:00")])
     other = await catalog.section(5, semester)
     await rules(api, other, meetings=[monday("09:30", "10:30")])
-    assert outcomes(await register(api, student, other)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, student, lab_two, lecture)) == [
+    assert outcomes(await registered(api, student, other)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, lab_two, lecture)) == [
         ("REJECTED", "TIME_CONFLICT"),
         ("REJECTED", "LINK_REQUIRED"),
     ]
@@ -182,11 +162,11 @@ async def test_one_section_per_course_enrolled_or_waiting(api: Api, catalog: Cat
     course = await catalog.course()
     first, second, third = [await catalog.section(1, semester, course) for _ in range(3)]
     student, filler = await catalog.students(2)
-    assert outcomes(await register(api, filler, first)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, student, first)) == [("WAITLISTED", None)]
-    assert outcomes(await register(api, student, second)) == [("REJECTED", "DUPLICATE_COURSE")]
+    assert outcomes(await registered(api, filler, first)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, first)) == [("WAITLISTED", None)]
+    assert outcomes(await registered(api, student, second)) == [("REJECTED", "DUPLICATE_COURSE")]
     other = await catalog.student()
-    assert outcomes(await register(api, other, second, third)) == [
+    assert outcomes(await registered(api, other, second, third)) == [
         ("ENROLLED", None),
         ("REJECTED", "DUPLICATE_COURSE"),
     ]
@@ -204,8 +184,8 @@ async def test_time_conflicts_with_enrolled_sections_and_within_a_request(
         api, also, meetings=[{"days": ["TUE", "MON"], "startTime": "10:30", "endTime": "11:30"}]
     )
     student = await catalog.student()
-    assert outcomes(await register(api, student, morning)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, student, overlap, later, also)) == [
+    assert outcomes(await registered(api, student, morning)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, overlap, later, also)) == [
         ("REJECTED", "TIME_CONFLICT"),
         ("ENROLLED", None),
         ("REJECTED", "TIME_CONFLICT"),
@@ -219,15 +199,15 @@ async def test_credit_limit_default_override_and_waitlists_do_not_count(
     sections = [await catalog.section(5, semester) for _ in range(7)]  # 3 credits each
     full = await catalog.section(1, semester)
     student, filler = await catalog.students(2)
-    assert outcomes(await register(api, filler, full)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, student, full)) == [("WAITLISTED", None)]
-    results = await register(api, student, *sections)
+    assert outcomes(await registered(api, filler, full)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, student, full)) == [("WAITLISTED", None)]
+    results = await registered(api, student, *sections)
     assert outcomes(results) == [("ENROLLED", None)] * 6 + [("REJECTED", "CREDIT_LIMIT")], (
         "the waitlisted section does not count: six 3-credit sections fill the default 18"
     )
     other = await catalog.student()
     await api.staff(MAX_CREDITS, s=str(other.id), m=4.5)
-    assert outcomes(await register(api, other, sections[0], sections[1])) == [
+    assert outcomes(await registered(api, other, sections[0], sections[1])) == [
         ("ENROLLED", None),
         ("REJECTED", "CREDIT_LIMIT"),
     ]
@@ -237,9 +217,9 @@ async def test_a_full_waitlist_refuses_newcomers(api: Api, catalog: Catalog) -> 
     section = await catalog.section(1)
     await rules(api, section, waitlistCapacity=1)
     one, two, three = await catalog.students(3)
-    assert outcomes(await register(api, one, section)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, two, section)) == [("WAITLISTED", None)]
-    assert outcomes(await register(api, three, section)) == [("REJECTED", "WAITLIST_FULL")]
+    assert outcomes(await registered(api, one, section)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, two, section)) == [("WAITLISTED", None)]
+    assert outcomes(await registered(api, three, section)) == [("REJECTED", "WAITLIST_FULL")]
 
 
 async def test_reasons_come_in_the_contract_order(api: Api, catalog: Catalog) -> None:
@@ -254,7 +234,7 @@ async def test_reasons_come_in_the_contract_order(api: Api, catalog: Catalog) ->
         c=(NOW - timedelta(hours=1)).isoformat(),
     )
     await api.staff(HOLD, s=str(student.id), r="unpaid")
-    assert outcomes(await register(api, student, section)) == [("REJECTED", "HOLD")]
+    assert outcomes(await registered(api, student, section)) == [("REJECTED", "HOLD")]
 
 
 async def test_ten_conflicting_registrations_at_once_leave_no_conflict(
@@ -267,13 +247,13 @@ async def test_ten_conflicting_registrations_at_once_leave_no_conflict(
     for section in same_hour:
         await rules(api, section, meetings=[monday("14:00", "15:00")])
     student = await catalog.student()
-    answers = await asyncio.gather(*(register(api, student, s) for s in same_hour))
+    answers = await asyncio.gather(*(registered(api, student, s) for s in same_hour))
     enrolled = [a for (a,) in answers if a["outcome"] == "ENROLLED"]
     assert len(enrolled) == 1
     assert all(a["reason"] == "TIME_CONFLICT" for (a,) in answers if a["outcome"] == "REJECTED")
     spread = [await catalog.section(5, semester) for _ in range(10)]
     other = await catalog.student()
-    answers = await asyncio.gather(*(register(api, other, s) for s in spread))
+    answers = await asyncio.gather(*(registered(api, other, s) for s in spread))
     assert sum(a["outcome"] == "ENROLLED" for (a,) in answers) == 6, "18 credits / 3 each"
 
 
@@ -287,8 +267,8 @@ async def test_a_swap_with_a_seat_free_moves_the_student_in_one_step(
         await catalog.section(1, semester, course),
     )
     student, waiting = await catalog.students(2)
-    assert outcomes(await register(api, student, old)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, waiting, old)) == [("WAITLISTED", None)]
+    assert outcomes(await registered(api, student, old)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, waiting, old)) == [("WAITLISTED", None)]
     assert await swap(api, student, old, new) == {
         "outcome": "SWAPPED",
         "reason": None,
@@ -311,9 +291,9 @@ async def test_a_swap_into_a_full_section_waits_and_its_promotion_drops_the_old_
         await catalog.section(1, semester, course),
     )
     student, holder, behind = await catalog.students(3)
-    assert outcomes(await register(api, student, old)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, holder, new)) == [("ENROLLED", None)]
-    assert outcomes(await register(api, behind, old)) == [("WAITLISTED", None)]
+    assert outcomes(await registered(api, student, old)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, holder, new)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, behind, old)) == [("WAITLISTED", None)]
     assert await swap(api, student, old, new) == {
         "outcome": "WAITLISTED_KEEPING_CURRENT",
         "reason": None,
@@ -336,7 +316,7 @@ async def test_200_swaps_racing_for_20_seats_leave_nobody_with_both_or_neither(
     new = await catalog.section(20, semester, course)
     students = await catalog.students(200)
     for i, student in enumerate(students):
-        assert outcomes(await register(api, student, olds[i % 4])) == [("ENROLLED", None)]
+        assert outcomes(await registered(api, student, olds[i % 4])) == [("ENROLLED", None)]
     answers = await asyncio.gather(
         *(swap(api, s, olds[i % 4], new) for i, s in enumerate(students))
     )
@@ -376,10 +356,10 @@ async def test_promotion_skips_a_student_who_would_now_break_a_rule_and_says_why
     await rules(api, section, meetings=[monday("08:00", "09:00")])
     await rules(api, clash, meetings=[monday("08:30", "09:30")])
     holder, skipped, next_in_line = await catalog.students(3)
-    await register(api, holder, section)
-    await register(api, skipped, section)
-    await register(api, next_in_line, section)
-    assert outcomes(await register(api, skipped, clash)) == [("ENROLLED", None)], (
+    await registered(api, holder, section)
+    await registered(api, skipped, section)
+    await registered(api, next_in_line, section)
+    assert outcomes(await registered(api, skipped, clash)) == [("ENROLLED", None)], (
         "waiting for a section does not block its hours"
     )
 
@@ -405,11 +385,11 @@ async def test_offers_are_claimed_declined_or_expire(
     await rules(api, section, waitlistMode="OFFER", offerHours=1)
     holder, first, second, third, newcomer = await catalog.students(5)
     for student in (holder, first, second, third):
-        await register(api, student, section)
+        await registered(api, student, section)
     assert (await drop(api, holder, section))["outcome"] == "DROPPED"
     status, _ = await standing(api, first, section)
     assert status == "OFFERED"
-    assert outcomes(await register(api, newcomer, section)) == [("WAITLISTED", None)], (
+    assert outcomes(await registered(api, newcomer, section)) == [("WAITLISTED", None)], (
         "an offered seat is not free for newcomers"
     )
     claim = await api.gql(CLAIM, api.student_token(first.id), s=str(first.id), c=str(section.id))
@@ -453,17 +433,17 @@ async def test_a_request_that_dies_between_the_steps_leaks_no_reservation(
     assert setup is not None
     # Step (1) of a register, then the request dies: no section script, no settle.
     await rules_store.reserve(student.id, [setup], [setup.section_id], "died")
-    assert outcomes(await register(api, student, sections[1], sections[2])) == [
+    assert outcomes(await registered(api, student, sections[1], sections[2])) == [
         ("ENROLLED", None),
         ("REJECTED", "CREDIT_LIMIT"),
     ]
     holdings = api.container.keys.holdings(student.id, semester.id)
-    for _ in range(60):
-        if str(sections[0].id) not in await api.container.redis.hkeys(holdings):
-            break
-        await asyncio.sleep(0.1)
-    assert str(sections[0].id) not in await api.container.redis.hkeys(holdings)
-    assert outcomes(await register(api, student, sections[2])) == [("ENROLLED", None)]
+
+    async def swept() -> bool:
+        return str(sections[0].id) not in await api.container.redis.hkeys(holdings)
+
+    await wait_until(swept, 6, "the dead request's reservation swept")
+    assert outcomes(await registered(api, student, sections[2])) == [("ENROLLED", None)]
 
 
 async def test_refusals_are_logged_for_the_student_and_staff(
@@ -476,8 +456,8 @@ async def test_refusals_are_logged_for_the_student_and_staff(
         await catalog.section(5, semester, course),
     )
     student = await catalog.student()
-    await register(api, student, one)
-    await register(api, student, two)
+    await registered(api, student, one)
+    await registered(api, student, two)
     await worker.drain()
     for token in (api.student_token(student.id), api.token()):
         body = await api.gql(ATTEMPTS, token, s=str(student.id))
@@ -506,8 +486,8 @@ async def test_a_pending_swap_survives_a_rebuild_of_the_live_state(
         await catalog.section(1, semester, course),
     )
     student, holder = await catalog.students(2)
-    await register(api, student, old)
-    await register(api, holder, new)
+    await registered(api, student, old)
+    await registered(api, holder, new)
     assert (await swap(api, student, old, new))["outcome"] == "WAITLISTED_KEEPING_CURRENT"
     await worker.drain()
     assert await swap_from(settings.database_url, student, new) == old.id

@@ -19,6 +19,7 @@ from alembic.migration import MigrationContext
 from domain.rules import HeldSection, Holding, Meeting, SectionRules, WaitlistMode
 from infrastructure.postgres import rule_models  # noqa: F401  (its tables join Base.metadata)
 from infrastructure.postgres.models import Base, declared
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.footprint import error_code, footprint
 from tests.integration.test_reads import counted_statements
@@ -51,8 +52,6 @@ ATTEMPTS_DEFAULT = """query($id: UUID!) { student(id: $id) {
 SECTION_READ = """query($id: UUID!) { section(id: $id) {
   meetings { days startTime endTime location } linkedSections { id }
   waitlistCapacity waitlistMode offerHours course { credits prerequisites { id } } } }"""
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome reason } } }"""
 
 MWF_9 = {"days": ["MON", "WED", "FRI"], "startTime": "09:00", "endTime": "09:50"}
 TR_1030 = {"days": ["TUE", "THU"], "startTime": "10:30", "endTime": "11:45", "location": "Lab 2"}
@@ -71,11 +70,14 @@ async def refused(api: Api, query: str, token: str | None = None, **variables: A
 
 
 async def student_hash(api: Api, student_id: Any) -> dict[str, str]:
-    return dict(await api.container.redis.hgetall(api.container.keys.student(student_id)))
+    stored = await api.container.redis.hgetall(api.container.keys.student(student_id))
+    return {str(field): str(value) for field, value in stored.items()}
 
 
 async def completed_set(api: Api, student_id: Any) -> set[str]:
-    return set(await api.container.redis.smembers(api.container.keys.completed(student_id)))
+    return {
+        str(c) for c in await api.container.redis.smembers(api.container.keys.completed(student_id))
+    }
 
 
 async def live_rules(api: Api, section_id: Any) -> SectionRules | None:
@@ -318,7 +320,7 @@ async def test_concurrent_section_changes_apply_one_after_the_other(
     semester = await catalog.semester()
     section = await catalog.section(5, semester)
     labs = [await catalog.section(5, semester) for _ in range(3)]
-    changes = [
+    changes: list[dict[str, Any]] = [
         {
             "meetings": [{"days": ["MON"], "startTime": f"{8 + i:02d}:00", "endTime": "20:00"}],
             "linkedSectionIds": [str(lab.id) for lab in labs[: 1 + i % 3]],
@@ -540,7 +542,7 @@ async def test_student_rule_mutations_are_for_staff(
     semester = await catalog.semester()
     (student,) = await catalog.students(1)
     course = await catalog.course()
-    query, values = {
+    operations: dict[str, tuple[str, dict[str, Any]]] = {
         "placeHold": (PLACE_HOLD, {"s": str(student.id), "r": "x"}),
         "liftHold": (LIFT_HOLD, {"h": str(uuid.uuid4())}),
         "setTimeTicket": (
@@ -554,7 +556,8 @@ async def test_student_rule_mutations_are_for_staff(
         ),
         "setMaxCredits": (SET_MAX, {"s": str(student.id), "m": 12}),
         "recordCompletedCourse": (COMPLETED, {"s": str(student.id), "c": str(course.id)}),
-    }[mutation]
+    }
+    query, values = operations[mutation]
     assert await refused(api, query, api.student_token(student.id), **values) == "FORBIDDEN"
 
 
@@ -565,10 +568,12 @@ async def test_staff_rules_reach_the_hot_path(api: Api, catalog: Catalog) -> Non
     hold = (await api.staff(PLACE_HOLD, s=str(student.id), r="Library fine"))["placeHold"]
     register = {"studentId": str(student.id), "sectionIds": [str(section.id)]}
     body = await api.gql(REGISTER, api.student_token(student.id), i=register)
-    assert body["data"]["register"]["results"] == [{"outcome": "REJECTED", "reason": "HOLD"}]
+    (result,) = body["data"]["register"]["results"]
+    assert (result["outcome"], result["reason"]) == ("REJECTED", "HOLD")
     await api.staff(LIFT_HOLD, h=hold["id"])
     body = await api.gql(REGISTER, api.student_token(student.id), i=register)
-    assert body["data"]["register"]["results"] == [{"outcome": "ENROLLED", "reason": None}]
+    (result,) = body["data"]["register"]["results"]
+    assert (result["outcome"], result["reason"]) == ("ENROLLED", None)
 
 
 # -- reads ------------------------------------------------------------------------------------
@@ -740,6 +745,7 @@ async def test_snapshot_gives_every_students_rules_and_holdings(
     holdings = await api.container.snapshot.holdings()
     waited_rules = await live_rules(api, waited_for.id)
     enrolled_rules = await live_rules(api, enrolled_in.id)
+    assert waited_rules is not None
     assert enrolled_rules is not None and enrolled_rules.credits == 5
     assert holdings[(first.id, semester.id)] == [
         HeldSection(waited_for.id, waited_rules, Holding.ENROLLED)

@@ -5,22 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.client import CAPACITY, SWAP, drop, registered
 from tests.conftest import Api, Catalog
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome waitlistPosition } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
-SWAP = "mutation($i: SwapInput!) { swap(input: $i) { outcome } }"
-CAPACITY = """mutation($s: UUID!, $n: Int!) {
-  setSectionCapacity(sectionId: $s, totalSeats: $n) { id } }"""
 
 
 async def register(api: Api, student: Any, section: Any) -> dict[str, Any]:
-    i = {"studentId": str(student.id), "sectionIds": [str(section.id)]}
-    body = await api.gql(REGISTER, api.student_token(student.id), i=i)
-    assert "errors" not in body, body
-    (result,) = body["data"]["register"]["results"]
-    return result
+    (result,) = await registered(api, student, section)
+    return {"outcome": result["outcome"], "waitlistPosition": result["waitlistPosition"]}
 
 
 async def standing(api: Api, student: Any, section: Any) -> str:
@@ -39,9 +30,7 @@ async def test_with_the_rules_off_a_freed_seat_goes_to_the_next_in_line_at_once(
     assert await register(api, second, section) == {"outcome": "WAITLISTED", "waitlistPosition": 1}
     assert await register(api, third, section) == {"outcome": "WAITLISTED", "waitlistPosition": 2}
 
-    i = {"studentId": str(first.id), "sectionId": str(section.id)}
-    body = await api.gql(DROP, api.student_token(first.id), i=i)
-    assert body["data"]["drop"] == {"outcome": "DROPPED"}
+    assert (await drop(api, first, section))["outcome"] == "DROPPED"
     assert await standing(api, second, section) == "ENROLLED"
 
     await api.staff(CAPACITY, s=str(section.id), n=2)

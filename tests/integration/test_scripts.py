@@ -12,6 +12,7 @@ from domain.model import SectionSetup
 from infrastructure.container import Container
 from infrastructure.redis.keys import Keys
 from tests.conftest import Api
+from tests.stored import read_stream
 
 NOW = datetime.now(UTC)
 
@@ -42,7 +43,7 @@ async def run(c: Container, script: Any, sid: uuid.UUID, first: str) -> list:
 
 
 async def stream_entries(c: Container, sid: uuid.UUID) -> list[dict[str, str]]:
-    entries = await c.redis.xrange(c.keys.section(sid).stream)
+    entries = await read_stream(c.redis, c.keys.section(sid).stream)
     return [f for _, f in entries if f.get("s") == str(sid)]
 
 

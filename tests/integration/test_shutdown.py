@@ -20,11 +20,10 @@ import httpx
 
 from infrastructure.cli.worker import make_persister
 from infrastructure.settings import Settings
+from tests.client import REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.servers import free_port, replica_env, wait_ready
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome } } }"""
 STUDENTS = 400
 SECTIONS = 8
 CONCURRENCY = 48

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from tests.client import CAPACITY, DROP, REGISTER, SET_STATUS, outcome, register
 from tests.conftest import Api, Catalog, Worker
 from tests.footprint import error_code, footprint
 from tests.invariants import check_postgres, check_redis
@@ -27,28 +28,6 @@ CREATE_STUDENT = """mutation($i: CreateStudentInput!) { createStudent(input: $i)
   position } } }"""
 COURSE_SECTIONS = """query($id: UUID!, $sem: UUID) { section(id: $id) { course {
   sections { id } inSemester: sections(semesterId: $sem) { id } } } }"""
-SET_CAPACITY = """mutation($s: UUID!, $n: Int!) { setSectionCapacity(sectionId: $s, totalSeats: $n)
-  { id totalSeats availableSeats waitlistLength } }"""
-SET_STATUS = """mutation($s: UUID!, $e: String!) {
-  setStudentStatus(studentId: $s, enrollmentStatus: $e) { id enrollmentStatus } }"""
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { outcome waitlistPosition availableSeats reason } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome availableSeats } }"""
-
-
-async def register(api: Api, student: Any, section: Any) -> dict[str, Any]:
-    body = await api.gql(
-        REGISTER,
-        api.student_token(student.id),
-        i={"studentId": str(student.id), "sectionIds": [str(section.id)]},
-    )
-    return body
-
-
-async def outcome(api: Api, student: Any, section: Any) -> str:
-    body = await register(api, student, section)
-    assert "errors" not in body, body
-    return str(body["data"]["register"]["results"][0]["outcome"])
 
 
 async def fetch(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -143,11 +122,17 @@ async def test_create_semester_course_section_and_student_round_trip(api: Api) -
         i={"studentId": student["id"], "sectionIds": [section["id"]]},
     )
     assert body["data"]["register"]["results"] == [
-        {"outcome": "ENROLLED", "waitlistPosition": None, "availableSeats": 29, "reason": None}
+        {
+            "sectionId": section["id"],
+            "outcome": "ENROLLED",
+            "waitlistPosition": None,
+            "availableSeats": 29,
+            "reason": None,
+        }
     ]
 
     rows = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT semester_name, start_date, end_date FROM semesters WHERE semester_id = $1",
         uuid.UUID(semester["id"]),
     )
@@ -163,7 +148,7 @@ async def test_raising_capacity_promotes_the_waitlist_at_once_in_join_order(
     assert outcomes == ["ENROLLED"] * 2 + ["WAITLISTED"] * 4
     line = students[2:]
 
-    data = await api.staff(SET_CAPACITY, s=str(section.id), n=5)
+    data = await api.staff(CAPACITY, s=str(section.id), n=5)
     assert data["setSectionCapacity"] == {
         "id": str(section.id),
         "totalSeats": 5,
@@ -179,7 +164,7 @@ async def test_raising_capacity_promotes_the_waitlist_at_once_in_join_order(
     await check_redis(api.container, [section.id])
 
     await worker.drain()
-    database_url = api.container.settings.database_url
+    database_url = api.container.settings.postgres
     (total,) = await fetch(
         database_url, "SELECT total_seats FROM sections WHERE section_id = $1", section.id
     )
@@ -203,11 +188,11 @@ async def test_raising_capacity_beyond_the_waitlist_leaves_the_extra_seats_free(
     section = await catalog.section(seats=1)
     first, second = await catalog.students(2)
     assert [await outcome(api, s, section) for s in (first, second)] == ["ENROLLED", "WAITLISTED"]
-    data = await api.staff(SET_CAPACITY, s=str(section.id), n=4)
+    data = await api.staff(CAPACITY, s=str(section.id), n=4)
     assert data["setSectionCapacity"]["availableSeats"] == 2
     assert data["setSectionCapacity"]["waitlistLength"] == 0
     await worker.drain()
-    await check_postgres(api.container, api.container.settings.database_url, [section.id])
+    await check_postgres(api.container, api.container.settings.postgres, [section.id])
 
 
 async def test_lowering_capacity_below_the_enrolled_count_is_refused_and_changes_nothing(
@@ -218,7 +203,7 @@ async def test_lowering_capacity_below_the_enrolled_count_is_refused_and_changes
     for student in students:
         await outcome(api, student, section)
     before = await footprint(api)
-    body = await api.gql(SET_CAPACITY, api.token(), s=str(section.id), n=2)
+    body = await api.gql(CAPACITY, api.token(), s=str(section.id), n=2)
     assert error_code(body) == "BAD_USER_INPUT"
     assert body["errors"][0]["extensions"].get("enrolled") == 3
     assert await footprint(api) == before
@@ -231,13 +216,14 @@ async def test_lowering_capacity_to_the_enrolled_count_or_above_works(
     first, second, late = await catalog.students(3)
     await outcome(api, first, section)
     await outcome(api, second, section)
-    data = await api.staff(SET_CAPACITY, s=str(section.id), n=4)
+    data = await api.staff(CAPACITY, s=str(section.id), n=4)
     assert data["setSectionCapacity"]["totalSeats"] == 4
     assert data["setSectionCapacity"]["availableSeats"] == 2
-    data = await api.staff(SET_CAPACITY, s=str(section.id), n=2)
+    data = await api.staff(CAPACITY, s=str(section.id), n=2)
     assert data["setSectionCapacity"]["availableSeats"] == 0
     body = await register(api, late, section)
     assert body["data"]["register"]["results"][0] == {
+        "sectionId": str(section.id),
         "outcome": "WAITLISTED",
         "waitlistPosition": 1,
         "availableSeats": 0,
@@ -245,12 +231,12 @@ async def test_lowering_capacity_to_the_enrolled_count_or_above_works(
     }
     await worker.drain()
     (row,) = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT total_seats FROM sections WHERE section_id = $1",
         section.id,
     )
     assert row["total_seats"] == 2
-    await check_postgres(api.container, api.container.settings.database_url, [section.id])
+    await check_postgres(api.container, api.container.settings.postgres, [section.id])
 
 
 async def test_an_inactive_student_cannot_register_until_made_active_again(
@@ -290,10 +276,10 @@ async def test_registering_again_after_a_drop_enrolls_again_and_postgres_agrees(
     assert await outcome(api, student, section) == "ENROLLED"
     await worker.drain()
     body = await api.gql(DROP, token, i=drop)
-    assert body["data"]["drop"] == {"outcome": "DROPPED", "availableSeats": 2}
+    assert body["data"]["drop"] == {**drop, "outcome": "DROPPED", "availableSeats": 2}
     await worker.drain()
     (row,) = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT status, dropped_date FROM registrations WHERE student_id = $1",
         student.id,
     )
@@ -302,7 +288,7 @@ async def test_registering_again_after_a_drop_enrolls_again_and_postgres_agrees(
     assert await outcome(api, student, section) == "ENROLLED"
     await worker.drain()
     rows = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT status, dropped_date FROM registrations WHERE student_id = $1",
         student.id,
     )
@@ -312,9 +298,9 @@ async def test_registering_again_after_a_drop_enrolls_again_and_postgres_agrees(
     assert await outcome(api, student, section) == "ENROLLED"
     await worker.drain()
     rows = await fetch(
-        api.container.settings.database_url,
+        api.container.settings.postgres,
         "SELECT status, dropped_date FROM registrations WHERE student_id = $1",
         student.id,
     )
     assert [(r["status"], r["dropped_date"]) for r in rows] == [("enrolled", None)]
-    await check_postgres(api.container, api.container.settings.database_url, [section.id])
+    await check_postgres(api.container, api.container.settings.postgres, [section.id])

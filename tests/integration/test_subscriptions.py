@@ -11,29 +11,10 @@ from typing import Any
 import pytest
 
 from domain.model import Role
+from tests.client import drop, registered
 from tests.conftest import Api, Catalog
 from tests.servers import ws_url
 from tests.wsclient import SEAT_UPDATES, WAITLIST_POSITION, Closed, GqlSocket
-
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { results { outcome } } }"""
-DROP = """mutation($i: DropInput!) { drop(input: $i) { outcome } }"""
-
-
-async def register(api: Api, student: Any, section: Any) -> str:
-    body = await api.gql(
-        REGISTER,
-        api.student_token(student.id),
-        i={"studentId": str(student.id), "sectionIds": [str(section.id)]},
-    )
-    assert "errors" not in body, body
-    return str(body["data"]["register"]["results"][0]["outcome"])
-
-
-async def drop(api: Api, student: Any, section: Any) -> str:
-    ids = {"studentId": str(student.id), "sectionId": str(section.id)}
-    body = await api.gql(DROP, api.student_token(student.id), i=ids)
-    assert "errors" not in body, body
-    return str(body["data"]["drop"]["outcome"])
 
 
 def codes(message: dict[str, Any]) -> list[str]:
@@ -106,8 +87,8 @@ async def test_seat_updates_sends_one_snapshot_per_section_then_every_change(
         snapshot = [await ws.data(op), await ws.data(op)]
         assert {s["sectionId"] for s in snapshot} == {str(a.id), str(b.id)}
         for student in students:
-            await register(api, student, a)
-        await register(api, students[0], b)
+            await registered(api, student, a)
+        await registered(api, students[0], b)
         changes = [await ws.data(op) for _ in range(4)]
         await asyncio.sleep(0.2)
         assert ws.pending(op) == 0, "one message per change, nothing more"
@@ -127,7 +108,7 @@ async def test_a_subscriber_never_sees_a_version_go_backwards_under_a_rush(
     async with GqlSocket.open(ws_url(server)) as ws:
         op = await ws.subscribe(SEAT_UPDATES, ids=[str(section.id)])
         updates = [await ws.data(op)]
-        await asyncio.gather(*(register(api, s, section) for s in students))
+        await asyncio.gather(*(registered(api, s, section) for s in students))
         while updates[-1]["waitlistLength"] < 30:
             updates.append(await ws.data(op))
     versions = [u["version"] for u in updates]
@@ -141,7 +122,7 @@ async def test_waitlist_position_follows_every_rank_change_and_completes_when_en
     section = await catalog.section(seats=1)
     holder, first, second, me = await catalog.students(4)
     for student in (holder, first, second, me):
-        await register(api, student, section)
+        await registered(api, student, section)
     async with GqlSocket.open(ws_url(server), token=api.student_token(me.id)) as ws:
         op = await ws.subscribe(WAITLIST_POSITION, student=str(me.id), section=str(section.id))
         seen = [await ws.data(op)]
@@ -165,12 +146,12 @@ async def test_waitlist_position_completes_when_the_student_leaves_the_line(
 ) -> None:
     section = await catalog.section(seats=1)
     holder, me = await catalog.students(2)
-    await register(api, holder, section)
-    await register(api, me, section)
+    await registered(api, holder, section)
+    await registered(api, me, section)
     async with GqlSocket.open(ws_url(server), token=api.token()) as ws:  # staff may watch
         op = await ws.subscribe(WAITLIST_POSITION, student=str(me.id), section=str(section.id))
         assert (await ws.data(op))["position"] == 1
-        await register(api, (await catalog.students(1))[0], section)  # joins behind me
+        await registered(api, (await catalog.students(1))[0], section)  # joins behind me
         await drop(api, me, section)
         assert (await ws.data(op))["status"] == "REMOVED"
         assert (await ws.receive(op))["type"] == "complete"
@@ -181,7 +162,7 @@ async def test_waitlist_position_of_a_student_not_waiting_completes_at_once(
 ) -> None:
     section = await catalog.section(seats=1)
     enrolled, outside = await catalog.students(2)
-    await register(api, enrolled, section)
+    await registered(api, enrolled, section)
     async with GqlSocket.open(ws_url(server), token=api.token()) as ws:
         for student, status in ((enrolled, "ENROLLED"), (outside, "NOT_WAITLISTED")):
             op = await ws.subscribe(
@@ -197,7 +178,7 @@ async def test_raising_capacity_moves_a_waiting_student_up_by_the_seats_added(
     section = await catalog.section(seats=1)
     students = await catalog.students(5)
     for student in students:
-        await register(api, student, section)
+        await registered(api, student, section)
     me = students[-1]
     async with GqlSocket.open(ws_url(server), token=api.student_token(me.id)) as ws:
         op = await ws.subscribe(WAITLIST_POSITION, student=str(me.id), section=str(section.id))
@@ -220,8 +201,8 @@ async def test_a_waitlist_position_stream_ends_when_its_token_expires(
     that opened it: then it ends with UNAUTHENTICATED, even with no event to carry it."""
     section = await catalog.section(seats=1)
     holder, me = await catalog.students(2)
-    await register(api, holder, section)
-    await register(api, me, section)
+    await registered(api, holder, section)
+    await registered(api, me, section)
     token = api.container.tokens.issue(Role.STUDENT, str(me.id), lifetime=2)
     async with GqlSocket.open(ws_url(server), token=token) as ws:
         op = await ws.subscribe(WAITLIST_POSITION, student=str(me.id), section=str(section.id))

@@ -14,16 +14,16 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from redis.typing import EncodableT, FieldT
 
-from domain.changes import Change, ChangeKind, parse_position
+from domain.changes import ChangeKind, parse_position
 from infrastructure.cli.worker import make_persister
 from infrastructure.redis.streams import RedisChangeStream
+from tests.client import DROP, REGISTER
 from tests.conftest import Api, Catalog, Worker
 from tests.invariants import Answers, check_answers_persisted, check_postgres, check_redis
+from tests.waiting import wait_until
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  results { sectionId outcome } } }"""
-DROP = "mutation($i: DropInput!) { drop(input: $i) { outcome } }"
 KILLS = 5
 
 
@@ -136,7 +136,7 @@ async def test_workers_killed_mid_batch_lose_and_repeat_nothing(
     assert applied == added, "each stream entry applied exactly once"
 
 
-def _poison(section_id: uuid.UUID) -> dict[str, str]:
+def _poison(section_id: uuid.UUID) -> dict[FieldT, EncodableT]:
     """An enrollment of a student Postgres does not know: a foreign-key violation."""
     now = int(datetime.now(UTC).timestamp() * 1000)
     return {
@@ -220,19 +220,16 @@ async def test_workers_share_the_shards_and_take_over_a_stopped_one(api: Api) ->
     tasks = [asyncio.create_task(one.run(stop_one)), asyncio.create_task(two.run(stop_two))]
     shards = api.container.keys.shards
     try:
-        for _ in range(100):
+
+        def shared() -> bool:
             balanced = abs(len(one.owned) - len(two.owned)) <= 1
-            if len(one.owned) + len(two.owned) == shards and balanced:
-                break
-            await asyncio.sleep(0.1)
+            return len(one.owned) + len(two.owned) == shards and balanced
+
+        await wait_until(shared, 10, "the two workers share the shards")
         assert sorted(one.owned + two.owned) == list(range(shards))
-        assert abs(len(one.owned) - len(two.owned)) <= 1
         stop_one.set()
         await tasks[0]
-        for _ in range(100):
-            if len(two.owned) == shards:
-                break
-            await asyncio.sleep(0.1)
+        await wait_until(lambda: len(two.owned) == shards, 10, "the other worker owns them all")
         assert two.owned == list(range(shards))
     finally:
         stop_one.set()
@@ -247,5 +244,4 @@ def test_change_positions_order_like_stream_ids() -> None:
         "1700000000000-12",
         "1700000000001-0",
     ]
-    assert Change  # the type the stream adapter builds
     assert ChangeKind.PROMOTE.value == "promote"
