@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "coursereg-development-secret-change-me-in-production"
 
@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For uvicorn believes (comma-separated addresses or "*"):
     # the per-address rate limit needs the client's address, not the proxy's.
     forwarded_allow_ips: str = Field("127.0.0.1", validation_alias="FORWARDED_ALLOW_IPS")
+    # Browser origins other than the API's own whose pages may call it and open its
+    # websockets: exact origins, comma-separated (https://app.example.edu). None by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="COURSEREG_CORS_ORIGINS"
+    )
+    # How long an idle HTTP keep-alive connection stays open. Longer than any proxy's or
+    # client's idle timeout in front of it (nginx: 60 s in deploy/nginx.conf), so the server
+    # never closes a connection the instant the other side reuses it (a reset, not retried).
+    keep_alive_seconds: int = Field(75, ge=1, le=3600, validation_alias="COURSEREG_KEEP_ALIVE_SECONDS")
     # Abuse limits (README "Limits"). Rates are per API process: N replicas admit up to N
     # times as much. A rate of 0 turns that limit off.
     max_body_bytes: int = Field(
@@ -89,6 +98,16 @@ class Settings(BaseSettings):
         if "{" in value or "}" in value:
             raise ValueError("must not contain { or } (Redis Cluster hash tags)")
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return tuple(o.strip() for o in value.split(",") if o.strip()) if isinstance(value, str) else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_origin(o) for o in value)
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
@@ -153,6 +172,27 @@ class Settings(BaseSettings):
                 "redis_url": self.redis_url or redis_url,
             }
         )
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(text: str) -> str:
+    """An origin as a browser sends it in Origin (lowercase, no default port), which is what
+    CORS and the websocket check compare against, character for character."""
+    if text == "*":
+        raise ValueError("must list exact origins, not *")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} is not an origin") from None
+    extra = parts.path not in ("", "/") or parts.query or parts.fragment or parts.username
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname or extra:
+        raise ValueError(f"{text!r} is not an origin like https://app.example.edu[:port]")
+    scheme, host = parts.scheme.lower(), parts.hostname
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port and port != DEFAULT_PORTS[scheme] else "")
 
 
 def load_settings(**overrides: object) -> Settings:

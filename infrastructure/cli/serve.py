@@ -56,6 +56,9 @@ def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
         log_config=None,  # configure_logging's handler: JSON or text, request ids, redaction
         access_log=False,
         timeout_graceful_shutdown=20,
+        # An idle connection outlives the proxy's (nginx.conf) and clients' pools: closing
+        # one the moment they reuse it drops that request with a reset.
+        timeout_keep_alive=settings.keep_alive_seconds,
         # Pushes are ~200 bytes: compression saves little and costs each websocket ~40 KB.
         ws_per_message_deflate=False,
     )

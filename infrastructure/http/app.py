@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 STATE_CHECK_SECONDS = 1.0
 STARTUP_RETRY_SECONDS = 1.0
+CORS_METHODS = ["GET", "POST", "OPTIONS"]
+CORS_HEADERS = ["Authorization", "Content-Type", "Accept", "X-Request-ID"]
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -56,6 +59,9 @@ class GraphQLView(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=settings.connection_init_seconds),
             max_subscriptions_per_connection=settings.max_subscriptions,
+            # A browser applies no CORS to websockets: Strawberry refuses (403) a handshake
+            # whose Origin is another site not listed here; no Origin (not a browser) is fine.
+            allowed_origins=settings.cors_origins,
         )
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -184,5 +190,16 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)  # inside RequestIds: its slow-request lines carry the id
+    if settings.cors_origins:
+        # Outside the limits, so a refusal (413) still reaches the page as itself.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=["X-Request-ID", "Retry-After"],
+            allow_credentials=False,  # tokens travel in Authorization, never in cookies
+            max_age=600,
+        )
     app.add_middleware(RequestIds)
     return app
