@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     # How long an idle HTTP keep-alive connection stays open. Longer than any proxy's or
     # client's idle timeout in front of it (nginx: 60 s in deploy/nginx.conf), so the server
     # never closes a connection the instant the other side reuses it (a reset, not retried).
-    keep_alive_seconds: int = Field(75, ge=1, le=3600, validation_alias="COURSEREG_KEEP_ALIVE_SECONDS")
+    keep_alive_seconds: int = Field(
+        75, ge=1, le=3600, validation_alias="COURSEREG_KEEP_ALIVE_SECONDS"
+    )
     # Abuse limits (README "Limits"). Rates are per API process: N replicas admit up to N
     # times as much. A rate of 0 turns that limit off.
     max_body_bytes: int = Field(
@@ -102,7 +104,9 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        return tuple(o.strip() for o in value.split(",") if o.strip()) if isinstance(value, str) else value
+        if isinstance(value, str):
+            return tuple(o.strip() for o in value.split(",") if o.strip())
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -17,15 +17,14 @@ from starlette.requests import Request
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.base import HTTPException  # what Strawberry turns into a 4xx
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from domain.errors import DomainError
 from infrastructure.container import Container
 from infrastructure.http import health, pages
 from infrastructure.http.limits import BodyLimit, CodedTransportWS, document_limits
+from infrastructure.http.media import DocumentParsed, GraphQLOverHTTP
 from infrastructure.http.pages.graphiql import offline_graphiql_html
 from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
@@ -44,7 +43,7 @@ CORS_METHODS = ["GET", "POST", "OPTIONS"]
 CORS_HEADERS = ["Authorization", "Content-Type", "Accept", "X-Request-ID"]
 
 
-class GraphQLView(GraphQL[Context, None]):
+class GraphQLView(GraphQLOverHTTP):
     graphql_transport_ws_handler_class = CodedTransportWS
 
     def __init__(self, settings: Settings) -> None:
@@ -52,7 +51,7 @@ class GraphQLView(GraphQL[Context, None]):
             build_schema(
                 introspection=settings.introspection,
                 limits=document_limits(settings),
-                observers=[GraphQLMetrics],
+                observers=[GraphQLMetrics, DocumentParsed],
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             # The contract's protocol only: the legacy graphql-ws one has no init timeout.
@@ -63,17 +62,6 @@ class GraphQLView(GraphQL[Context, None]):
             # whose Origin is another site not listed here; no Origin (not a browser) is fine.
             allowed_origins=settings.cors_origins,
         )
-
-    def parse_json(self, data: str | bytes) -> Any:
-        """Strawberry answers 400 to a JSONDecodeError only: a body nested too deep for the
-        parser, not UTF-8, or neither an object nor a list would be a 500."""
-        try:
-            parsed = super().parse_json(data)
-        except (RecursionError, UnicodeDecodeError) as exc:
-            raise HTTPException(400, "Unable to parse request body as JSON") from exc
-        if not isinstance(parsed, dict | list):
-            raise HTTPException(400, "The request body must be a JSON object")
-        return parsed
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services: Services = request.app.state.services
