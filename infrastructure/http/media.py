@@ -25,6 +25,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import HTTPException  # what Strawberry turns into a 4xx
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
@@ -35,6 +36,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 ANSWERED_AS = f"{GRAPHQL_RESPONSE}; charset=utf-8"
 METHODS = "GET, POST"
+OPTIONAL_PARAMETERS = ("operationName", "variables", "extensions")
 NAMED = 110  # mimeparse's fitness of a media range naming both type and subtype
 
 # The draft's status codes for application/graphql-response+json ("Status Codes").
@@ -141,6 +143,12 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         if not isinstance(parsed, dict | list):
             raise RequestRefused(400, "The request body must be a JSON object", UNPROCESSABLE)
         return parsed
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """An empty optional GET parameter is as good as none (the draft); Strawberry would
+        refuse `variables=` and look for an operation named ''."""
+        given = {k: v for k, v in params.items() if v != "" or k not in OPTIONAL_PARAMETERS}
+        return super().parse_query_params(given)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         content_type, _ = parse_content_type(request.content_type or "")
