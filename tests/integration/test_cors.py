@@ -7,6 +7,7 @@ else refused with 403. The browser's side of it: tests/browser/test_cors.py."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import websockets
@@ -95,13 +96,17 @@ async def test_a_websocket_from_a_listed_same_or_no_origin_is_let_in(
             assert socket.closed is None
 
 
-@pytest.mark.parametrize("with_api", ["cors_api", "api"])
-async def test_a_websocket_from_another_origin_is_refused(
-    with_api: str, request: pytest.FixtureRequest
-) -> None:
-    app = request.getfixturevalue(with_api).app
+async def refused_status(app: Any) -> int:
     async with serve(app) as url:
         with pytest.raises(websockets.InvalidStatus) as refused:
             async with GqlSocket.open(ws_url(url), origin=OTHER):
                 pass
-    assert refused.value.response.status_code == 403
+    return refused.value.response.status_code
+
+
+async def test_a_websocket_from_an_unlisted_origin_is_refused(cors_api: Api) -> None:
+    assert await refused_status(cors_api.app) == 403
+
+
+async def test_a_websocket_from_another_origin_is_refused_by_default(api: Api) -> None:
+    assert await refused_status(api.app) == 403
