@@ -91,7 +91,7 @@ async def test_a_websocket_from_a_listed_same_or_no_origin_is_let_in(
 ) -> None:
     async with serve(cors_api.app) as url:
         sent = url if origin == "same" else origin
-        connect = {"origin": sent} if sent else {}
+        connect: dict[str, Any] = {"origin": sent} if sent else {}
         async with GqlSocket.open(ws_url(url), **connect) as socket:
             assert socket.closed is None
 
