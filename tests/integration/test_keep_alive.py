@@ -4,14 +4,21 @@ against nginx's 60 s), so only the proxy ever closes an idle connection and no r
 a connection the server is closing. Scaled down here: the server 2 s, a client reusing its
 connection after 1.5 s. Reversed (the server 1 s), the server closes first and a client that
 reuses the connection without looking, as nginx may between two of its checks, loses the
-request: the reset of the issue, shown deterministically with a raw socket."""
+request: the reset of the issue, shown deterministically with a raw socket. httpx looks
+before it reuses and reconnects, so it fails only when its reuse meets the close itself: a
+race (ReadError, RemoteProtocolError) seen in 197 of 1,117 reuses at 1.0 s +-10 ms against
+a 1 s timeout over 30 s, yet in none of 200 in three of four short runs here: too rare in a
+test's time to assert, so it is not asserted."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -20,7 +27,7 @@ from infrastructure.settings import Settings
 from tests.servers import replicas
 
 PROXY_IDLE = 1.5  # how long the client (as a proxy would) leaves its connection idle
-CLIENTS = 8
+CLIENTS = 40
 ROUNDS = 5  # each client reuses its one connection ROUNDS - 1 times, idle PROXY_IDLE between
 
 pytestmark = pytest.mark.slow
@@ -37,28 +44,46 @@ async def api_with_idle_timeout(
             yield url
 
 
+@dataclass
+class Reuses:
+    answered: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    replaced: int = 0  # clients whose connection the server closed (and httpx replaced)
+
+
+async def reuse_pooled(url: str, idle: float, clients: int, rounds: int) -> Reuses:
+    """`clients` httpx clients, one pooled connection each, reused after `idle` seconds
+    (+-10 ms, so the reuses spread around that instant)."""
+    seen = Reuses()
+
+    async def client() -> None:
+        limits = httpx.Limits(max_connections=1, keepalive_expiry=60)
+        used = set()
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=5) as http:
+            for round_ in range(rounds):
+                if round_:
+                    await asyncio.sleep(idle + random.uniform(-0.01, 0.01))
+                try:
+                    response = await http.post("/graphql", json={"query": "{ __typename }"})
+                except httpx.TransportError as exc:
+                    seen.errors[type(exc).__name__] += 1
+                    continue
+                assert response.status_code == 200
+                seen.answered += 1
+                used.add(response.extensions["network_stream"].get_extra_info("client_addr"))
+        seen.replaced += len(used) > 1
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return seen
+
+
 async def test_a_connection_idle_longer_than_the_proxys_timeout_is_reused_without_error(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with api_with_idle_timeout(settings, 2, monkeypatch) as url:
-
-        async def client() -> set[tuple[str, int]]:
-            """One pooled connection, reused after each idle spell; the local addresses it
-            used (one: it was never replaced)."""
-            limits = httpx.Limits(max_connections=1, keepalive_expiry=60)
-            used = set()
-            async with httpx.AsyncClient(base_url=url, limits=limits, timeout=5) as http:
-                for round_ in range(ROUNDS):
-                    if round_:
-                        await asyncio.sleep(PROXY_IDLE)
-                    response = await http.post("/graphql", json={"query": "{ __typename }"})
-                    assert response.status_code == 200
-                    used.add(response.extensions["network_stream"].get_extra_info("client_addr"))
-            return used
-
-        # Any ReadError or RemoteProtocolError fails the test here.
-        addresses = await asyncio.gather(*(client() for _ in range(CLIENTS)))
-    assert all(len(used) == 1 for used in addresses), "a connection was replaced, not reused"
+        seen = await reuse_pooled(url, PROXY_IDLE, CLIENTS, ROUNDS)
+    assert seen.errors == Counter() and seen.answered == CLIENTS * ROUNDS
+    assert seen.replaced == 0, "a connection was closed by the server, not reused"
 
 
 async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
