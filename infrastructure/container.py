@@ -37,6 +37,7 @@ from infrastructure.redis.events import RedisLiveEvents, decode_section_event
 from infrastructure.redis.hub import RedisHub
 from infrastructure.redis.idempotency import RedisIdempotencyStore
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.pending import RedisPendingChanges
 from infrastructure.redis.rules import RedisRuleStore
 from infrastructure.redis.scripts import Scripts
 from infrastructure.redis.seats import RedisSeatStore
@@ -209,6 +210,7 @@ class Container:
             throttle=self.throttle,
             rules_admin=self.rules_admin,
             rule_records=self.rule_records,
+            pending=RedisPendingChanges(self.redis, self.scripts, self.keys),
         )
 
     async def warm_students(self) -> int:
