@@ -15,7 +15,7 @@ from domain.model import (
     Semester,
     Student,
 )
-from domain.ports import Catalog, PendingChanges, SeatStore
+from domain.ports import Catalog, CatalogQueries, PendingChanges, SeatStore
 from domain.rule_records import CourseRules, Hold, LoggedAttempt, RuleRecords
 from domain.rules import SectionRules, StudentRules
 from domain.schedule import Schedule, merge
@@ -23,6 +23,20 @@ from domain.schedule import Schedule, merge
 CourseSections = tuple[UUID, UUID | None]  # (course id, semester id or None)
 StudentSemester = tuple[UUID, UUID]  # (student id, semester id)
 StudentPage = tuple[UUID, int]  # (student id, how many)
+
+
+async def read_schedules(
+    records: CatalogQueries, pending: PendingChanges, students: Sequence[UUID]
+) -> list[Schedule]:
+    """The students' schedules with their own writes in (domain/schedule.py): the streams'
+    pending changes first, then the record."""
+    changes = await pending.of_students(students)
+    registrations, waitlists = await asyncio.gather(
+        records.registrations(students, None), records.waitlists(students)
+    )
+    return [
+        merge(*found) for found in zip(students, registrations, waitlists, changes, strict=True)
+    ]
 
 
 class Loaders:
@@ -50,15 +64,7 @@ class Loaders:
         self.attempts: DataLoader[StudentPage, list[LoggedAttempt]] = DataLoader(self._attempts)
 
     async def _schedules(self, students: Sequence[UUID]) -> list[Schedule]:
-        """The students' schedules with their own writes in (domain/schedule.py): the
-        streams' pending changes first, then the record."""
-        pending = await self.pending.of_students(students)
-        registrations, waitlists = await asyncio.gather(
-            self.records.registrations(students, None), self.records.waitlists(students)
-        )
-        return [
-            merge(*found) for found in zip(students, registrations, waitlists, pending, strict=True)
-        ]
+        return await read_schedules(self.records, self.pending, students)
 
     async def _course_sections(self, keys: Sequence[CourseSections]) -> list[list[Section]]:
         by_semester: dict[UUID | None, list[UUID]] = {}

@@ -293,3 +293,23 @@ async def test_concurrent_registrations_never_oversell(api: Api) -> None:
     outcomes = [r[0] for r in replies]
     assert outcomes.count("ENROLLED") == 7
     assert sorted(r[2] for r in replies if r[0] == "WAITLISTED") == list(range(1, 494))
+
+
+async def test_pending_gives_only_the_students_unacknowledged_entries_past_a_page(
+    api: Api,
+) -> None:
+    """pending.lua pages through a stream (512 a page) and keeps the students' entries only."""
+    c = api.container
+    me, other = uuid.uuid4(), uuid.uuid4()
+    sid = await open_section(c, 5000)
+    stream = c.keys.section(sid).stream
+    mine = []
+    for i in range(1300):
+        student = me if i % 400 == 399 else other
+        fields = {"k": "enroll", "s": str(sid), "u": str(student), "v": str(i + 1), "at": "1"}
+        entry = await c.redis.xadd(stream, fields)
+        if student == me:
+            mine.append(str(entry))
+    (found, nothing) = await api.app.state.services.pending.of_students([me, uuid.uuid4()])
+    assert [change.id for change in found] == mine and len(mine) == 3
+    assert nothing == []
