@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.typing import EncodableT, FieldT
+
 from domain.model import SectionSetup
 from infrastructure.container import Container
 from infrastructure.redis.keys import Keys
@@ -306,7 +308,13 @@ async def test_pending_gives_only_the_students_unacknowledged_entries_past_a_pag
     mine = []
     for i in range(1300):
         student = me if i % 400 == 399 else other
-        fields = {"k": "enroll", "s": str(sid), "u": str(student), "v": str(i + 1), "at": "1"}
+        fields: dict[FieldT, EncodableT] = {
+            "k": "enroll",
+            "s": str(sid),
+            "u": str(student),
+            "v": str(i + 1),
+            "at": "1",
+        }
         entry = await c.redis.xadd(stream, fields)
         if student == me:
             mine.append(str(entry))
