@@ -116,6 +116,7 @@ class Container:
     rule_records: PostgresRuleRecords
     rules_admin: RulesAdmin
     throttle: RequestThrottle
+    pending: RedisPendingChanges
     hub: RedisHub | None = None
 
     @classmethod
@@ -176,6 +177,7 @@ class Container:
             promoter=promoter,
             rule_records=rule_records,
             rules_admin=RulesAdmin(records, rule_records, seats, rules, sections),
+            pending=RedisPendingChanges(redis, scripts, keys),
         )
 
     async def start_hub(self) -> RedisHub:
@@ -210,7 +212,7 @@ class Container:
             throttle=self.throttle,
             rules_admin=self.rules_admin,
             rule_records=self.rule_records,
-            pending=RedisPendingChanges(self.redis, self.scripts, self.keys),
+            pending=self.pending,
         )
 
     async def warm_students(self) -> int:

@@ -297,27 +297,48 @@ async def test_concurrent_registrations_never_oversell(api: Api) -> None:
     assert sorted(r[2] for r in replies if r[0] == "WAITLISTED") == list(range(1, 494))
 
 
-async def test_pending_gives_only_the_students_unacknowledged_entries_past_a_page(
+async def test_pending_gives_where_the_stream_starts_and_the_entries_after_an_id(
     api: Api,
 ) -> None:
-    """pending.lua pages through a stream (512 a page) and keeps the students' entries only."""
     c = api.container
+    stream = c.keys.stream(0)
+    assert await c.scripts.pending(keys=[stream], args=["0-0", 10]) == ["", []]
+    fields: dict[FieldT, EncodableT] = {"k": "capacity", "s": str(uuid.uuid4()), "v": "1"}
+    ids = [str(await c.redis.xadd(stream, fields)) for _ in range(5)]
+    first, entries = await c.scripts.pending(keys=[stream], args=[ids[1], 2])
+    assert first == ids[0] and [e[0] for e in entries] == ids[2:4]
+    await c.redis.xtrim(stream, minid=ids[3], approximate=False)
+    first, entries = await c.scripts.pending(keys=[stream], args=[ids[1], 10])
+    assert first == ids[3] and [e[0] for e in entries] == ids[3:]
+
+
+async def test_pending_changes_keep_a_copy_of_the_tails_that_follows_trims_and_pages(
+    api: Api,
+) -> None:
+    """RedisPendingChanges: each student's entries still in the streams, past a page of the
+    script (2000), and none the persister trimmed."""
+    c = api.container
+    pending = c.pending
     me, other = uuid.uuid4(), uuid.uuid4()
-    sid = await open_section(c, 5000)
-    stream = c.keys.section(sid).stream
+    stream = c.keys.stream(1)
     mine = []
-    for i in range(1300):
-        student = me if i % 400 == 399 else other
+    for i in range(2300):
+        student = me if i % 1000 == 999 else other
         fields: dict[FieldT, EncodableT] = {
             "k": "enroll",
-            "s": str(sid),
+            "s": str(uuid.uuid4()),
             "u": str(student),
             "v": str(i + 1),
             "at": "1",
         }
-        entry = await c.redis.xadd(stream, fields)
+        entry = str(await c.redis.xadd(stream, fields))
         if student == me:
-            mine.append(str(entry))
-    (found, nothing) = await api.app.state.services.pending.of_students([me, uuid.uuid4()])
-    assert [change.id for change in found] == mine and len(mine) == 3
-    assert nothing == []
+            mine.append(entry)
+    (found, nobody) = await pending.of_students([me, uuid.uuid4()])
+    assert [change.id for change in found] == mine and len(mine) == 2
+    assert nobody == []
+    await c.redis.xtrim(stream, minid=mine[1], approximate=False)  # the first acknowledged
+    (found,) = await pending.of_students([me])
+    assert [change.id for change in found] == mine[1:]
+    await c.redis.delete(stream)
+    assert await pending.of_students([me, other]) == [[], []]
