@@ -238,3 +238,21 @@ async def test_under_a_rush_every_read_right_after_an_answer_shows_it(
     print(f"\nreads right after {len(students)} registers: {len(misses)} missed")
     assert not misses, f"{len(misses)} of {len(students)} reads missed the answer: {misses[:3]}"
     await worker.drain()
+
+
+async def test_with_the_rules_off_a_register_and_a_drop_show_at_once(rules_off_api: Api) -> None:
+    """The rule-free hot path keeps no holdings in the student's slot; the schedule needs
+    none: it reads the streams either way."""
+    api, catalog = rules_off_api, Catalog(rules_off_api.container)
+    semester = await catalog.semester()
+    kept, dropped = await catalog.section(5, semester), await catalog.section(5, semester)
+    (student,) = await catalog.students(1)
+    await registered(api, student, kept, dropped)
+    assert (await drop(api, student, dropped))["outcome"] == "DROPPED"
+    assert await recorded(api, student) == {}, "no worker ran: Postgres is behind"
+
+    live = await schedule(api, student)
+    assert statuses(live) == {str(kept.id): "ENROLLED", str(dropped.id): "DROPPED"}
+
+    await drained(api)
+    assert await schedule(api, student) == live
