@@ -11,6 +11,7 @@ library keeps a local, trimmed replica of a Redis stream.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Sequence
 from uuid import UUID
@@ -21,6 +22,8 @@ from infrastructure.redis.keys import Keys
 from infrastructure.redis.outage import unavailable_when_down
 from infrastructure.redis.scripts import Call, Scripts
 from infrastructure.redis.streams import change_of, entry_fields
+
+log = logging.getLogger(__name__)
 
 PAGE = 2000  # entries a script hands back at most; a shard further behind pages on
 
@@ -48,11 +51,16 @@ class ShardTail:
 
     def append(self, raw: Sequence[tuple[str, Sequence[str]]]) -> None:
         for entry_id, flat in raw:
-            change = change_of(entry_id, entry_fields(flat))
+            self.last = entry_id
+            try:
+                change = change_of(entry_id, entry_fields(flat))
+            except (KeyError, ValueError) as exc:
+                # Unreadable here is unreadable to the persister: it goes to the dead letters.
+                log.warning("stream entry %s left out of the schedules: %r", entry_id, exc)
+                continue
             self.entries.append(change)
             if change.student_id is not None:
                 self.by_student.setdefault(change.student_id, deque()).append(change)
-            self.last = entry_id
 
 
 @unavailable_when_down

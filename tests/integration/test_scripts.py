@@ -342,3 +342,11 @@ async def test_pending_changes_keep_a_copy_of_the_tails_that_follows_trims_and_p
     assert [change.id for change in found] == mine[1:]
     await c.redis.delete(stream)
     assert await pending.of_students([me, other]) == [[], []]
+    unreadable: dict[FieldT, EncodableT] = {"k": "nonsense", "u": str(me)}
+    await c.redis.xadd(stream, unreadable)  # the persister dead-letters it; reads go on
+    readable: dict[FieldT, EncodableT] = {"k": "drop", "s": str(me), "u": str(me), "v": "1"}
+    readable["at"] = "1"
+    entry = str(await c.redis.xadd(stream, readable))
+    assert [[change.id for change in found] for found in await pending.of_students([me])] == [
+        [entry]
+    ]
