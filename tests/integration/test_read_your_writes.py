@@ -17,8 +17,10 @@ from typing import Any
 import asyncpg
 
 from infrastructure.cli.worker import make_persister
+from resolvers.loaders import read_schedules
 from tests.client import REGISTER, SWAP, drop, register_input, registered
 from tests.conftest import Api, Catalog, Worker
+from tests.steps import Held, Hold
 
 SCHEDULE = """registrations { id status registeredAt droppedAt section { id } }
   waitlist { position joinedAt expiresAt section { id } }"""
@@ -256,3 +258,30 @@ async def test_with_the_rules_off_a_register_and_a_drop_show_at_once(rules_off_a
 
     await drained(api)
     assert await schedule(api, student) == live
+
+
+async def test_an_entry_applied_and_trimmed_between_the_two_reads_is_not_lost(
+    api: Api, catalog: Catalog
+) -> None:
+    """The schedule reads the streams and the record one after the other. Whichever comes
+    first, the worker applies the student's entry and trims it from its stream before the
+    second: the streams read first still have it, a record read first would not."""
+    section = await catalog.section(5)
+    (student,) = await catalog.students(1)
+    await registered(api, student, section)
+    first = Hold("of_students")
+    second = Hold("registrations")
+    pending = Held(api.container.pending, first)
+    records = Held(api.container.records, second)
+    read = asyncio.create_task(read_schedules(records, pending, [student.id]))
+    arrivals = {asyncio.ensure_future(h.arrived.wait()): h for h in (first, second)}
+    done, _ = await asyncio.wait(arrivals, return_when=asyncio.FIRST_COMPLETED)
+    earlier = arrivals[done.pop()]
+    later = second if earlier is first else first
+    earlier.go.set()
+    await later.reached()
+    await drained(api)
+    assert await recorded(api, student) == {str(section.id): "ENROLLED"}
+    later.go.set()
+    (found,) = await read
+    assert [(r.section_id, r.status) for r in found.registrations] == [(section.id, "enrolled")]
