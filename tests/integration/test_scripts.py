@@ -6,13 +6,15 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
 from domain.model import SectionSetup
 from infrastructure.container import Container
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.pending import RedisPendingChanges
+from infrastructure.redis.scripts import Scripts
 from tests.conftest import Api
 from tests.stored import read_stream
 
@@ -350,3 +352,41 @@ async def test_pending_changes_keep_a_copy_of_the_tails_that_follows_trims_and_p
     assert [[change.id for change in found] for found in await pending.of_students([me])] == [
         [entry]
     ]
+
+
+class ReadThenHold:
+    """Scripts whose first run_many reads Redis, then waits for `go` before answering: a
+    refresh of the pending changes caught between its read and its return."""
+
+    def __init__(self, inner: Scripts) -> None:
+        self._inner = inner
+        self.arrived, self.go = asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def run_many(self, calls: Any) -> list[Any]:
+        replies = await self._inner.run_many(calls)
+        if not self.arrived.is_set():
+            self.arrived.set()
+            await self.go.wait()
+        return replies
+
+
+async def test_a_read_waits_for_a_refresh_begun_after_it_not_one_under_way(api: Api) -> None:
+    """A refresh under way may have read the streams before the caller's write was answered:
+    a read that arrives then must not take its answer."""
+    c = api.container
+    scripts = ReadThenHold(c.scripts)
+    pending = RedisPendingChanges(c.redis, cast(Scripts, scripts), c.keys)
+    me = uuid.uuid4()
+    earlier = asyncio.create_task(pending.of_students([me]))
+    await asyncio.wait_for(scripts.arrived.wait(), 5)
+    fields: dict[FieldT, EncodableT] = {"k": "enroll", "s": str(me), "u": str(me), "v": "1"}
+    fields["at"] = "1"
+    written = str(await c.redis.xadd(c.keys.stream(0), fields))  # answered now
+    later = asyncio.create_task(pending.of_students([me]))
+    await asyncio.sleep(0.05)
+    scripts.go.set()
+    assert await earlier == [[]]
+    assert [[change.id for change in found] for found in await later] == [[written]]
