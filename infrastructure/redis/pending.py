@@ -5,8 +5,8 @@ to date before every read: one pipelined round trip of a script per shard, each 
 its stream now starts and the entries appended since the copy's last. So each entry crosses
 to a process once, however many reads follow: a read costs Redis a look per shard and the
 entries new since the last read (~0.15 ms at any lag), where scanning the tail per read
-cost 2 us an entry (10 ms at 5,000 behind). Written here because no
-library keeps a local, trimmed replica of a Redis stream.
+cost 2 us an entry (10 ms at 5,000 behind). Written here because no library keeps a local,
+trimmed replica of a Redis stream.
 """
 
 from __future__ import annotations
