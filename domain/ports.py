@@ -118,6 +118,16 @@ class SeatReads(Protocol):
         """1-based waitlist rank per section, None where the student is not waiting."""
 
 
+class PendingChanges(Protocol):
+    """What the seat scripts changed for some students that the record (Postgres) may not
+    hold yet: their entries in the shard streams, which keep only what the persister has
+    not acknowledged. A read merges them into the record to show a student their own
+    writes (domain/schedule.py), so they must be read before the record is."""
+
+    async def of_students(self, student_ids: Sequence[UUID]) -> list[list[Change]]:
+        """Each student's entries, in stream order per shard."""
+
+
 class SectionSeats(Protocol):
     """Staff's changes to a section's live state."""
 

@@ -37,6 +37,7 @@ from infrastructure.redis.events import RedisLiveEvents, decode_section_event
 from infrastructure.redis.hub import RedisHub
 from infrastructure.redis.idempotency import RedisIdempotencyStore
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.pending import RedisPendingChanges
 from infrastructure.redis.rules import RedisRuleStore
 from infrastructure.redis.scripts import Scripts
 from infrastructure.redis.seats import RedisSeatStore
@@ -115,6 +116,7 @@ class Container:
     rule_records: PostgresRuleRecords
     rules_admin: RulesAdmin
     throttle: RequestThrottle
+    pending: RedisPendingChanges
     hub: RedisHub | None = None
 
     @classmethod
@@ -175,6 +177,7 @@ class Container:
             promoter=promoter,
             rule_records=rule_records,
             rules_admin=RulesAdmin(records, rule_records, seats, rules, sections),
+            pending=RedisPendingChanges(redis, scripts, keys),
         )
 
     async def start_hub(self) -> RedisHub:
@@ -209,6 +212,7 @@ class Container:
             throttle=self.throttle,
             rules_admin=self.rules_admin,
             rule_records=self.rule_records,
+            pending=self.pending,
         )
 
     async def warm_students(self) -> int:

@@ -13,7 +13,7 @@ import strawberry
 from domain.catalog import CatalogService
 from domain.errors import RateLimited, Unauthenticated
 from domain.model import Actor
-from domain.ports import Catalog, LiveEvents, SeatStore
+from domain.ports import Catalog, LiveEvents, PendingChanges, SeatStore
 from domain.registration import Registrar
 from domain.rule_records import RuleRecords
 from domain.rules_admin import RulesAdmin
@@ -45,6 +45,7 @@ class Services:
     throttle: Throttle
     rules_admin: RulesAdmin
     rule_records: RuleRecords
+    pending: PendingChanges
 
 
 @dataclass
@@ -61,7 +62,10 @@ class Context:
     def loaders(self) -> Loaders:
         if self._loaders is None:
             self._loaders = Loaders(
-                self.services.records, self.services.seats, self.services.rule_records
+                self.services.records,
+                self.services.seats,
+                self.services.rule_records,
+                self.services.pending,
             )
         return self._loaders
 

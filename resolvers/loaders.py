@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -9,37 +10,49 @@ from strawberry.dataloader import DataLoader
 
 from domain.model import (
     Course,
-    Registration,
     SeatState,
     Section,
     Semester,
     Student,
-    WaitlistEntry,
 )
-from domain.ports import Catalog, SeatStore
+from domain.ports import Catalog, CatalogQueries, PendingChanges, SeatStore
 from domain.rule_records import CourseRules, Hold, LoggedAttempt, RuleRecords
 from domain.rules import SectionRules, StudentRules
+from domain.schedule import Schedule, merge
 
 CourseSections = tuple[UUID, UUID | None]  # (course id, semester id or None)
-StudentStatus = tuple[UUID, str | None]  # (student id, registration status or None)
 StudentSemester = tuple[UUID, UUID]  # (student id, semester id)
 StudentPage = tuple[UUID, int]  # (student id, how many)
 
 
+async def read_schedules(
+    records: CatalogQueries, pending: PendingChanges, students: Sequence[UUID]
+) -> list[Schedule]:
+    """The students' schedules with their own writes in (domain/schedule.py): the streams'
+    pending changes first, then the record."""
+    changes = await pending.of_students(students)
+    registrations, waitlists = await asyncio.gather(
+        records.registrations(students, None), records.waitlists(students)
+    )
+    return [
+        merge(*found) for found in zip(students, registrations, waitlists, changes, strict=True)
+    ]
+
+
 class Loaders:
-    def __init__(self, records: Catalog, seats: SeatStore, rules: RuleRecords) -> None:
+    def __init__(
+        self, records: Catalog, seats: SeatStore, rules: RuleRecords, pending: PendingChanges
+    ) -> None:
         self.records = records
         self.seats = seats
         self.rules = rules
+        self.pending = pending
         self.sections: DataLoader[UUID, Section | None] = DataLoader(records.sections)
         self.courses: DataLoader[UUID, Course | None] = DataLoader(records.courses)
         self.semesters: DataLoader[UUID, Semester | None] = DataLoader(records.semesters)
         self.students: DataLoader[UUID, Student | None] = DataLoader(records.students)
         self.seat_states: DataLoader[UUID, SeatState | None] = DataLoader(seats.states)
-        self.waitlists: DataLoader[UUID, list[WaitlistEntry]] = DataLoader(records.waitlists)
-        self.registrations: DataLoader[StudentStatus, list[Registration]] = DataLoader(
-            self._registrations
-        )
+        self.schedules: DataLoader[UUID, Schedule] = DataLoader(self._schedules)
         self.course_sections: DataLoader[CourseSections, list[Section]] = DataLoader(
             self._course_sections
         )
@@ -50,15 +63,8 @@ class Loaders:
         self.credits: DataLoader[StudentSemester, float] = DataLoader(rules.credits)
         self.attempts: DataLoader[StudentPage, list[LoggedAttempt]] = DataLoader(self._attempts)
 
-    async def _registrations(self, keys: Sequence[StudentStatus]) -> list[list[Registration]]:
-        by_status: dict[str | None, list[UUID]] = {}
-        for student_id, status in keys:
-            by_status.setdefault(status, []).append(student_id)
-        found: dict[StudentStatus, list[Registration]] = {}
-        for status, students in by_status.items():
-            lists = await self.records.registrations(students, status)
-            found.update({(s, status): rows for s, rows in zip(students, lists, strict=True)})
-        return [found[k] for k in keys]
+    async def _schedules(self, students: Sequence[UUID]) -> list[Schedule]:
+        return await read_schedules(self.records, self.pending, students)
 
     async def _course_sections(self, keys: Sequence[CourseSections]) -> list[list[Section]]:
         by_semester: dict[UUID | None, list[UUID]] = {}

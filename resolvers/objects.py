@@ -145,19 +145,22 @@ class RegistrationAttempt(types.RegistrationAttempt):
 
 @strawberry.type
 class Student(types.Student):
+    # Both read the schedule with the student's answered writes in, persisted or not.
     @strawberry.field
     async def registrations(
         self, info: Info, status: RegistrationStatus | None = strawberry.UNSET
     ) -> list[Registration]:
         wanted = given(status)
-        rows = await info.context.loaders.registrations.load(
-            (self.id, None if wanted is None else wanted.value.lower())
-        )
-        return [Registration.of(r) for r in rows]
+        schedule = await info.context.loaders.schedules.load(self.id)
+        return [
+            Registration.of(r)
+            for r in schedule.registrations
+            if wanted is None or r.status == wanted.value.lower()
+        ]
 
     @strawberry.field
     async def waitlist(self, info: Info) -> list[WaitlistEntry]:
-        entries = await info.context.loaders.waitlists.load(self.id)
+        entries = (await info.context.loaders.schedules.load(self.id)).waitlist
         ranks = await info.context.services.seats.ranks(self.id, [e.section_id for e in entries])
         return [
             WaitlistEntry(
@@ -167,7 +170,7 @@ class Student(types.Student):
                 section_id=e.section_id,
             )
             for e, rank in zip(entries, ranks, strict=True)
-            if rank is not None  # promoted or left since the record was written
+            if rank is not None  # promoted or left since the schedule was read
         ]
 
     @strawberry.field

@@ -25,6 +25,7 @@ from domain.model import (
 )
 from domain.registration import authorize
 from resolvers.context import Services
+from resolvers.loaders import read_schedules
 
 STATUS = {
     ErrorCode.UNAUTHENTICATED: 401,
@@ -172,7 +173,7 @@ async def _student(request: Request, services: Services) -> UUID:
 @endpoint
 async def registrations(request: Request, services: Services) -> JSONResponse:
     student_id = await _student(request, services)
-    (rows,) = await services.records.registrations([student_id], None)
+    (schedule,) = await read_schedules(services.records, services.pending, [student_id])
     data = [
         {
             "registration_id": str(r.id),
@@ -181,7 +182,7 @@ async def registrations(request: Request, services: Services) -> JSONResponse:
             "registration_date": r.registered_at.isoformat(),
             "dropped_date": r.dropped_at.isoformat() if r.dropped_at else None,
         }
-        for r in rows
+        for r in schedule.registrations
     ]
     return envelope("Registrations retrieved", data)
 
@@ -189,7 +190,8 @@ async def registrations(request: Request, services: Services) -> JSONResponse:
 @endpoint
 async def waitlist(request: Request, services: Services) -> JSONResponse:
     student_id = await _student(request, services)
-    (entries,) = await services.records.waitlists([student_id])
+    (schedule,) = await read_schedules(services.records, services.pending, [student_id])
+    entries = schedule.waitlist
     ranks = await services.seats.ranks(student_id, [e.section_id for e in entries])
     data = [
         {

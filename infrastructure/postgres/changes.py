@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.changes import Change, Effects, after, fold, parse_position
 from domain.leases import Fenced, Lease
+from domain.schedule import registration_id
 from infrastructure.postgres.database import is_connection_error, unit_of_work
 from infrastructure.postgres.models import (
     RegistrationRow,
@@ -269,6 +270,8 @@ async def _write_registrations(session: AsyncSession, effects: Effects) -> None:
     semesters = await _semesters(session, {section for _, section in effects.registrations})
     for (student_id, section_id), row in effects.registrations.items():
         values = {
+            # Known before this insert: a read shows the row before it lands (schedule.py).
+            "registration_id": registration_id(student_id, section_id),
             "semester_id": semesters[section_id],
             "student_id": student_id,
             "section_id": section_id,

@@ -72,6 +72,7 @@ class Scripts:
     acquire: AsyncScript
     read_shard: AsyncScript
     adopt: AsyncScript
+    pending: AsyncScript
 
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis

@@ -49,7 +49,7 @@ def change_of(entry_id: str, fields: dict[str, str]) -> Change:
     )
 
 
-def _fields(flat: Sequence[str]) -> dict[str, str]:
+def entry_fields(flat: Sequence[str]) -> dict[str, str]:
     """An entry's fields as a script hands them back: field, value, field, value..."""
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
@@ -99,7 +99,7 @@ class RedisChangeStream:
         for entry_id, flat in entries:
             if not flat:  # trimmed since it was delivered, after a later one was acknowledged
                 continue
-            fields = _fields(flat)
+            fields = entry_fields(flat)
             self._raw[lease.shard, entry_id] = fields
             changes.append(change_of(entry_id, fields))
         return changes

@@ -27,6 +27,7 @@ from tests.conftest import Api, Catalog, Servers, Worker
 from tests.integration import (
     test_race,
     test_randomized,
+    test_read_your_writes,
     test_replicas,
     test_rules,
     test_subscriptions,
@@ -63,6 +64,12 @@ test_worker_sigkills_exactly_once = (
     test_workers.test_workers_killed_mid_batch_lose_and_repeat_nothing
 )
 test_workers_rebalance = test_workers.test_workers_share_the_shards_and_take_over_a_stopped_one
+test_read_a_register_at_once = (
+    test_read_your_writes.test_a_register_shows_at_once_and_the_same_once_persisted
+)
+test_read_your_writes_in_a_rush = (
+    test_read_your_writes.test_under_a_rush_every_read_right_after_an_answer_shows_it
+)
 
 
 async def test_each_process_picks_its_client_from_the_server_it_is_pointed_at(
@@ -148,6 +155,8 @@ async def test_no_script_call_or_multi_crosses_a_slot_on_the_hot_path(
     token = api.student_token(student.id)
     first = await api.gql(REGISTER, token, i=ask)
     assert await api.gql(REGISTER, token, i=ask) == first, "a replay answers the same"
+    mine = await api.gql(test_read_your_writes.ME, token)  # pending.lua, on every shard
+    assert test_read_your_writes.statuses(mine["data"]["me"]) == {str(section.id): "ENROLLED"}
     assert "errors" not in await api.gql(CAPACITY, api.token(), s=str(section.id), n=5)
     await worker.drain()
     # The operator's commands: rebuild-cache (markers of every shard dropped and set again)

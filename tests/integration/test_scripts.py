@@ -6,11 +6,15 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
+
+from redis.typing import EncodableT, FieldT
 
 from domain.model import SectionSetup
 from infrastructure.container import Container
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.pending import RedisPendingChanges
+from infrastructure.redis.scripts import Scripts
 from tests.conftest import Api
 from tests.stored import read_stream
 
@@ -293,3 +297,96 @@ async def test_concurrent_registrations_never_oversell(api: Api) -> None:
     outcomes = [r[0] for r in replies]
     assert outcomes.count("ENROLLED") == 7
     assert sorted(r[2] for r in replies if r[0] == "WAITLISTED") == list(range(1, 494))
+
+
+async def test_pending_gives_where_the_stream_starts_and_the_entries_after_an_id(
+    api: Api,
+) -> None:
+    c = api.container
+    stream = c.keys.stream(0)
+    assert await c.scripts.pending(keys=[stream], args=["0-0", 10]) == ["", []]
+    fields: dict[FieldT, EncodableT] = {"k": "capacity", "s": str(uuid.uuid4()), "v": "1"}
+    ids = [str(await c.redis.xadd(stream, fields)) for _ in range(5)]
+    first, entries = await c.scripts.pending(keys=[stream], args=[ids[1], 2])
+    assert first == ids[0] and [e[0] for e in entries] == ids[2:4]
+    await c.redis.xtrim(stream, minid=ids[3], approximate=False)
+    first, entries = await c.scripts.pending(keys=[stream], args=[ids[1], 10])
+    assert first == ids[3] and [e[0] for e in entries] == ids[3:]
+
+
+async def test_pending_changes_keep_a_copy_of_the_tails_that_follows_trims_and_pages(
+    api: Api,
+) -> None:
+    """RedisPendingChanges: each student's entries still in the streams, past a page of the
+    script (2000), and none the persister trimmed."""
+    c = api.container
+    pending = c.pending
+    me, other = uuid.uuid4(), uuid.uuid4()
+    stream = c.keys.stream(1)
+    mine = []
+    for i in range(2300):
+        student = me if i % 1000 == 999 else other
+        fields: dict[FieldT, EncodableT] = {
+            "k": "enroll",
+            "s": str(uuid.uuid4()),
+            "u": str(student),
+            "v": str(i + 1),
+            "at": "1",
+        }
+        entry = str(await c.redis.xadd(stream, fields))
+        if student == me:
+            mine.append(entry)
+    (found, nobody) = await pending.of_students([me, uuid.uuid4()])
+    assert [change.id for change in found] == mine and len(mine) == 2
+    assert nobody == []
+    await c.redis.xtrim(stream, minid=mine[1], approximate=False)  # the first acknowledged
+    (found,) = await pending.of_students([me])
+    assert [change.id for change in found] == mine[1:]
+    await c.redis.delete(stream)
+    assert await pending.of_students([me, other]) == [[], []]
+    unreadable: dict[FieldT, EncodableT] = {"k": "nonsense", "u": str(me)}
+    await c.redis.xadd(stream, unreadable)  # the persister dead-letters it; reads go on
+    readable: dict[FieldT, EncodableT] = {"k": "drop", "s": str(me), "u": str(me), "v": "1"}
+    readable["at"] = "1"
+    entry = str(await c.redis.xadd(stream, readable))
+    assert [[change.id for change in found] for found in await pending.of_students([me])] == [
+        [entry]
+    ]
+
+
+class ReadThenHold:
+    """Scripts whose first run_many reads Redis, then waits for `go` before answering: a
+    refresh of the pending changes caught between its read and its return."""
+
+    def __init__(self, inner: Scripts) -> None:
+        self._inner = inner
+        self.arrived, self.go = asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def run_many(self, calls: Any) -> list[Any]:
+        replies = await self._inner.run_many(calls)
+        if not self.arrived.is_set():
+            self.arrived.set()
+            await self.go.wait()
+        return replies
+
+
+async def test_a_read_waits_for_a_refresh_begun_after_it_not_one_under_way(api: Api) -> None:
+    """A refresh under way may have read the streams before the caller's write was answered:
+    a read that arrives then must not take its answer."""
+    c = api.container
+    scripts = ReadThenHold(c.scripts)
+    pending = RedisPendingChanges(c.redis, cast(Scripts, scripts), c.keys)
+    me = uuid.uuid4()
+    earlier = asyncio.create_task(pending.of_students([me]))
+    await asyncio.wait_for(scripts.arrived.wait(), 5)
+    fields: dict[FieldT, EncodableT] = {"k": "enroll", "s": str(me), "u": str(me), "v": "1"}
+    fields["at"] = "1"
+    written = str(await c.redis.xadd(c.keys.stream(0), fields))  # answered now
+    later = asyncio.create_task(pending.of_students([me]))
+    await asyncio.sleep(0.05)
+    scripts.go.set()
+    assert await earlier == [[]]
+    assert [[change.id for change in found] for found in await later] == [[written]]

@@ -31,6 +31,7 @@ from infrastructure.postgres.snapshot import PostgresSnapshot
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.idempotency import RedisIdempotencyStore
 from infrastructure.redis.keys import Keys
+from infrastructure.redis.pending import RedisPendingChanges
 from infrastructure.redis.rules import RedisRuleStore
 from infrastructure.redis.scripts import Scripts
 from infrastructure.redis.seats import RedisSeatStore
@@ -156,6 +157,7 @@ async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
     rules = RedisRuleStore(client, scripts, keys, 18.0)
     idempotency = RedisIdempotencyStore(client, scripts, keys)
     stream = RedisChangeStream(client, scripts, keys)
+    pending = RedisPendingChanges(client, scripts, keys)
     students = CachedStudentDirectory(client, keys)
     loader = StateLoader(client, scripts, keys, snapshot, students, stream, rules)
     for _ in range(25):
@@ -201,6 +203,7 @@ async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
             stream.adopt(lease),
             stream.read(lease, 100, backlog=False, block_ms=0),
             loader.load(setups),
+            pending.of_students([student, other_semester]),
         ]
         for call in work:
             await _record(recorder, call)
