@@ -18,13 +18,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.http.base import HTTPException  # what Strawberry turns into a 4xx
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from domain.errors import DomainError
 from infrastructure.container import Container
 from infrastructure.http import health, pages
-from infrastructure.http.limits import BodyLimit, CodedTransportWS, document_limits
+from infrastructure.http.documents import (
+    DocumentRefused,
+    TrustedDocuments,
+    TrustedTransportWS,
+    lift,
+    query_params,
+)
+from infrastructure.http.limits import BodyLimit, document_limits
 from infrastructure.http.pages.graphiql import offline_graphiql_html
 from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
@@ -42,7 +51,7 @@ STARTUP_RETRY_SECONDS = 1.0
 
 
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = CodedTransportWS
+    graphql_transport_ws_handler_class = TrustedTransportWS
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -57,8 +66,16 @@ class GraphQLView(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=settings.connection_init_seconds),
             max_subscriptions_per_connection=settings.max_subscriptions,
         )
+        self.documents = TrustedDocuments.load(settings.trusted_documents)
 
     def parse_json(self, data: str | bytes) -> Any:
+        """A request body; a documentId in it is lifted for execute_single (documents.py)."""
+        return lift(self.decode_request_json(data))
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        return query_params(params, self.decode_request_json)
+
+    def decode_request_json(self, data: str | bytes) -> Any:
         """Strawberry answers 400 to a JSONDecodeError only: a body nested too deep for the
         parser, not UTF-8, or neither an object nor a list would be a 500."""
         try:
@@ -68,6 +85,27 @@ class GraphQLView(GraphQL[Context, None]):
         if not isinstance(parsed, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
         return parsed
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A trusted document named by id runs its text; one a caller may not run, or an
+        unknown id, is answered with a coded error (documents.py)."""
+        try:
+            request_data.query = self.documents.prepare(
+                request_data.query, request_data.extensions, context
+            )
+        except DocumentRefused as exc:
+            return exc.result()
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services: Services = request.app.state.services
