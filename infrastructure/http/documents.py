@@ -184,7 +184,9 @@ class TrustedTransportWS(CodedTransportWS):
                 await self.send_message(error)
                 return
             if query is not None:
-                message = cast(SubscribeMessage, {**message, "payload": {**payload, "query": query}})
+                message = cast(
+                    SubscribeMessage, {**message, "payload": {**payload, "query": query}}
+                )
         await super().handle_subscribe(message)
 
 
