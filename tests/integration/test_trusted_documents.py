@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infrastructure.http.documents import operations
-from infrastructure.settings import Settings
 from tests.client import REGISTER, register_input
-from tests.conftest import Api, Catalog, forget_keys, running_app
+from tests.conftest import Api, Catalog
 from tests.servers import serve, ws_url
 from tests.wsclient import SEAT_UPDATES, GqlSocket
 
@@ -56,14 +54,6 @@ def code(answer: dict[str, Any]) -> str:
 async def available(api: Api, section: Any) -> int:
     data = await api.staff("query($id: UUID!) { section(id: $id) { availableSeats } }", id=section)
     return int(data["section"]["availableSeats"])
-
-
-@pytest.fixture
-async def students_api(settings: Settings) -> AsyncIterator[Api]:
-    """The app with COURSEREG_TRUSTED_DOCUMENTS=students."""
-    async with running_app(settings.model_copy(update={"trusted_documents": "students"})) as api:
-        yield api
-        await forget_keys(api.container)
 
 
 async def test_a_listed_document_runs_by_its_id_over_post_and_get(
