@@ -97,8 +97,10 @@ def reference(extensions: object) -> str | None:
     """The document id a request names (lifted documentId or Apollo's persistedQuery)."""
     if not isinstance(extensions, dict):
         return None
-    named = {_named_id(extensions["documentId"])} if "documentId" in extensions else set()
-    if "persistedQuery" in extensions:
+    named = set()
+    if extensions.get("documentId") is not None:  # null is absent, as for `query`
+        named.add(_named_id(extensions["documentId"]))
+    if extensions.get("persistedQuery") is not None:
         named.add(_apollo_id(extensions["persistedQuery"]))
     if len(named) > 1:
         raise _bad("documentId and extensions.persistedQuery name different documents")

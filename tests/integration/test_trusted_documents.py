@@ -126,7 +126,6 @@ async def test_an_unknown_document_id_is_a_coded_error_over_post_and_get(api: Ap
     "body",
     [
         {"documentId": 5},
-        {"documentId": None},
         {"documentId": "md5:" + "0" * 32},
         {"documentId": "sha256:" + "0" * 63},
         {"documentId": "sha256:" + "g" * 64},
@@ -152,6 +151,7 @@ async def test_a_malformed_document_reference_is_bad_user_input(
         {"documentId": id_of("Sections"), "extensions": "x"},
         {"documentId": id_of("Sections"), "variables": "x"},
         [{"documentId": id_of("Sections")}],
+        {"documentId": None},
     ],
 )
 async def test_a_request_strawberry_refuses_stays_a_4xx_with_a_document_id(
