@@ -31,6 +31,7 @@ from infrastructure.http.documents import (
     TrustedDocuments,
     TrustedTransportWS,
     lift,
+    names_document,
     query_params,
 )
 from infrastructure.http.limits import BodyLimit, document_limits
@@ -85,6 +86,12 @@ class GraphQLView(GraphQL[Context, None]):
         if not isinstance(parsed, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
         return parsed
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """Not for a GET that names a trusted document instead of sending a query."""
+        return not names_document(request.query_params) and super().should_render_graphql_ide(
+            request
+        )
 
     async def execute_single(
         self,

@@ -192,6 +192,11 @@ class TrustedTransportWS(CodedTransportWS):
         await super().handle_subscribe(message)
 
 
+def names_document(params: Mapping[str, str]) -> bool:
+    """Whether GET parameters name a document (by documentId or Apollo's extension)."""
+    return "documentId" in params or "persistedQuery" in params.get("extensions", "")
+
+
 def query_params(params: Mapping[str, str], decode: Any) -> dict[str, Any]:
     """A GET request's parameters as Strawberry reads them (variables and extensions decoded
     as JSON), the documentId lifted; its JSON values are never lifted."""
