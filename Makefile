@@ -8,7 +8,7 @@ WORKERS ?= 2
 # is not used); `make install` installs it when missing, so a fresh CI machine has it.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run demo test test-bare faults explore install lint bench bench-subscribers bench-cluster clean
+.PHONY: run demo test test-bare faults explore install lint documents bench bench-subscribers bench-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,13 @@ test-bare: install
 	else \
 	  echo "not root: no network namespace, only the URLs unset"; $(BARE_ENV) $(BIN)/pytest -q; \
 	fi
+
+## make documents: the student app's operations (webapp/operations/<Name>.graphql) as the
+## server's trusted-document manifest and the app's operations.js, in
+## infrastructure/http/pages/static/app/ (committed; make test fails when they are stale)
+documents: install
+	$(BIN)/python -m infrastructure.http.documents build webapp/operations \
+	  infrastructure/http/pages/static/app
 
 lint: install
 	$(BIN)/ruff check .

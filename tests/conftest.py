@@ -217,6 +217,18 @@ async def rules_off_api(settings: Settings) -> AsyncIterator[Api]:
         await forget_keys(running.container)
 
 
+@pytest.fixture
+async def students_api(settings: Settings) -> AsyncIterator[Api]:
+    """`api` with COURSEREG_TRUSTED_DOCUMENTS=students: students and anonymous callers run
+    only the app's trusted documents (infrastructure/http/documents.py)."""
+    await _truncate(settings.postgres)
+    async with running_app(
+        settings.model_copy(update={"trusted_documents": "students"})
+    ) as running:
+        yield running
+        await forget_keys(running.container)
+
+
 @dataclass
 class Worker:
     persister: Persister

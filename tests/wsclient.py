@@ -110,11 +110,14 @@ class GqlSocket:
         return self._queues.setdefault(operation_id, asyncio.Queue())
 
     async def subscribe(self, query: str, **variables: Any) -> str:
+        return await self.send_subscribe({"query": query, "variables": variables})
+
+    async def send_subscribe(self, payload: dict[str, Any]) -> str:
+        """Subscribe with this payload as it is (a documentId instead of the query, say)."""
         operation_id = str(next(self._ids))
         self._queue(operation_id)
-        message = {"query": query, "variables": variables}
         await self.connection.send(
-            json.dumps({"id": operation_id, "type": "subscribe", "payload": message})
+            json.dumps({"id": operation_id, "type": "subscribe", "payload": payload})
         )
         return operation_id
 

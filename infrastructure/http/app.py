@@ -18,13 +18,23 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from domain.errors import DomainError
 from infrastructure.container import Container
 from infrastructure.http import health, pages
-from infrastructure.http.limits import BodyLimit, CodedTransportWS, document_limits
-from infrastructure.http.media import DocumentParsed, GraphQLOverHTTP
+from infrastructure.http.documents import (
+    DocumentRefused,
+    TrustedDocuments,
+    TrustedTransportWS,
+    lift,
+    names_document,
+    query_params,
+)
+from infrastructure.http.limits import BodyLimit, document_limits
+from infrastructure.http.media import DocumentParsed, GraphQLOverHTTP, given_params
 from infrastructure.http.pages.graphiql import offline_graphiql_html
 from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
@@ -44,7 +54,7 @@ CORS_HEADERS = ["Authorization", "Content-Type", "Accept", "X-Request-ID"]
 
 
 class GraphQLView(GraphQLOverHTTP):
-    graphql_transport_ws_handler_class = CodedTransportWS
+    graphql_transport_ws_handler_class = TrustedTransportWS
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -61,6 +71,45 @@ class GraphQLView(GraphQLOverHTTP):
             # A browser applies no CORS to websockets: Strawberry refuses (403) a handshake
             # whose Origin is another site not listed here; no Origin (not a browser) is fine.
             allowed_origins=settings.cors_origins,
+        )
+        self.documents = TrustedDocuments.load(settings.trusted_documents)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body; a documentId in it is lifted for execute_single (documents.py)."""
+        return lift(self.decode_request_json(data))
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        return query_params(given_params(params), self.decode_request_json)
+
+    def decode_request_json(self, data: str | bytes) -> Any:
+        """JSON as GraphQLOverHTTP checks it (400s, never a 500), no documentId lifted."""
+        return super().parse_json(data)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """Not for a GET that names a trusted document instead of sending a query."""
+        return not names_document(request.query_params) and super().should_render_graphql_ide(
+            request
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A trusted document named by id runs its text; one a caller may not run, or an
+        unknown id, is answered with a coded error (documents.py)."""
+        try:
+            request_data.query = self.documents.prepare(
+                request_data.query, request_data.extensions, context
+            )
+        except DocumentRefused as exc:
+            return exc.result()
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
         )
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import mimeparse
@@ -45,6 +45,11 @@ UNPROCESSABLE = 422  # not a well-formed request; invalid document; variables th
 # Data with errors: the draft's rule says 294, its own example for field errors says 200, and
 # the issue says 200 once execution began: 200, which every HTTP client knows.
 EXECUTED = 200
+
+
+def given_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A GET request's parameters without the optional ones left empty."""
+    return {k: v for k, v in params.items() if v != "" or k not in OPTIONAL_PARAMETERS}
 
 
 def negotiate(accept: str) -> str | None:
@@ -147,8 +152,7 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
     def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
         """An empty optional GET parameter is as good as none (the draft); Strawberry would
         refuse `variables=` and look for an operation named ''."""
-        given = {k: v for k, v in params.items() if v != "" or k not in OPTIONAL_PARAMETERS}
-        return super().parse_query_params(given)
+        return super().parse_query_params(given_params(params))
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         content_type, _ = parse_content_type(request.content_type or "")

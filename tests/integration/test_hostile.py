@@ -36,6 +36,9 @@ CODES = {
     "STUDENT_NOT_ELIGIBLE",
     "RATE_LIMITED",
     "UNAVAILABLE",
+    # Outside the contract's list: Apollo's answer to an unknown persisted-document id,
+    # which its clients match to send the text (infrastructure/http/documents.py).
+    "PERSISTED_QUERY_NOT_FOUND",
 }
 SEATS = """subscription($ids: [UUID!]!) { seatUpdates(sectionIds: $ids) { version } }"""
 WAITLIST = """subscription($s: UUID!, $c: UUID!) {

@@ -1,27 +1,21 @@
 // The live seat dashboard: lists a semester's sections from the GraphQL API, then keeps
 // every bar current from the seatUpdates subscription. Plain ES module, no build step.
 import { GraphQLSocket } from "/static/graphql-ws.js";
+// The student app's trusted documents (webapp/operations, `make documents`), sent by id: the
+// page works when the server runs only listed documents for anonymous callers.
+import { OPERATIONS } from "/static/app/operations.js";
 
 const ENDPOINT = "/graphql";
 const PAGE_SIZE = 100;
 const WATCH_LIMIT = 500; // sections per seatUpdates subscription (the server's limit)
 
-const SEMESTERS = `{ semesters { id name registrationStart } }`;
-const SECTIONS = `query($semester: UUID!, $after: String) {
-  sections(filter: {semesterId: $semester}, first: ${PAGE_SIZE}, after: $after) {
-    edges { node { id sectionNumber totalSeats availableSeats waitlistLength
-                   course { code name } } }
-    pageInfo { hasNextPage endCursor } } }`;
-const SEAT_UPDATES = `subscription($ids: [UUID!]!) { seatUpdates(sectionIds: $ids) {
-  sectionId availableSeats totalSeats waitlistLength version } }`;
-
 const rows = new Map(); // section id -> {element, version, seat state}
 
-async function query(text, variables = {}) {
+async function query(operation, variables = {}) {
   const response = await fetch(ENDPOINT, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ query: text, variables }),
+    body: JSON.stringify({ documentId: operation.id, variables }),
   });
   const body = await response.json();
   if (body.errors) throw new Error(body.errors.map((e) => e.message).join("; "));
@@ -32,7 +26,8 @@ async function allSections(semester) {
   const sections = [];
   let after = null;
   do {
-    const { sections: page } = await query(SECTIONS, { semester, after });
+    const filter = { semesterId: semester };
+    const { sections: page } = await query(OPERATIONS.Sections, { filter, first: PAGE_SIZE, after });
     sections.push(...page.edges.map((edge) => edge.node));
     after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
   } while (after);
@@ -52,7 +47,7 @@ function setStatus(status) {
 }
 
 async function pickSemester(current) {
-  const { semesters } = await query(SEMESTERS);
+  const { semesters } = await query(OPERATIONS.Semesters);
   const select = document.getElementById("semester");
   select.replaceChildren(new Option("Pick a semester…", ""));
   for (const semester of semesters) {
@@ -125,9 +120,9 @@ function watch(ids) {
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   const socket = new GraphQLSocket(url.href, { onStatus: setStatus });
   for (let start = 0; start < ids.length; start += WATCH_LIMIT) {
-    const variables = { ids: ids.slice(start, start + WATCH_LIMIT) };
+    const variables = { sectionIds: ids.slice(start, start + WATCH_LIMIT) };
     socket.subscribe(
-      { query: SEAT_UPDATES, variables },
+      { documentId: OPERATIONS.SeatUpdates.id, variables },
       {
         next: (payload) => payload.data && apply(payload.data.seatUpdates),
         error: (errors) => showMessage(errors.map((e) => e.message).join("; ")),
