@@ -23,7 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from domain.errors import DomainError
 from infrastructure.container import Container
-from infrastructure.http import health, pages
+from infrastructure.http import demo_login, health, pages
 from infrastructure.http.limits import BodyLimit, CodedTransportWS, document_limits
 from infrastructure.http.pages.graphiql import offline_graphiql_html
 from infrastructure.logs import request_id_var
@@ -179,6 +179,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/metrics", scrape),
             *rest.routes(),
             *pages.routes(),
+            *demo_login.routes(settings),
         ],
         lifespan=lifespan,
     )
