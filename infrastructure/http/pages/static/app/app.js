@@ -78,14 +78,15 @@ function Student({ token, me, onSignOut }) {
     return () => removeEventListener("hashchange", onHash);
   }, []);
 
-  /** Run `work`; a failure becomes the banner, with `work` again as its retry. */
-  const attempt = useCallback(async (work) => {
+  /** Run `work`; a failure becomes the banner, whose Try again runs `again` (the whole
+   * action that called, so its answer is handled), else `work` again. */
+  const attempt = useCallback(async (work, again = null) => {
     try {
       return await work();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (error.code === "UNAUTHENTICATED") onSignOut(errorWords(error));
-      else setProblem({ words: errorWords(error), retry: () => attempt(work) });
+      else setProblem({ words: errorWords(error), retry: again ?? (() => attempt(work)) });
       return undefined;
     }
   }, []);

@@ -1,6 +1,6 @@
 // The cart: up to 10 sections kept in local storage per student, the clashes and credit
 // total shown before submitting, and one `register` whose every outcome is shown in words.
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { request } from "./api.js";
 import { html, newKey } from "./html.js";
 import { SeatCounts } from "./seats.js";
@@ -42,7 +42,7 @@ function Results({ results }) {
 export function CartView({ token, me, sectionOf, schedule, setSchedule, cart, setCart, attempt, loadAttempts, catalog }) {
   const [results, setResults] = useState(null);
   const [busy, setBusy] = useState(false);
-  const [key, setKey] = useState(null); // kept until answered: a retry is the same request
+  const key = useRef(null); // kept until answered: Try again sends the same request
 
   const sections = cart.map(sectionOf).filter(Boolean);
   const missing = catalog.done ? cart.filter((id) => !sectionOf(id)) : [];
@@ -54,29 +54,28 @@ export function CartView({ token, me, sectionOf, schedule, setSchedule, cart, se
   );
 
   const register = async () => {
-    const idempotencyKey = key ?? newKey();
-    setKey(idempotencyKey);
+    key.current ??= newKey();
+    const input = { studentId: me.id, sectionIds: sections.map((s) => s.id), idempotencyKey: key.current };
     setBusy(true);
-    const sectionIds = sections.map((s) => s.id);
-    const data = await attempt(() =>
-      request("Register", { input: { studentId: me.id, sectionIds, idempotencyKey } }, token),
-    );
+    const data = await attempt(() => request("Register", { input }, token), register);
     setBusy(false);
     if (!data) return;
-    setKey(null);
+    key.current = null;
     const answered = data.register.results.map((r) => ({ ...r, label: label(sectionOf(r.sectionId)) }));
     setResults(answered);
-    let next = schedule;
-    for (const r of answered) {
-      const section = sectionOf(r.sectionId);
-      if (r.outcome === "ENROLLED" || r.outcome === "ALREADY_ENROLLED") next = schedules.enroll(next, section);
-      if (r.outcome === "WAITLISTED" || r.outcome === "ALREADY_WAITLISTED") {
-        next = schedules.wait(next, section, { position: r.waitlistPosition, status: "WAITING" });
+    setSchedule((held) => {
+      let next = held;
+      for (const r of answered) {
+        const section = sectionOf(r.sectionId);
+        if (r.outcome === "ENROLLED" || r.outcome === "ALREADY_ENROLLED") next = schedules.enroll(next, section);
+        if (r.outcome === "WAITLISTED" || r.outcome === "ALREADY_WAITLISTED") {
+          next = schedules.wait(next, section, { position: r.waitlistPosition, status: "WAITING" });
+        }
       }
-    }
-    setSchedule(next);
+      return next;
+    });
     const refused = new Set(answered.filter((r) => r.outcome === "REJECTED").map((r) => r.sectionId));
-    setCart(cart.filter((id) => refused.has(id)));
+    setCart((ids) => ids.filter((id) => refused.has(id) || !input.sectionIds.includes(id)));
     loadAttempts();
   };
 

@@ -176,24 +176,21 @@ export function ScheduleView(props) {
   const enrolled = schedule.enrolled.map((s) => sectionOf(s.id) ?? s);
   const credits = enrolled.reduce((sum, s) => sum + s.course.credits, 0);
 
-  const drop = async (section, leaving) => {
+  const drop = async (section, leaving, key = newKey()) => {
     setDialog(null);
-    const key = newKey();
-    const data = await attempt(() =>
-      request("Drop", { input: { studentId: me.id, sectionId: section.id, idempotencyKey: key } }, token),
-    );
+    const input = { studentId: me.id, sectionId: section.id, idempotencyKey: key };
+    const data = await attempt(() => request("Drop", { input }, token), () => drop(section, leaving, key));
     if (!data) return;
     setSchedule((s) => schedules.leave(s, section.id));
     notify(`${label(section)}: ${DROP_OUTCOMES[data.drop.outcome]?.() ?? data.drop.outcome}`);
     if (leaving) loadAttempts();
   };
 
-  const swap = async (from, toId) => {
+  const swap = async (from, toId, key = newKey()) => {
     setDialog(null);
     const to = sectionOf(toId);
-    const key = newKey();
     const input = { studentId: me.id, dropSectionId: from.id, addSectionId: to.id, idempotencyKey: key };
-    const data = await attempt(() => request("Swap", { input }, token));
+    const data = await attempt(() => request("Swap", { input }, token), () => swap(from, toId, key));
     if (!data) return;
     const answer = data.swap;
     if (answer.outcome === "SWAPPED") setSchedule((s) => schedules.enroll(schedules.leave(s, from.id), to));
@@ -206,7 +203,7 @@ export function ScheduleView(props) {
 
   const answerOffer = async (entry, operation) => {
     const vars = { studentId: me.id, sectionId: entry.section.id };
-    const data = await attempt(() => request(operation, vars, token));
+    const data = await attempt(() => request(operation, vars, token), () => answerOffer(entry, operation));
     if (!data) return;
     const { status } = operation === "ClaimSeat" ? data.claimSeat : data.declineOffer;
     if (status === "ENROLLED") setSchedule((s) => schedules.enroll(s, entry.section));
