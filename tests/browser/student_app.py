@@ -68,9 +68,7 @@ async def offered(
     if credits is not None:
         await api.staff(COURSE_RULES, c=str(course.id), cr=credits)
     if meetings is not None or rules:
-        await api.staff(
-            SECTION_RULES, s=str(section.id), i={"meetings": meetings or [], **rules}
-        )
+        await api.staff(SECTION_RULES, s=str(section.id), i={"meetings": meetings or [], **rules})
     return Offered(section.id, course.code, section.section_number)
 
 

@@ -65,7 +65,8 @@ async def test_demo_login_lists_active_students_and_mints_a_working_token(
     minted = await demo_api.client.post("/demo/token", json={"studentId": str(active.id)})
     assert minted.status_code == 200
     token = minted.json()["token"]
-    assert demo_api.container.tokens.actor(f"Bearer {token}").role is Role.STUDENT
+    actor = demo_api.container.tokens.actor(f"Bearer {token}")
+    assert actor is not None and actor.role is Role.STUDENT
     body = await demo_api.gql(ME, token)
     assert body["data"]["me"]["id"] == str(active.id)
 

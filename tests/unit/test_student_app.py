@@ -90,7 +90,9 @@ def test_the_import_map_names_the_vendored_modules_with_their_hashes() -> None:
 
 def test_the_app_imports_only_its_own_modules_and_the_import_map() -> None:
     page = (APP / "index.html").read_text()
-    mapped = set(json.loads(re.findall(r'importmap">(.*?)</script>', page, re.DOTALL)[0])["imports"])
+    mapped = set(
+        json.loads(re.findall(r'importmap">(.*?)</script>', page, re.DOTALL)[0])["imports"]
+    )
     for module in APP.glob("*.js"):
         for name in re.findall(r'^import .*? from "([^"]+)";', module.read_text(), re.MULTILINE):
             if name.startswith("./"):
