@@ -77,7 +77,7 @@ async def test_a_student_waitlisted_at_one_sees_the_promotion_within_two_seconds
 
 
 async def test_a_cart_with_a_clash_and_one_over_the_credit_limit_says_both_in_words(
-    api: Api, catalog: Catalog, server: str, browser: Any
+    api: Api, catalog: Catalog, worker: Worker, server: str, browser: Any
 ) -> None:
     semester = await catalog.semester()
     morning = await offered(api, catalog, semester, 10, [MON_9], credits=4)
@@ -146,7 +146,7 @@ async def test_an_offer_counts_down_decline_passes_it_on_and_claim_enrolls(
         await expect(first.page.locator(".notices")).to_contain_text("You declined the seat")
         passed_on = second.waiting(section)
         await expect(passed_on).to_have_attribute("data-status", "OFFERED")
-        await passed_on.get_by_role("button", name="Claim seat").click()
+        await passed_on.get_by_role("button", name="Claim the seat").click()
         await expect(second.enrolled(section)).to_be_visible()
         await expect(second.waiting(section)).to_have_count(0)
         await expect(second.page.locator(".notices")).to_contain_text("you are enrolled")

@@ -44,6 +44,18 @@ function Problem({ problem, onDismiss }) {
   </div>`;
 }
 
+const RECENT_MS = 10_000;
+
+/** Refusals the page noted itself that the log read `logged` does not hold yet. */
+function recentRefusals(shown, logged) {
+  return (shown ?? []).filter(
+    (a) =>
+      a.local &&
+      Date.now() - a.local < RECENT_MS &&
+      !logged.some((l) => l.section.id === a.section.id && l.reason === a.reason && Date.parse(l.at) >= a.local - RECENT_MS),
+  );
+}
+
 function LiveStatus({ status }) {
   const words = {
     idle: "Live updates idle",
@@ -130,14 +142,21 @@ function Student({ token, me, onSignOut }) {
     [token],
   );
 
+  // The log is read from the store the workers write, which may trail a refusal the page
+  // has just been told of: those stay listed until the read has them (or RECENT_MS passes).
   const loadAttempts = useCallback(
     () =>
       attempt(async () => {
         const { me: fresh } = await request("Attempts", { first: 50 }, token);
-        setAttempts(fresh?.registrationAttempts ?? []);
+        const logged = fresh?.registrationAttempts ?? [];
+        setAttempts((shown) => [...recentRefusals(shown, logged), ...logged]);
       }),
     [token],
   );
+  const noteRefusals = useCallback((refused) => {
+    const at = new Date().toISOString();
+    setAttempts((shown) => [...refused.map((r) => ({ ...r, at, local: Date.now() })), ...(shown ?? [])]);
+  }, []);
 
   useEffect(() => {
     loadSemesters();
@@ -231,6 +250,7 @@ function Student({ token, me, onSignOut }) {
     notify,
     attempts,
     loadAttempts,
+    noteRefusals,
     refresh: () => loadSchedule(semesterId),
   };
   const semester = semesters.find((s) => s.id === semesterId);

@@ -39,7 +39,8 @@ function Results({ results }) {
   </section>`;
 }
 
-export function CartView({ token, me, sectionOf, schedule, setSchedule, cart, setCart, attempt, loadAttempts, catalog }) {
+export function CartView(props) {
+  const { token, me, sectionOf, schedule, setSchedule, cart, setCart, attempt, noteRefusals, catalog } = props;
   const [results, setResults] = useState(null);
   const [busy, setBusy] = useState(false);
   const key = useRef(null); // kept until answered: Try again sends the same request
@@ -76,7 +77,8 @@ export function CartView({ token, me, sectionOf, schedule, setSchedule, cart, se
     });
     const refused = new Set(answered.filter((r) => r.outcome === "REJECTED").map((r) => r.sectionId));
     setCart((ids) => ids.filter((id) => refused.has(id) || !input.sectionIds.includes(id)));
-    loadAttempts();
+    const refusals = answered.filter((r) => r.outcome === "REJECTED");
+    noteRefusals(refusals.map((r) => ({ reason: r.reason, section: sectionOf(r.sectionId) })));
   };
 
   return html`<section aria-labelledby="cart-title">
@@ -86,8 +88,7 @@ export function CartView({ token, me, sectionOf, schedule, setSchedule, cart, se
       ? html`<p>Your cart is empty. Add sections from <a href="#find">Find sections</a> (up to ${MAX_CART}).</p>`
       : html`
           <p class="credits" data-over=${check.total > me.maxCredits ? "true" : "false"}>
-            Credits: ${check.enrolledCredits} enrolled + ${check.cartCredits} in the cart =
-            <strong>${check.total}</strong> of ${me.maxCredits} allowed
+            Credits: ${check.enrolledCredits} enrolled + ${check.cartCredits} in the cart = <strong>${check.total}</strong> of ${me.maxCredits} allowed
             ${check.total > me.maxCredits ? html` <span class="warning">(over your limit)</span>` : ""}
           </p>
           <ul class="cart">

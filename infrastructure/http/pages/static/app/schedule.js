@@ -170,20 +170,23 @@ function Attempts({ attempts, onRefresh }) {
 }
 
 export function ScheduleView(props) {
-  const { token, me, schedule, setSchedule, sectionOf, catalog, attempt, notify, attempts, loadAttempts, refresh } = props;
+  const { token, me, schedule, setSchedule, sectionOf, catalog, attempt, notify } = props;
+  const { attempts, loadAttempts, noteRefusals, refresh } = props;
   const [dialog, setDialog] = useState(null); // {kind: "drop" | "leave" | "swap", section}
   const [choice, setChoice] = useState(null);
   const enrolled = schedule.enrolled.map((s) => sectionOf(s.id) ?? s);
+  useEffect(() => {
+    loadAttempts();
+  }, []);
   const credits = enrolled.reduce((sum, s) => sum + s.course.credits, 0);
 
-  const drop = async (section, leaving, key = newKey()) => {
+  const drop = async (section, key = newKey()) => {
     setDialog(null);
     const input = { studentId: me.id, sectionId: section.id, idempotencyKey: key };
-    const data = await attempt(() => request("Drop", { input }, token), () => drop(section, leaving, key));
+    const data = await attempt(() => request("Drop", { input }, token), () => drop(section, key));
     if (!data) return;
     setSchedule((s) => schedules.leave(s, section.id));
     notify(`${label(section)}: ${DROP_OUTCOMES[data.drop.outcome]?.() ?? data.drop.outcome}`);
-    if (leaving) loadAttempts();
   };
 
   const swap = async (from, toId, key = newKey()) => {
@@ -198,7 +201,7 @@ export function ScheduleView(props) {
       setSchedule((s) => schedules.wait(s, to, { position: answer.waitlistPosition, status: "WAITING" }));
     }
     notify(SWAP_OUTCOMES[answer.outcome]?.(label(to), label(from), answer) ?? answer.outcome);
-    loadAttempts();
+    if (answer.outcome === "REJECTED") noteRefusals([{ reason: answer.reason, section: to }]);
   };
 
   const answerOffer = async (entry, operation) => {
@@ -248,12 +251,12 @@ export function ScheduleView(props) {
     <${Attempts} attempts=${attempts} onRefresh=${loadAttempts} />
     ${dialog?.kind === "drop" &&
     html`<${Confirm} title=${`Drop ${label(dialog.section)}?`} confirmLabel="Drop it"
-      onConfirm=${() => drop(dialog.section, false)} onClose=${() => setDialog(null)}>
+      onConfirm=${() => drop(dialog.section)} onClose=${() => setDialog(null)}>
       <p>Your seat goes to the next student in line at once; you would have to register again and may be waitlisted.</p>
     </${Confirm}>`}
     ${dialog?.kind === "leave" &&
     html`<${Confirm} title=${`Leave the waitlist of ${label(dialog.section)}?`} confirmLabel="Leave the waitlist"
-      onConfirm=${() => drop(dialog.section, true)} onClose=${() => setDialog(null)}>
+      onConfirm=${() => drop(dialog.section)} onClose=${() => setDialog(null)}>
       <p>You lose your place in line.</p>
     </${Confirm}>`}
     ${dialog?.kind === "swap" &&
