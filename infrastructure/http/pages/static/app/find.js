@@ -26,10 +26,13 @@ function SectionCard({ section, inCart, held, onToggle }) {
     <${SeatCounts} section=${section} />
     ${held
       ? html`<p class="held">${held}</p>`
-      : html`<button type="button" aria-pressed=${inCart ? "true" : "false"} onClick=${onToggle}
-          aria-label=${`${inCart ? "Remove from cart" : "Add to cart"}: ${label(section)}`}>
-          ${inCart ? "In cart ✓ (remove)" : "Add to cart"}
-        </button>`}
+      : html`<p class="actions">
+          ${inCart && html`<span class="in-cart">In your cart ✓</span>`}
+          <button type="button" class=${inCart ? "quiet" : "primary"} onClick=${onToggle}
+            aria-label=${`${inCart ? "Remove from cart" : "Add to cart"}: ${label(section)}`}>
+            ${inCart ? "Remove from cart" : "Add to cart"}
+          </button>
+        </p>`}
   </li>`;
 }
 

@@ -103,8 +103,8 @@ function Enrolled({ section, onDrop, onSwap }) {
     <p class="meta">${section.course.credits} credits · ${meetingsText(section)}</p>
     <${SeatCounts} section=${section} />
     <p class="actions">
-      <button type="button" onClick=${onSwap} aria-label=${`Swap ${label(section)} for another section`}>Swap…</button>
-      <button type="button" class="danger" onClick=${onDrop} aria-label=${`Drop ${label(section)}`}>Drop…</button>
+      <button type="button" onClick=${onSwap} aria-label=${`Swap… ${label(section)}`}>Swap…</button>
+      <button type="button" class="danger" onClick=${onDrop} aria-label=${`Drop… ${label(section)}`}>Drop…</button>
     </p>
   </li>`;
 }
@@ -121,12 +121,12 @@ function Waiting({ entry, onClaim, onDecline, onLeave }) {
             it goes to the next in line.
           </p>
           <p class="actions">
-            <button type="button" class="primary" onClick=${onClaim} aria-label=${`Claim the seat in ${label(section)}`}>Claim seat</button>
-            <button type="button" onClick=${onDecline} aria-label=${`Decline the seat in ${label(section)}`}>Decline</button>
+            <button type="button" class="primary" onClick=${onClaim} aria-label=${`Claim seat: ${label(section)}`}>Claim seat</button>
+            <button type="button" onClick=${onDecline} aria-label=${`Decline: ${label(section)}`}>Decline</button>
           </p>`
       : html`<p class="position">Position <strong class="rank">${entry.position}</strong> in line</p>
           <p class="actions">
-            <button type="button" class="quiet" onClick=${onLeave} aria-label=${`Leave the waitlist of ${label(section)}`}>Leave waitlist…</button>
+            <button type="button" class="quiet" onClick=${onLeave} aria-label=${`Leave waitlist… ${label(section)}`}>Leave waitlist…</button>
           </p>`}
   </li>`;
 }
