@@ -365,4 +365,6 @@ function App() {
   return html`<${Student} key=${token} token=${token} me=${me} onSignOut=${signOut} />`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.replaceChildren(); // the "Loading…" shown until the modules ran
+render(html`<${App} />`, root);

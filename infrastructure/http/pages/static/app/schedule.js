@@ -45,7 +45,7 @@ function WeekGrid({ sections }) {
         ${hours.map((t) => html`<span style=${`top: ${at(t)}`}>${String(t / HOUR).padStart(2, "0")}:00</span>`)}
       </div>
       ${days.map(
-        (day) => html`<div class="day" key=${day}>
+        (day) => html`<div class="week-day" key=${day}>
           <h4>${DAY_NAMES[day]}</h4>
           <ul class="slots">
             ${meetings
