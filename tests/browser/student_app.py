@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,3 +145,38 @@ async def serious_accessibility_violations(page: Any) -> list[dict[str, Any]]:
 
 def describe(violations: list[dict[str, Any]]) -> str:
     return json.dumps(violations, indent=2)
+
+
+async def bulk_sections(api: Api, semester: Any, count: int, per_course: int = 5) -> list[str]:
+    """`count` sections of `semester` (`per_course` to a course) written in bulk, then loaded
+    into Redis as the demo seed does (infrastructure/cli/demo_catalog.py): one at a time
+    through the staff API would take most of a minute. Returns the course codes."""
+    from sqlalchemy import insert
+
+    from infrastructure.postgres.catalog import load_setups
+    from infrastructure.postgres.database import unit_of_work
+    from infrastructure.postgres.models import CourseRow, SectionRow
+
+    courses = [
+        {"course_id": uuid.uuid4(), "course_code": f"B{n:05d}", "course_name": f"Topic {n}"}
+        for n in range(count // per_course)
+    ]
+    sections = [
+        {
+            "section_id": uuid.uuid4(),
+            "course_id": course["course_id"],
+            "semester_id": semester.id,
+            "section_number": f"{k + 1:03d}",
+            "total_seats": 30,
+        }
+        for course in courses
+        for k in range(per_course)
+    ]
+    async with unit_of_work(api.container.sessions) as session:
+        await session.execute(insert(CourseRow), courses)
+        await session.execute(insert(SectionRow), sections)
+    ids = [s["section_id"] for s in sections]
+    async with unit_of_work(api.container.sessions) as session:
+        setups = await load_setups(session, SectionRow.section_id.in_(ids))
+    await api.container.state.load(setups)
+    return [c["course_code"] for c in courses]

@@ -5,6 +5,7 @@ the page reads on a phone and a desktop without serious accessibility violations
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.browser.student_app import (
     SET_MAX,
     app_page,
     artifacts,
+    bulk_sections,
     describe,
     offered,
     serious_accessibility_violations,
@@ -308,4 +310,66 @@ async def test_a_pasted_student_token_signs_in_and_the_cart_survives_a_reload(
         await app.add_to_cart(section)
         await page.reload()
         await expect(page.get_by_role("link", name="Cart (1)")).to_be_visible()
+        app.assert_only_home_reached()
+
+
+async def test_two_thousand_sections_load_and_filter_fast(
+    api: Api, catalog: Catalog, server: str, browser: Any
+) -> None:
+    semester = await catalog.semester()
+    codes = await bulk_sections(api, semester, 2000)
+    (student,) = await catalog.students(1)
+    async with app_page(browser, server) as app:
+        page = app.page
+        await page.goto(f"{server}/")
+        started = time.monotonic()
+        await page.get_by_role("button", name=re.compile(student.student_number)).click()
+        count = page.locator(".count")
+        await expect(count).to_have_text("2000 of 2000 sections", timeout=20_000)
+        loaded = time.monotonic() - started
+        await expect(page.locator(".results > li")).to_have_count(20)
+
+        started = time.monotonic()
+        await page.get_by_label("Course code or title").fill(codes[123])
+        await expect(count).to_have_text("5 of 2000 sections")
+        searched = time.monotonic() - started
+        await page.get_by_label("Course code or title").fill("topic 1")
+        await expect(page.locator(".pager")).to_contain_text("Page 1 of")
+        await page.get_by_role("button", name="Next").click()
+        await expect(page.locator(".pager")).to_contain_text("Page 2 of")
+        app.assert_only_home_reached()
+    print(
+        f"2,000 sections: signed in to all listed {loaded:.2f} s, a search shown {searched:.3f} s"
+    )
+    assert loaded < 8, f"2,000 sections took {loaded:.1f} s to list"
+    assert searched < 1, f"a search took {searched:.2f} s to show"
+
+
+async def test_the_live_feeds_reconnect_by_themselves_and_catch_up(
+    api: Api, catalog: Catalog, server: str, browser: Any
+) -> None:
+    semester = await catalog.semester()
+    section = await offered(api, catalog, semester, 5, [MON_9], credits=3)
+    student, other = await catalog.students(2)
+    sockets: list[Any] = []
+
+    def through(ws: Any) -> None:  # passes the page's websockets on, to cut them later
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    async with app_page(browser, server) as app:
+        page = app.page
+        await page.context.route_web_socket(re.compile(r"/graphql$"), through)
+        await app.sign_in(student)
+        await page.get_by_label("Course code or title").fill(section.code)
+        status = page.locator(".live-status")
+        await expect(status).to_have_attribute("data-status", "live")
+        taken = page.locator(f'.results [data-section-id="{section.id}"] .taken')
+        await expect(taken).to_have_text("0")
+
+        await sockets[0].close(code=1012, reason="service restart")
+        assert await outcome(api, other, section) == "ENROLLED"  # while the page is cut off
+        await expect(taken).to_have_text("1", timeout=10_000)
+        await expect(status).to_have_attribute("data-status", "live")
+        assert len(sockets) == 2, "the page did not open a new connection"
         app.assert_only_home_reached()
