@@ -157,7 +157,7 @@ async def bulk_sections(api: Api, semester: Any, count: int, per_course: int = 5
     from infrastructure.postgres.database import unit_of_work
     from infrastructure.postgres.models import CourseRow, SectionRow
 
-    courses = [
+    courses: list[dict[str, Any]] = [
         {"course_id": uuid.uuid4(), "course_code": f"B{n:05d}", "course_name": f"Topic {n}"}
         for n in range(count // per_course)
     ]
