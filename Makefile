@@ -8,7 +8,7 @@ WORKERS ?= 2
 # is not used); `make install` installs it when missing, so a fresh CI machine has it.
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run demo test test-bare faults explore install lint documents bench bench-subscribers bench-cluster clean
+.PHONY: run demo webapp test test-bare faults explore install lint documents bench bench-subscribers bench-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,15 @@ run: install
 	$(BIN)/coursereg run --workers $(WORKERS) $(if $(DEMO),--demo)
 
 demo:
-	$(MAKE) run DEMO=1
+	COURSEREG_DEMO_LOGIN=true $(MAKE) run DEMO=1
+
+## make webapp: after a change of webapp/package.json, vendor the student app's libraries
+## (npm ci from the lockfile, then webapp/vendor.mjs copies them with their sha384 hashes
+## into infrastructure/http/pages/static/app/vendor/ and the page's import map). The output
+## is committed: `make run` and `make test` need no npm and no network.
+webapp:
+	cd webapp && npm ci --no-audit --no-fund
+	node webapp/vendor.mjs
 
 ## make test: install, then lint, type-check and the whole suite: on TEST_DATABASE_URL /
 ## TEST_REDIS_URL when set (.ci/run sets them), else on embedded servers it starts.

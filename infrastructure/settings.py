@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     graphiql: bool = Field(True, validation_alias="COURSEREG_GRAPHIQL")
     introspection: bool = Field(True, validation_alias="COURSEREG_INTROSPECTION")
+    # The student app's "sign in as" picker of demo students (`make demo`): it mints a
+    # student token for anyone who asks, so never on in production.
+    demo_login: bool = Field(False, validation_alias="COURSEREG_DEMO_LOGIN")
     db_pool_size: int = Field(20, ge=1, le=500, validation_alias="COURSEREG_DB_POOL")
     redis_pool_size: int = Field(256, ge=8, le=10_000, validation_alias="COURSEREG_REDIS_POOL")
     worker_batch: int = Field(1000, ge=1, le=20_000, validation_alias="COURSEREG_WORKER_BATCH")

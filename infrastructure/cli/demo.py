@@ -16,7 +16,11 @@ if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` stays quic
 
 def demo_urls(settings: Settings, semester: object) -> list[str]:
     base = f"http://{settings.host}:{settings.port}"
-    return [f"GraphiQL:  {base}/graphql", f"dashboard: {base}/dashboard?semester={semester}"]
+    return [
+        f"GraphiQL:  {base}/graphql",
+        f"dashboard: {base}/dashboard?semester={semester}",
+        f"student app (sign in as a demo student with COURSEREG_DEMO_LOGIN=true): {base}/",
+    ]
 
 
 def seed(settings: Settings) -> DemoCatalog:

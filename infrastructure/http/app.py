@@ -24,7 +24,7 @@ from strawberry.types import ExecutionResult
 
 from domain.errors import DomainError
 from infrastructure.container import Container
-from infrastructure.http import health, pages
+from infrastructure.http import demo_login, health, pages
 from infrastructure.http.documents import (
     DocumentRefused,
     TrustedDocuments,
@@ -222,6 +222,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/metrics", scrape),
             *rest.routes(),
             *pages.routes(),
+            *demo_login.routes(settings),
         ],
         lifespan=lifespan,
     )

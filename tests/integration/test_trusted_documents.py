@@ -68,9 +68,9 @@ async def test_a_listed_document_runs_by_its_id_over_post_and_get(
     assert answer["data"]["register"]["results"][0]["outcome"] == "ENROLLED", answer
 
     params = {
-        "documentId": id_of("Sections"),
+        "documentId": id_of("DashboardSections"),
         "variables": json.dumps({"filter": {"semesterId": str(section.semester_id)}}),
-        "operationName": "Sections",
+        "operationName": "DashboardSections",
     }
     response = await api.client.get("/graphql", params=params)
     assert response.status_code == 200, response.text
@@ -82,7 +82,10 @@ async def test_apollo_hashes_run_listed_documents_and_learn_others_sent_with_the
     api: Api, catalog: Catalog
 ) -> None:
     section = await catalog.section(seats=3)
-    by_hash = {"extensions": apollo(hex_of(DOCUMENTS["Sections"])), "variables": {"first": 1}}
+    by_hash = {
+        "extensions": apollo(hex_of(DOCUMENTS["DashboardSections"])),
+        "variables": {"first": 1},
+    }
     assert (await post(api, by_hash))["data"]["sections"]["totalCount"] >= 1
 
     unknown = {"extensions": apollo(hex_of(UNLISTED))}
@@ -140,7 +143,7 @@ async def test_an_unknown_document_id_is_a_coded_error_over_post_and_get(api: Ap
         {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": 5}}},
         {"extensions": {"persistedQuery": {"version": 1}}},
         {"documentId": "sha256:" + "0" * 64, "extensions": apollo("1" * 64)},
-        {"documentId": id_of("Sections"), "variables": {"first": "many"}},
+        {"documentId": id_of("DashboardSections"), "variables": {"first": "many"}},
     ],
 )
 async def test_a_malformed_document_reference_is_bad_user_input(
@@ -152,9 +155,9 @@ async def test_a_malformed_document_reference_is_bad_user_input(
 @pytest.mark.parametrize(
     "body",
     [
-        {"documentId": id_of("Sections"), "extensions": "x"},
-        {"documentId": id_of("Sections"), "variables": "x"},
-        [{"documentId": id_of("Sections")}],
+        {"documentId": id_of("DashboardSections"), "extensions": "x"},
+        {"documentId": id_of("DashboardSections"), "variables": "x"},
+        [{"documentId": id_of("DashboardSections")}],
         {"documentId": None},
     ],
 )
@@ -189,7 +192,7 @@ async def test_under_students_a_student_runs_listed_documents_only_and_staff_run
 
     assert code(await post(api, {"query": UNLISTED})) == "FORBIDDEN"  # anonymous
     assert code(await post(api, {"query": UNLISTED}, "not-a-jwt")) == "UNAUTHENTICATED"
-    public = await post(api, {"documentId": id_of("Sections"), "variables": {"first": 1}})
+    public = await post(api, {"documentId": id_of("DashboardSections"), "variables": {"first": 1}})
     assert public["data"]["sections"]["totalCount"] >= 1, public
 
     staff = await post(api, {"query": REGISTER, "variables": theirs}, api.token())

@@ -27,7 +27,7 @@ async function allSections(semester) {
   let after = null;
   do {
     const filter = { semesterId: semester };
-    const { sections: page } = await query(OPERATIONS.Sections, { filter, first: PAGE_SIZE, after });
+    const { sections: page } = await query(OPERATIONS.DashboardSections, { filter, first: PAGE_SIZE, after });
     sections.push(...page.edges.map((edge) => edge.node));
     after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
   } while (after);
@@ -47,7 +47,7 @@ function setStatus(status) {
 }
 
 async function pickSemester(current) {
-  const { semesters } = await query(OPERATIONS.Semesters);
+  const { semesters } = await query(OPERATIONS.DashboardSemesters);
   const select = document.getElementById("semester");
   select.replaceChildren(new Option("Pick a semester…", ""));
   for (const semester of semesters) {

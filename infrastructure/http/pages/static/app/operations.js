@@ -2,32 +2,60 @@
 // id: "sha256:" + the SHA-256 of the document's UTF-8 text; the server's
 // manifest.json lists the same ids (infrastructure/http/documents.py).
 export const OPERATIONS = {
+  "Attempts": {
+    "document": "query Attempts($first: Int!) {\n  me {\n    id\n    registrationAttempts(first: $first) {\n      at\n      reason\n      section {\n        id\n        sectionNumber\n        course {\n          code\n          name\n        }\n      }\n    }\n  }\n}\n",
+    "id": "sha256:4a8ca80b8fce875ce8c390869f9a8f5ad356a50c9b10b729011dd8f6475f60ac"
+  },
+  "ClaimSeat": {
+    "document": "mutation ClaimSeat($studentId: UUID!, $sectionId: UUID!) {\n  claimSeat(studentId: $studentId, sectionId: $sectionId) {\n    studentId\n    sectionId\n    status\n  }\n}\n",
+    "id": "sha256:9be4844ca4437677a0317bed8ee1c744e184265050a06d5fbe91478fdedba04a"
+  },
+  "DashboardSections": {
+    "document": "query DashboardSections($filter: SectionFilter, $first: Int, $after: String) {\n  sections(filter: $filter, first: $first, after: $after) {\n    edges {\n      cursor\n      node {\n        id\n        sectionNumber\n        totalSeats\n        availableSeats\n        waitlistLength\n        course { id code name }\n      }\n    }\n    pageInfo { hasNextPage endCursor }\n    totalCount\n  }\n}\n",
+    "id": "sha256:d9957d83c9f7050fbdbe8ab1d13cc06efed2608adfd505c5e2603498ff3631ff"
+  },
+  "DashboardSemesters": {
+    "document": "query DashboardSemesters {\n  semesters { id name registrationStart registrationEnd isActive }\n}\n",
+    "id": "sha256:2ef4e913020f38f171d0d6801fe61bfc49e9cee95204b15d5f12c99c87e16835"
+  },
+  "DeclineOffer": {
+    "document": "mutation DeclineOffer($studentId: UUID!, $sectionId: UUID!) {\n  declineOffer(studentId: $studentId, sectionId: $sectionId) {\n    studentId\n    sectionId\n    status\n  }\n}\n",
+    "id": "sha256:ccc7b74dc91a002cab3444436927356217177ae6aa5330bb5e63cb617034faea"
+  },
   "Drop": {
-    "document": "mutation Drop($input: DropInput!) {\n  drop(input: $input) { studentId sectionId outcome availableSeats }\n}\n",
-    "id": "sha256:bd705f81d53ac4ac75f47ac81d32cb4891cb9cf23446daf581f410df6d45aafd"
+    "document": "mutation Drop($input: DropInput!) {\n  drop(input: $input) {\n    studentId\n    sectionId\n    outcome\n    availableSeats\n  }\n}\n",
+    "id": "sha256:0b0f1973be15da6a6e116e9ff7e0092f058edf3874755c0e65232a47b1e60929"
+  },
+  "Me": {
+    "document": "query Me {\n  me {\n    id\n    studentNumber\n    firstName\n    lastName\n    enrollmentStatus\n    maxCredits\n  }\n}\n",
+    "id": "sha256:373b953dad64736c3019c44e4b255141c40c3924ac3b171d531a76be09562467"
   },
   "MySchedule": {
-    "document": "query MySchedule {\n  me {\n    id\n    studentNumber\n    firstName\n    lastName\n    registrations(status: ENROLLED) {\n      id\n      registeredAt\n      section { id sectionNumber course { id code name } }\n    }\n    waitlist {\n      position\n      joinedAt\n      expiresAt\n      section { id sectionNumber course { id code name } }\n    }\n  }\n}\n",
-    "id": "sha256:b53da68aef0ec238b08abe5d5159f22f38295ebe40245a78f5212881c7e0ba49"
+    "document": "query MySchedule {\n  me {\n    id\n    maxCredits\n    registrations(status: ENROLLED) {\n      id\n      registeredAt\n      section {\n        id\n        sectionNumber\n        isActive\n        totalSeats\n        availableSeats\n        waitlistLength\n        waitlistMode\n        semester {\n          id\n        }\n        course {\n          id\n          code\n          name\n          credits\n        }\n        meetings {\n          days\n          startTime\n          endTime\n          location\n        }\n      }\n    }\n    waitlist {\n      position\n      joinedAt\n      expiresAt\n      section {\n        id\n        sectionNumber\n        isActive\n        totalSeats\n        availableSeats\n        waitlistLength\n        waitlistMode\n        semester {\n          id\n        }\n        course {\n          id\n          code\n          name\n          credits\n        }\n        meetings {\n          days\n          startTime\n          endTime\n          location\n        }\n      }\n    }\n  }\n}\n",
+    "id": "sha256:13fa4f5cbca42c01e8ed384ddafedc2263f9b60dc46218696a0c1a6905026aea"
   },
   "Register": {
-    "document": "mutation Register($input: RegisterInput!) {\n  register(input: $input) {\n    studentId\n    results { sectionId outcome waitlistPosition availableSeats reason }\n  }\n}\n",
-    "id": "sha256:5751533bdb22d4d396580a286b1fc053c4ec4bbefabd1978bda6fca595438dc8"
+    "document": "mutation Register($input: RegisterInput!) {\n  register(input: $input) {\n    studentId\n    results {\n      sectionId\n      outcome\n      waitlistPosition\n      availableSeats\n      reason\n    }\n  }\n}\n",
+    "id": "sha256:22f82ff618c29cab846f31434eeda52052c887e6e1608289a5f10899e4a8cb81"
   },
   "SeatUpdates": {
     "document": "subscription SeatUpdates($sectionIds: [UUID!]!) {\n  seatUpdates(sectionIds: $sectionIds) {\n    sectionId\n    availableSeats\n    totalSeats\n    waitlistLength\n    version\n  }\n}\n",
     "id": "sha256:331372676518d59b6fb7b01d96a8c3b98d44f5affc157454181437815f993221"
   },
   "Sections": {
-    "document": "query Sections($filter: SectionFilter, $first: Int, $after: String) {\n  sections(filter: $filter, first: $first, after: $after) {\n    edges {\n      cursor\n      node {\n        id\n        sectionNumber\n        totalSeats\n        availableSeats\n        waitlistLength\n        course { id code name }\n      }\n    }\n    pageInfo { hasNextPage endCursor }\n    totalCount\n  }\n}\n",
-    "id": "sha256:86fe2f57b9c0d9a389be3b42a95191734fe8a755da3a7093c8039b3c7ede564f"
+    "document": "query Sections($semesterId: UUID!, $first: Int!, $after: String) {\n  sections(filter: { semesterId: $semesterId }, first: $first, after: $after) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n    edges {\n      node {\n        id\n        sectionNumber\n        isActive\n        totalSeats\n        availableSeats\n        waitlistLength\n        waitlistMode\n        course {\n          id\n          code\n          name\n          credits\n        }\n        meetings {\n          days\n          startTime\n          endTime\n          location\n        }\n        linkedSections {\n          id\n        }\n      }\n    }\n  }\n}\n",
+    "id": "sha256:aeea925b8e94a492b6f2a9f83043a84ad9d740905c89157d0cb3913be7571ec8"
   },
   "Semesters": {
-    "document": "query Semesters {\n  semesters { id name registrationStart registrationEnd isActive }\n}\n",
-    "id": "sha256:03b625dc427d07e5da090d1abc00367e514f044b045e2d87a727c51315348b2e"
+    "document": "query Semesters {\n  semesters {\n    id\n    name\n    registrationStart\n    registrationEnd\n    isActive\n  }\n}\n",
+    "id": "sha256:44a7aa1985e5d8a929b3422747eb2448587dad358f6ff1075c7aed7ecf2f041d"
+  },
+  "Swap": {
+    "document": "mutation Swap($input: SwapInput!) {\n  swap(input: $input) {\n    studentId\n    outcome\n    reason\n    waitlistPosition\n  }\n}\n",
+    "id": "sha256:068296268cccf8dfc14404758a67e7279a6c1b67ec8ad0a631affb06b9d4e0c3"
   },
   "WaitlistPosition": {
-    "document": "subscription WaitlistPosition($studentId: UUID!, $sectionId: UUID!) {\n  waitlistPosition(studentId: $studentId, sectionId: $sectionId) {\n    sectionId\n    studentId\n    status\n    position\n  }\n}\n",
-    "id": "sha256:f1ecbed24a74ef41203040237e1e1d10f2e4ac1610a6ce64526f4175b6432401"
+    "document": "subscription WaitlistPosition($studentId: UUID!, $sectionId: UUID!) {\n  waitlistPosition(studentId: $studentId, sectionId: $sectionId) {\n    sectionId\n    studentId\n    status\n    position\n    reason\n    expiresAt\n  }\n}\n",
+    "id": "sha256:873585097bcc6d34153cddfdf8d38b70ea5fdef3efff79ddd1aa4794fa8173f5"
   }
 };
