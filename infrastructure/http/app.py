@@ -34,7 +34,7 @@ from infrastructure.http.documents import (
     query_params,
 )
 from infrastructure.http.limits import BodyLimit, document_limits
-from infrastructure.http.media import DocumentParsed, GraphQLOverHTTP, given_params
+from infrastructure.http.media import GraphQLOverHTTP, given_params
 from infrastructure.http.pages.graphiql import offline_graphiql_html
 from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
@@ -61,7 +61,7 @@ class GraphQLView(GraphQLOverHTTP):
             build_schema(
                 introspection=settings.introspection,
                 limits=document_limits(settings),
-                observers=[GraphQLMetrics, DocumentParsed],
+                observers=[GraphQLMetrics],
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             # The contract's protocol only: the legacy graphql-ws one has no init timeout.
