@@ -11,12 +11,14 @@ this view does the rest; Accept is parsed by python-mimeparse."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
 
 import mimeparse
 from cross_web import AsyncHTTPRequestAdapter
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -83,6 +85,26 @@ class RequestRefused(HTTPException):
         super().__init__(status_code, reason)
         self.spec_status = spec_status
         self.allow = allow
+
+
+# Documents short enough to remember how many operations they hold (the app's, GraphiQL's).
+COUNTED_DOCUMENT_CHARS = 8_192
+
+
+def operations_in(document: str) -> int:
+    """How many operations a document holds (0 if it does not parse: Strawberry answers it)."""
+    if len(document) <= COUNTED_DOCUMENT_CHARS:
+        return _operations_in(document)
+    return _operations_in.__wrapped__(document)
+
+
+@functools.lru_cache(maxsize=512)
+def _operations_in(document: str) -> int:
+    try:
+        definitions = parse(document).definitions
+    except GraphQLError:
+        return 0
+    return sum(isinstance(d, OperationDefinitionNode) for d in definitions)
 
 
 def status_of(result: ExecutionResult) -> int:
@@ -166,6 +188,10 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        if request_data.operation_name is None and operations_in(request_data.query or "") > 1:
+            # The GraphQL spec's GetOperation; Strawberry would run the first operation.
+            reason = "Must provide operation name if query contains multiple operations."
+            raise RequestRefused(400, reason, UNPROCESSABLE)
         try:
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data

@@ -272,3 +272,11 @@ async def test_a_mutation_refused_during_execution_is_2xx_with_null_data(api: Ap
     body = response.json()
     assert body["data"] is None and body["errors"][0]["path"] == ["register"]
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_two_operations_and_no_name_is_a_request_error(api: Api) -> None:
+    """The GraphQL spec's GetOperation: several operations and no operationName is an error."""
+    body = {"query": "query A { __typename } query B { __typename }"}
+    response = await post(api, body, GR)
+    assert response.status_code == 400, response.text
+    request_error(response)
