@@ -204,6 +204,13 @@ async def test_an_expired_token_is_unauthenticated_and_its_subscription_ends(
             assert ended["type"] == "next" and ended["payload"]["data"] is None, ended
             codes = [e["extensions"]["code"] for e in ended["payload"]["errors"]]
             assert codes == ["UNAUTHENTICATED"], ended
+            # The connection outlives its token: a new subscription on it is refused.
+            again = await ws.subscribe(
+                WAITLIST_POSITION, student=str(me.id), section=str(section.id)
+            )
+            refused = await ws.receive(again)
+            assert refused["type"] == "error", refused
+            assert [e["extensions"]["code"] for e in refused["payload"]] == ["UNAUTHENTICATED"]
         body = await api.gql(ME, token)
         assert gql_code(body) == "UNAUTHENTICATED"
         assert "expired" in body["errors"][0]["message"]
