@@ -209,9 +209,13 @@ class OidcProvider:
         """The access token of a sign-in as `login_name` (Authorization Code + PKCE)."""
         return (await self.sign_in(login_name, scope))["access_token"]
 
-    async def sign_in(self, login_name: str, scope: str = "openid profile email") -> dict[str, Any]:
+    async def sign_in(
+        self, login_name: str, scope: str = "openid profile email", **extra: str
+    ) -> dict[str, Any]:
         """The token endpoint's answer (access_token, id_token, expires_in, ...) of a sign-in
-        through /auth, the development login form, consent when asked, and /token."""
+        through /auth, the development login form, consent when asked, and /token. `extra`
+        goes into the authorization request (e.g. prompt="consent" with offline_access, for
+        a refresh_token)."""
         verifier = secrets.token_urlsafe(48)
         state = secrets.token_urlsafe(16)
         redirect_uri = self.redirect_uris[0]
@@ -224,6 +228,7 @@ class OidcProvider:
             "nonce": secrets.token_urlsafe(16),
             "code_challenge": _s256(verifier),
             "code_challenge_method": "S256",
+            **extra,
         }
         async with httpx.AsyncClient(base_url=self.issuer, timeout=10.0) as client:
             answer = await client.get("/auth", params=params)
