@@ -147,6 +147,7 @@ class OidcProvider:
             "OIDC_CLIENT_ID": CLIENT_ID,
             "OIDC_REDIRECT_URIS": ",".join(self.redirect_uris),
             "NODE_NO_WARNINGS": "1",
+            "OIDC_EXIT_WITH_STDIN": "1",
         }
         if self.cors_origins:
             env["OIDC_CORS_ORIGINS"] = ",".join(self.cors_origins)
@@ -155,6 +156,7 @@ class OidcProvider:
                 ["node", "server.mjs"],
                 cwd=PROVIDER_DIR,
                 env=env,
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -178,7 +180,11 @@ class OidcProvider:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
