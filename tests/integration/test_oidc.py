@@ -274,6 +274,21 @@ async def test_a_flood_of_unknown_kids_fetches_the_keys_at_most_once_per_interva
         assert api.container.auth.oidc.keys.fetches == fetched + 1
 
 
+async def test_a_provider_that_cannot_be_reached_is_unavailable_until_it_is_back(
+    settings: Settings,
+) -> None:
+    async with oidc_provider() as flaky, oidc_app(settings, flaky) as api:
+        student, login = await new_student(api)
+        token = await flaky.login(login)
+        await flaky.stop()
+        body = await api.gql(STUDENT, token, id=str(student.id))
+        assert gql_code(body) == "UNAVAILABLE", body  # not the token's fault
+        await flaky.start()  # the same keys
+        await asyncio.sleep(0.3)  # past COURSEREG_OIDC_JWKS_REFETCH_SECONDS (0.2 here)
+        body = await api.gql(STUDENT, token, id=str(student.id))
+        assert body["data"]["student"]["id"] == str(student.id), body
+
+
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
 async def test_each_algorithm_of_the_provider_is_verified(settings: Settings, alg: str) -> None:
     async with oidc_provider(alg=alg) as signing, oidc_app(settings, signing) as api:
