@@ -88,14 +88,14 @@ class ProviderKeys:
             else self._keys.get(kid, [])
         )
         candidates = [key for key in held if key.algorithm_name == alg]
+        if not candidates and self._failed and (kid is None or kid not in self._keys):
+            # Not known to be a bad key: the provider could not be asked.
+            raise Unavailable("the identity provider's keys could not be fetched; try again")
         if kid is None and len(candidates) != 1:
             raise Unauthenticated(
                 f"the token names no key (kid) and the provider has no one {alg} key"
             )
         if not candidates:
-            if self._failed and kid not in self._keys:
-                # Not known to be a bad key: the provider could not be asked.
-                raise Unavailable("the identity provider's keys could not be fetched; try again")
             if kid in self._keys:
                 raise Unauthenticated(f"the token's key {kid!r} is not an {alg} key")
             raise Unauthenticated(f"the token's signing key {kid!r} is not the provider's")

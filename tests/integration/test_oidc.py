@@ -362,6 +362,22 @@ async def test_nbf_and_iat_allow_the_clock_skew_and_no_more(
         assert gql_code(await api.gql(ME, later)) == "UNAUTHENTICATED"
 
 
+async def test_a_token_without_kid_takes_the_one_key_of_its_alg_and_a_kid_must_fit_the_alg(
+    settings: Settings, provider: OidcProvider
+) -> None:
+    async with oidc_app(settings, provider) as api:
+        rsa, ec = provider.key_for("RS256"), provider.key_for("ES256")
+        claims = provider_claims(provider)
+        no_kid = jwt.encode(claims, jwt.PyJWK(rsa).key, algorithm="RS256")
+        assert "errors" not in await api.gql(ME, no_kid)  # the provider has one RS256 key
+        # An RS256 signature presented under the ES256 key's kid: that key is not RS256.
+        mismatched = jwt.encode(
+            claims, jwt.PyJWK(rsa).key, algorithm="RS256", headers={"kid": ec["kid"]}
+        )
+        body = await api.gql(ME, mismatched)
+        assert gql_code(body) == "UNAUTHENTICATED" and "not an RS256 key" in str(body), body
+
+
 async def test_the_student_claim_maps_to_an_id_by_student_number_or_e_mail(
     settings: Settings, provider: OidcProvider
 ) -> None:
