@@ -88,7 +88,11 @@ def _form(page: str) -> tuple[str, dict[str, str]]:
 
 class OidcProvider:
     """One provider process; `rotate` restarts it on the same port (same issuer) with new
-    keys. Its state (sessions, grants) is in memory and does not survive a restart."""
+    keys. Its state (sessions, grants) is in memory and does not survive a restart.
+
+    The port, so the issuer, is chosen when the object is made: an app's settings can name
+    the issuer before the provider starts, and the provider can be started (or restarted)
+    once the app's URL is known and set in `redirect_uris` / `cors_origins`."""
 
     def __init__(
         self,
@@ -97,6 +101,7 @@ class OidcProvider:
         access_token_ttl: int = 600,
         redirect_uris: Sequence[str] = (DEFAULT_REDIRECT,),
         cors_origins: Sequence[str] = (),
+        post_logout_redirect_uris: Sequence[str] = (),
         keys: list[dict[str, Any]] | None = None,
         port: int | None = None,
         issuer: str | None = None,
@@ -106,6 +111,7 @@ class OidcProvider:
         self.access_token_ttl = access_token_ttl
         self.redirect_uris = list(redirect_uris)
         self.cors_origins = list(cors_origins)
+        self.post_logout_redirect_uris = list(post_logout_redirect_uris)
         self.port = port or free_port()
         self.issuer = issuer or f"http://127.0.0.1:{self.port}"
         self.keys = keys if keys is not None else new_key_set()
@@ -151,6 +157,8 @@ class OidcProvider:
         }
         if self.cors_origins:
             env["OIDC_CORS_ORIGINS"] = ",".join(self.cors_origins)
+        if self.post_logout_redirect_uris:
+            env["OIDC_POST_LOGOUT_REDIRECT_URIS"] = ",".join(self.post_logout_redirect_uris)
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
                 ["node", "server.mjs"],
