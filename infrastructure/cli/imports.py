@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import dataclasses
 import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ from infrastructure.cli.command import (
     EXIT_OK,
     EXIT_USAGE,
     Command,
+    CommandFailed,
     arg,
     progress_bar,
     with_container,
@@ -148,6 +150,21 @@ class ImportReport:
     refused: list[tuple[int, str]] = field(default_factory=list)
 
 
+@contextlib.asynccontextmanager
+async def written_together() -> AsyncIterator[None]:
+    """The new rows' transaction: a key someone else took since the check (a staff mutation
+    meanwhile) rolls all of it back."""
+    from infrastructure.postgres.imports import ImportConflict
+
+    try:
+        yield
+    except ImportConflict as exc:
+        raise CommandFailed(
+            "the record changed while importing (a row the file adds was made meanwhile): "
+            f"nothing was written; run the import again ({exc})"
+        ) from exc
+
+
 async def _each(
     items: Sequence[Any],
     apply: Callable[[Any], Awaitable[object]],
@@ -204,7 +221,8 @@ async def import_catalog(
         return _catalog_report(plan, dry_run=True)
     store = PostgresImports(container.sessions)
     progress.phase("writing new rows", len(plan.new_courses) + len(plan.new_sections))
-    await store.write_catalog(plan, progress)
+    async with written_together():
+        await store.write_catalog(plan, progress)
     reopened = [u.id for u in plan.section_updates if u.active]
     flagged = reopened + [r.id for r in plan.removed_sections]
     opened = [s.id for s in plan.new_sections] + flagged
@@ -293,7 +311,8 @@ async def import_students(
     if dry_run:
         return _student_report(plan, dry_run=True)
     progress.phase("writing new rows", len(plan.new))
-    await store.write_students(plan, progress)
+    async with written_together():
+        await store.write_students(plan, progress)
     progress.phase("loading new students into Redis", 2 * len(plan.new))
     await container.students.store_all(((s.id, s.status) for s in plan.new), created=True)
     progress(len(plan.new))

@@ -7,13 +7,16 @@ write them (infrastructure/cli/imports.py calls them)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from typing import Any, cast
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.imports import (
@@ -40,6 +43,20 @@ from infrastructure.postgres.section_rules import (
 
 Progress = Callable[[int], None]
 COPY_CHUNK = 5_000  # rows per COPY, so the progress moves
+
+
+class ImportConflict(Exception):
+    """A unique key the plan took for free was taken meanwhile: the transaction rolled back."""
+
+
+@contextlib.asynccontextmanager
+async def conflicts_named() -> AsyncIterator[None]:
+    """COPY reports a broken unique constraint as asyncpg's error, a statement as
+    SQLAlchemy's: either is an ImportConflict."""
+    try:
+        yield
+    except (IntegrityError, asyncpg.exceptions.IntegrityConstraintViolationError) as exc:
+        raise ImportConflict(str(getattr(exc, "orig", None) or exc)) from exc
 
 
 def _decimal(value: float) -> Decimal:
@@ -181,8 +198,9 @@ class PostgresImports:
 
     async def write_catalog(self, plan: CatalogPlan, progress: Progress) -> None:
         """New courses (with their prerequisites) and sections (with their meetings and
-        links), changed titles and active flags: one transaction."""
-        async with unit_of_work(self.sessions) as session:
+        links), changed titles and active flags: one transaction (ImportConflict when a key
+        was taken meanwhile)."""
+        async with conflicts_named(), unit_of_work(self.sessions) as session:
             await copy_rows(
                 session,
                 "courses",
@@ -277,8 +295,8 @@ class PostgresImports:
     async def write_students(self, plan: StudentPlan, progress: Progress) -> None:
         """New students, changed names and e-mail addresses: one transaction. Addresses move
         in two steps (first to a placeholder of the student's own), so two students may
-        swap theirs in one file."""
-        async with unit_of_work(self.sessions) as session:
+        swap theirs in one file. ImportConflict when a key was taken meanwhile."""
+        async with conflicts_named(), unit_of_work(self.sessions) as session:
             await copy_rows(
                 session,
                 "students",

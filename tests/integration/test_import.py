@@ -454,3 +454,27 @@ async def test_the_command_exits_2_on_bad_rows_0_when_imported_with_json_progres
     dry = await acoursereg(settings, "import", "catalog", str(good), "--dry-run")
     assert dry.returncode == 0
     assert "dry run, nothing written: would be 0 courses and 0 sections added" in dry.stdout
+
+
+async def test_a_row_made_meanwhile_rolls_the_new_rows_back(
+    api: Api, catalog: Catalog, tmp_path: Path
+) -> None:
+    """The interleaving, step by step: the file is checked, a staff mutation then creates
+    one of the courses it adds, then the import writes: nothing of its new rows stays."""
+    from domain.imports import plan_catalog
+    from infrastructure.cli.command import CommandFailed
+    from infrastructure.cli.imports import catalog_world, written_together
+    from infrastructure.postgres.imports import PostgresImports
+    from tests.conftest import STAFF
+
+    semester = await catalog.semester()
+    path = write(tmp_path, "c.csv", csv_text(CATALOG_HEADER, catalog_rows(semester.name)))
+    records = read_records(path)
+    plan = plan_catalog(records, await catalog_world(api.container, records))
+    await api.container.catalog.create_course(STAFF, "MATH201", "Made meanwhile")
+    with pytest.raises(CommandFailed, match="nothing was written"):
+        async with written_together():
+            await PostgresImports(api.container.sessions).write_catalog(plan, lambda n: None)
+    assert await section_ids(api) == {}
+    codes = [r["course_code"] for r in await fetch(api, "SELECT course_code FROM courses")]
+    assert codes == ["MATH201"]
