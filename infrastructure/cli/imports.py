@@ -49,7 +49,7 @@ from domain.imports import (
     plan_students,
 )
 from domain.model import Actor, Role
-from domain.rules import StudentRules
+from domain.rules import DEFAULT_MAX_CREDITS, StudentRules
 from domain.time_tickets import BadRows
 from infrastructure.cli.command import (
     EXIT_FAILED,
@@ -313,13 +313,18 @@ async def import_students(
     progress.phase("writing new rows", len(plan.new))
     async with written_together():
         await store.write_students(plan, progress)
-    progress.phase("loading new students into Redis", 2 * len(plan.new))
+    # As createStudent: status and a loaded, empty rule state; the credit limit only where it
+    # is not the default, which the scripts assume where the slot has none.
+    limited = [
+        StudentRules(s.id, max_credits=s.max_credits)
+        for s in plan.new
+        if s.max_credits != DEFAULT_MAX_CREDITS
+    ]
+    progress.phase("loading new students into Redis", len(plan.new) + len(limited))
     await container.students.store_all(((s.id, s.status) for s in plan.new), created=True)
     progress(len(plan.new))
-    await container.rules.mirror_many(
-        [StudentRules(s.id, max_credits=s.max_credits) for s in plan.new]
-    )
-    progress(len(plan.new))
+    await container.rules.mirror_many(limited)
+    progress(len(limited))
     refused: list[tuple[int, str]] = []
     await _apply_student_changes(container, plan, refused, progress)
     report = _student_report(plan, dry_run=False)
