@@ -7,6 +7,8 @@ one run on one machine so the ratios are honest. Writes docs/benchmarks/results.
    bare Lua script; over HTTP (hot section, 5 sections per request); the rush.
 4. Worker drain: rows/s into Postgres, and how long Postgres trails the rush's last answer.
 5. Subscriptions: bench/subscribers.py (another process; its own database).
+6. Import: bench/imports.py, 5,000 sections and 50,000 students from CSV files into a
+   database of its own, then the same files again (its own database).
 
 Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL; this machine's by default) and wrk.
 The bench makes and drops its own database and Redis key prefix.
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from bench import checks, http, report, storage
+from bench import checks, http, imports, report, storage
 from bench.catalog import BenchCatalog, create_catalog, rush_sizes
 from bench.drain import lag, measure_drain, stop_worker, wait_drained
 from bench.measure import Result, tree_cpu_seconds
@@ -70,6 +72,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--storage-ops", type=int, default=40_000, help="calls per storage variant")
     p.add_argument("--skip-subscribers", action="store_true", help="leave out item 5")
     p.add_argument("--subscribers", type=int, default=10_000, help="item 5: held on one process")
+    p.add_argument("--skip-import", action="store_true", help="leave out item 6")
     return p.parse_args()
 
 
@@ -123,7 +126,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, settings: Settings, work: Path) -> None:
         self.args, self.settings, self.work = args, settings, work
         self.results: dict[str, Result] = {}
-        self.progress = Progress(14 if args.skip_subscribers else 15)
+        self.progress = Progress(14 + (not args.skip_subscribers) + (not args.skip_import))
 
     def add(self, result: Result) -> None:
         self.results[result.key] = result
@@ -467,6 +470,10 @@ def main() -> None:
         if not args.skip_subscribers:
             bench.progress("subscriptions: bench/subscribers.py (own database and servers)")
             data["subscriptions"] = subscribers(args, Path(tmp))
+        if not args.skip_import:
+            bench.progress("import: 5,000 sections and 50,000 students from CSV (own database)")
+            for result in asyncio.run(imports.measure_fresh(Path(tmp))):
+                bench.add(result)
     results = list(bench.results.values())
     data["load_after"] = list(os.getloadavg())
     data["ratios"] = report.ratios(bench.results)
