@@ -114,17 +114,18 @@ async def test_export_refuses_while_answers_are_unapplied_and_waits_for_a_worker
 async def test_export_is_exactly_what_postgres_holds_in_csv_and_json_lines(
     api: Api, catalog: Catalog, worker: Worker, settings: Settings, tmp_path: Path
 ) -> None:
-    """Enrolled, waitlisted (positions 1 and 2 after an offer went out) and an offer's
-    expiry, in both formats: the same records, the same as Postgres's, and nothing of
-    another semester or of a dropped registration."""
+    """Enrolled, waitlisted (positions 1 to 3, counted in line: the first to join left) and
+    an offer's expiry, in both formats: the same records, the same as Postgres's, and
+    nothing of another semester or of a dropped registration."""
     semester, elsewhere = await catalog.semester(), await catalog.semester()
     full, roomy = await catalog.section(1, semester), await catalog.section(5, semester)
     await rules(api, full, waitlistMode="OFFER")
     other = await catalog.section(5, elsewhere)
     first, second, third, fourth, gone = await catalog.students(5)
     assert outcomes(await registered(api, first, full)) == [("ENROLLED", None)]
-    for student in (second, third, fourth):
+    for student in (gone, second, third, fourth):
         assert outcomes(await registered(api, student, full)) == [("WAITLISTED", None)]
+    assert (await drop(api, gone, full))["outcome"] == "LEFT_WAITLIST"
     for student in (first, second, gone):
         assert outcomes(await registered(api, student, roomy)) == [("ENROLLED", None)]
     assert outcomes(await registered(api, third, other)) == [("ENROLLED", None)]
