@@ -77,7 +77,7 @@ async def drained_since_start(container: Container, seconds: float) -> None:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from infrastructure.postgres.export import COLUMNS, plain, registrations, semester_name
+    from infrastructure.postgres.export import COLUMNS, registrations, semester_name
 
     async def work(container: Container) -> int:
         name = await semester_name(container.engine, args.semester)
@@ -91,11 +91,11 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 writer = csv.writer(out)
                 writer.writerow(COLUMNS)
                 async for record in registrations(container.engine, args.semester):
-                    writer.writerow(["" if v is None else plain(v) for v in record.values()])
+                    writer.writerow(record)  # None is written empty
                     count += 1
             else:
                 async for record in registrations(container.engine, args.semester):
-                    line = {k: plain(v) for k, v in record.items()}
+                    line = dict(zip(COLUMNS, record, strict=True))
                     out.write(json.dumps(line, separators=(",", ":")) + "\n")
                     count += 1
         where = args.output or "stdout"

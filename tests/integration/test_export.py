@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ WHERE s.semester_id = $1
 """
 
 
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 async def expected(settings: Settings, semester: Any) -> set[tuple[Any, ...]]:
     connection = await asyncpg.connect(settings.database_url)
     try:
@@ -51,9 +56,9 @@ async def expected(settings: Settings, semester: Any) -> set[tuple[Any, ...]]:
             r["course_code"],
             r["section_number"],
             r["status"],
-            r["at"].isoformat(),
+            iso(r["at"]),
             r["rank"],
-            r["expires"] and r["expires"].isoformat(),
+            r["expires"] and iso(r["expires"]),
         )
         for r in rows
     }
