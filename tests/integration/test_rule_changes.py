@@ -24,7 +24,7 @@ from tests.integration.test_rules import (
     rules,
     standing,
 )
-from tests.steps import Held, Hold, of_student
+from tests.steps import Held, Hold, of_student, promoter_with, registrar_with
 
 CREDITS = """query($s: UUID!, $t: UUID!) { student(id: $s) { credits(semesterId: $t) } }"""
 
@@ -181,3 +181,33 @@ async def test_a_drop_between_the_holders_read_and_their_refresh_leaves_nothing_
     assert await entry(api, student, semester, changed) is None, "nothing written back"
     assert outcomes(await registered(api, student, changed)) == [("ENROLLED", None)]
     assert (await entry(api, student, semester, changed) or {})["cr"] == 4.0
+
+
+async def test_a_promotion_that_read_the_old_rules_keeps_the_holdings_new_ones(
+    api: Api, catalog: Catalog
+) -> None:
+    """A seat frees and the promoter, holding the section's old rules (3 credits), is held
+    before its check of the student in line; staff set 4, which refreshes the student's W.
+    The check then runs with the holding's 4, not the promoter's 3, and the seat it gives
+    counts 4."""
+    semester = await catalog.semester()
+    course = await catalog.course()
+    full, other = await catalog.section(1, semester, course), await catalog.section(5, semester)
+    first, waiting = await catalog.students(2)
+    await api.staff(MAX_CREDITS, s=str(waiting.id), m=7)
+    assert outcomes(await registered(api, waiting, other)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, first, full)) == [("ENROLLED", None)]
+    assert outcomes(await registered(api, waiting, full)) == [("WAITLISTED", None)]
+
+    hold = Hold("confirm_promotion", of_student(waiting.id))
+    promoter = promoter_with(api.container.promoter, rules=Held(api.container.rules, hold))
+    held = registrar_with(api.container.registrar, promoter=promoter)
+    dropping = asyncio.create_task(held.drop(STAFF, first.id, full.id))
+    await hold.reached()
+    await api.staff(COURSE_RULES, c=str(course.id), cr=4.0)
+    assert (await entry(api, waiting, semester, full) or {})["cr"] == 4.0, "refreshed in line"
+    hold.go.set()
+    await dropping
+
+    assert await standing(api, waiting, full) == ("ENROLLED", None)
+    assert (await entry(api, waiting, semester, full) or {})["cr"] == 4.0
