@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from infrastructure.cli.command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Command, CommandFailed
 from infrastructure.cli.demo import SEED_DEMO
 from infrastructure.cli.embedded import EmbeddedUnavailable
+from infrastructure.cli.export import EXPORT
 from infrastructure.cli.imports import IMPORT
 from infrastructure.cli.ops import MIGRATE, REBUILD_CACHE, RECONCILE, TOKEN
 from infrastructure.cli.serve import RUN, SERVE, WORKER
@@ -30,6 +31,7 @@ COMMANDS: tuple[Command, ...] = (
     REBUILD_CACHE,
     TICKETS,
     IMPORT,
+    EXPORT,
 )
 
 

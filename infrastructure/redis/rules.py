@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 RESERVATION_MS = 30_000
 LEAVE_SWEEP_MS = 2_000
 MIRROR_CHUNK = 1_000  # students per pipelined round trip (mirror_many)
+REFRESH_CHUNK = 500
 IN_FLIGHT = (Holding.RESERVED, Holding.PROMOTING, Holding.LEAVING)
 
 
@@ -439,6 +440,21 @@ class RedisRuleStore:
             }
             args.append(json.dumps(entries, separators=(",", ":")))
         return Call(self.scripts.load_student, keys, args)
+
+    async def refresh_holdings(self, setup: SectionSetup, student_ids: Sequence[UUID]) -> int:
+        """refresh.lua per student (their own slot), pipelined in chunks."""
+        assert setup.rules is not None, "holdings copy only sections that carry rules"
+        semester = setup.rules.semester_id
+        copy = json.dumps(_holding_fields(setup.rules), separators=(",", ":"))
+        section = str(setup.section_id)
+        changed = 0
+        for i in range(0, len(student_ids), REFRESH_CHUNK):
+            batch = Batch(self.scripts)
+            for student in student_ids[i : i + REFRESH_CHUNK]:
+                keys = [self.keys.holdings(student, semester)]
+                batch.call(Call(self.scripts.refresh, keys, [section, copy]))
+            changed += sum(1 for state in await batch.execute() if state != "-")
+        return changed
 
     async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]:
         raw: dict[Any, Any] = await self.redis.hgetall(self.keys.holdings(student_id, semester_id))

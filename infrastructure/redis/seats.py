@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from uuid import UUID
 
 from redis.commands.core import AsyncScript
@@ -86,8 +86,10 @@ class RedisSeatStore:
         deadline: int = 0,
         replaces: UUID | None = None,
         held: Collection[UUID] = (),
+        checked: Mapping[UUID, str] | None = None,
     ) -> list[SectionResult]:
         swap = str(replaces) if replaces else ""
+        rules = checked or {}
         calls = [
             self._once(
                 self.scripts.register,
@@ -99,6 +101,7 @@ class RedisSeatStore:
                 deadline,
                 swap,
                 "1" if sid in held else "0",
+                rules.get(sid, ""),
             )
             for sid in section_ids
         ]
@@ -260,6 +263,15 @@ class RedisSeatStore:
             found.append(None if total is None else (int(total), int(enrolled) + int(held)))
         return found
 
+    async def holders(self, section_id: UUID) -> list[UUID]:
+        k = self.keys.section(section_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(k.enrolled)
+        pipe.zrange(k.waitlist, 0, -1)
+        pipe.hkeys(k.held)
+        enrolled, waiting, held = await pipe.execute()
+        return [UUID(s) for s in dict.fromkeys([*enrolled, *waiting, *held])]
+
     async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
         k = self.keys.section(section_id)
         # MULTI: the reads and the version are one consistent snapshot.
@@ -296,6 +308,8 @@ def static_fields(setup: SectionSetup) -> list[str]:
     return [
         "rules",
         rules_json(setup),
+        "rv",
+        rules.fingerprint(),
         "wlcap",
         "" if rules.waitlist_capacity is None else str(rules.waitlist_capacity),
         "mode",

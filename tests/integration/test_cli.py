@@ -33,6 +33,7 @@ COMMANDS = (
     "rebuild-cache",
     "tickets",
     "import",
+    "export",
 )
 
 
