@@ -159,7 +159,7 @@ class Container:
             students=students,
             records=records,
             snapshot=snapshot,
-            changes=PostgresChangeLog(sessions),
+            changes=PostgresChangeLog(sessions, email=settings.email_enabled),
             stream=stream,
             state=StateLoader(
                 redis, scripts, keys, snapshot, students, stream, rules, settings.rules

@@ -74,7 +74,7 @@ def make_persister(container: Container, consumer: str, sweep: bool = True) -> P
     settings = container.settings
     return Persister(
         stream=ObservedChangeStream(container.redis, container.scripts, container.keys),
-        changes=ObservedChangeLog(container.sessions),
+        changes=ObservedChangeLog(container.sessions, email=settings.email_enabled),
         shards=settings.shards,
         consumer=consumer,
         batch=settings.worker_batch,
