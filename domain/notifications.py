@@ -10,7 +10,9 @@ at most one repeat per such crash, carrying the same event id for receivers to d
 
 from __future__ import annotations
 
+import base64
 import random
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,10 +20,11 @@ from enum import StrEnum
 from typing import Protocol
 from uuid import UUID, uuid5
 
-from domain.catalog import require_staff
+from domain.catalog import require_staff, require_text
 from domain.changes import Change, ChangeKind
-from domain.errors import BadInput, Forbidden
+from domain.errors import BadInput, NotFound
 from domain.model import Actor
+from domain.registration import authorize
 from domain.rules import LINE_RULES, Rejection
 
 # uuid5 namespace of event ids (a fixed random uuid): the same stream entry and kind give
@@ -128,6 +131,23 @@ class Notices:
         return out
 
 
+def _track_swap(
+    change: Change,
+    key: tuple[UUID, UUID],
+    swaps: dict[tuple[UUID, UUID], UUID],
+    joined: set[tuple[UUID, UUID]],
+) -> None:
+    """The swap a waitlist place stands for, as the batch itself tells it."""
+    if change.kind in (ChangeKind.JOIN, ChangeKind.SWAP_WAIT):
+        joined.add(key)
+        if change.replaces:
+            swaps[key] = change.replaces
+        elif change.kind is ChangeKind.JOIN:
+            swaps.pop(key, None)
+    elif change.kind is ChangeKind.LEAVE:
+        swaps.pop(key, None)
+
+
 def notices_of(changes: Iterable[Change]) -> Notices:
     """The notices of a batch of changes, in stream order. The event id is that of the
     change's first kind (PROMOTED), so a swap told apart later keeps its id."""
@@ -138,14 +158,7 @@ def notices_of(changes: Iterable[Change]) -> Notices:
         if change.student_id is None:
             continue
         key = (change.student_id, change.section_id)
-        if change.kind in (ChangeKind.JOIN, ChangeKind.SWAP_WAIT):
-            joined.add(key)
-            if change.replaces:
-                swaps[key] = change.replaces
-            elif change.kind is ChangeKind.JOIN:
-                swaps.pop(key, None)
-        elif change.kind is ChangeKind.LEAVE:
-            swaps.pop(key, None)
+        _track_swap(change, key, swaps, joined)
         kind = kind_of(change)
         if kind is None:
             continue
@@ -276,8 +289,7 @@ class NotificationRecords(Protocol):
     async def notifications(self, student_id: UUID, first: int) -> list[NotificationRecord]:
         """Newest first."""
 
-    async def add_webhook(self, url: str, secret: str, description: str) -> WebhookSubscription:
-        ...
+    async def add_webhook(self, url: str, secret: str, description: str) -> WebhookSubscription: ...
 
     async def remove_webhook(self, subscription_id: UUID) -> bool: ...
 
@@ -286,22 +298,23 @@ class NotificationRecords(Protocol):
 
 MAX_NOTIFICATIONS_PAGE = 200
 MAX_WEBHOOKS = 50
+SECRET_PREFIX = "whsec_"
 
 
-def authorize_student(actor: Actor, student_id: UUID) -> None:
-    """A student for themself, staff for anyone."""
-    if not actor.is_staff and actor.subject != str(student_id):
-        raise Forbidden("a student may only see and change their own notifications")
+def new_secret() -> str:
+    """A fresh Standard Webhooks secret: `whsec_` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def require_page(first: int) -> None:
-    if not 1 <= first <= MAX_NOTIFICATIONS_PAGE:
-        raise BadInput(f"first must be 1..{MAX_NOTIFICATIONS_PAGE}", field="first")
-
-
-def require_distinct_kinds(kinds: Sequence[NotificationKind]) -> None:
-    if len(set(kinds)) != len(kinds):
-        raise BadInput("each kind may be named once", field="preferences")
+def require_secret(secret: str) -> str:
+    """`whsec_` and the base64 of 24 to 64 bytes (the spec's format)."""
+    try:
+        raw = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except ValueError:
+        raw = b""
+    if not secret.startswith(SECRET_PREFIX) or not 24 <= len(raw) <= 64:
+        raise BadInput("secret must be whsec_ and the base64 of 24 to 64 bytes", field="secret")
+    return secret
 
 
 def require_webhook_url(url: str) -> str:
@@ -315,5 +328,55 @@ def require_webhook_url(url: str) -> str:
     return text
 
 
-def staff_only(actor: Actor) -> None:
-    require_staff(actor)
+@dataclass(frozen=True, slots=True)
+class NotificationService:
+    """Preferences and the per-student view (the student themself or staff); webhook
+    subscribers (staff)."""
+
+    records: NotificationRecords
+
+    async def email_preferences(
+        self, actor: Actor, student_id: UUID
+    ) -> list[tuple[NotificationKind, bool]]:
+        authorize(actor, student_id)
+        chosen = await self.records.email_preferences(student_id)
+        return [(kind, chosen.get(kind, True)) for kind in NotificationKind]
+
+    async def set_email_preferences(
+        self, actor: Actor, student_id: UUID, choices: Sequence[tuple[NotificationKind, bool]]
+    ) -> None:
+        authorize(actor, student_id)
+        kinds = [kind for kind, _ in choices]
+        if len(set(kinds)) != len(kinds):
+            raise BadInput("each kind may be named once", field="preferences")
+        if not await self.records.set_email_preferences(student_id, dict(choices)):
+            raise NotFound(f"student {student_id} not found")
+
+    async def notifications(
+        self, actor: Actor, student_id: UUID, first: int
+    ) -> list[NotificationRecord]:
+        authorize(actor, student_id)
+        if not 1 <= first <= MAX_NOTIFICATIONS_PAGE:
+            raise BadInput(f"first must be 1..{MAX_NOTIFICATIONS_PAGE}", field="first")
+        return await self.records.notifications(student_id, first)
+
+    async def add_webhook(
+        self, actor: Actor, url: str, secret: str | None, description: str | None
+    ) -> tuple[WebhookSubscription, str]:
+        """The subscription and its secret (made here unless given): shown this once."""
+        require_staff(actor)
+        target = require_webhook_url(url)
+        key = new_secret() if secret is None else require_secret(secret)
+        about = require_text("description", description, 200) if description else ""
+        if len(await self.records.webhooks()) >= MAX_WEBHOOKS:
+            raise BadInput(f"at most {MAX_WEBHOOKS} webhook subscriptions", field="url")
+        return await self.records.add_webhook(target, key, about), key
+
+    async def remove_webhook(self, actor: Actor, subscription_id: UUID) -> None:
+        require_staff(actor)
+        if not await self.records.remove_webhook(subscription_id):
+            raise NotFound(f"webhook subscription {subscription_id} not found")
+
+    async def webhooks(self, actor: Actor) -> list[WebhookSubscription]:
+        require_staff(actor)
+        return await self.records.webhooks()

@@ -122,7 +122,9 @@ class Settings(BaseSettings):
     notify_poll_seconds: float = Field(
         0.5, gt=0, le=60, validation_alias="COURSEREG_NOTIFY_POLL_SECONDS"
     )
-    notify_concurrency: int = Field(20, ge=1, le=500, validation_alias="COURSEREG_NOTIFY_CONCURRENCY")
+    notify_concurrency: int = Field(
+        20, ge=1, le=500, validation_alias="COURSEREG_NOTIFY_CONCURRENCY"
+    )
 
     @property
     def email_enabled(self) -> bool:

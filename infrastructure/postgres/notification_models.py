@@ -38,9 +38,7 @@ class WebhookSubscriptionRow(Base):
     subscription_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
     url: Mapped[str] = mapped_column(String(2000), nullable=False)
     secret: Mapped[str] = mapped_column(String(200), nullable=False)
-    description: Mapped[str] = mapped_column(
-        String(200), server_default=text("''"), nullable=False
-    )
+    description: Mapped[str] = mapped_column(String(200), server_default=text("''"), nullable=False)
     created_at: Mapped[datetime] = _now()
 
 

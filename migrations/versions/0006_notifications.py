@@ -62,9 +62,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_notifications")),
     )
-    op.create_index(
-        "idx_notifications_student", "notifications", ["student_id", "occurred_at"]
-    )
+    op.create_index("idx_notifications_student", "notifications", ["student_id", "occurred_at"])
     op.create_table(
         "notification_deliveries",
         sa.Column("event_id", UUID(as_uuid=True), nullable=False),
@@ -73,7 +71,9 @@ def upgrade() -> None:
         sa.Column("subscription_id", UUID(as_uuid=True), nullable=True),
         sa.Column("state", sa.String(16), server_default=sa.text("'pending'"), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.Column(
+            "next_attempt_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False
+        ),
         # A claim: who holds the row for a send and until when (workers/notifier.py).
         sa.Column("claim", UUID(as_uuid=True), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
