@@ -77,41 +77,39 @@ class Notifier:
         return 2 * self.timeout + LEASE_MARGIN_SECONDS
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and send until `stop`; the sends in flight then finish and are recorded."""
+        """Claim and send until `stop`; the sends in flight then finish and are recorded.
+        Claims come in batches (one query each), once half the slots are free."""
         backoff = Backoff(stop, first=0.2)
         try:
             while not stop.is_set():
+                await self._wait_for_room(stop)
+                if stop.is_set():
+                    break
                 free = self.concurrency - len(self._inflight)
-                claimed: list[Delivery] = []
-                if free > 0:
-                    try:
-                        claimed = await self.outbox.claim(free, self.lease_seconds)
-                        backoff.reset()
-                    except Exception as exc:  # Postgres away: the rows wait for it
-                        log.warning("notifier: claiming failed: %s", exc)
-                        await backoff.wait()
-                        continue
+                try:
+                    claimed = await self.outbox.claim(free, self.lease_seconds)
+                    backoff.reset()
+                except Exception as exc:  # Postgres away: the rows wait for it
+                    log.warning("notifier: claiming failed: %s", exc)
+                    await backoff.wait()
+                    continue
                 for delivery in claimed:
                     task = asyncio.create_task(self.deliver(delivery))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
-                if claimed and len(claimed) == free:
-                    await self._wait_for_room(stop)
-                    continue
-                await self._idle(stop)
+                if len(claimed) < free:  # nothing more due now
+                    await until_stopped(stop, asyncio.sleep(self.poll))
         finally:
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _wait_for_room(self, stop: asyncio.Event) -> None:
-        if len(self._inflight) >= self.concurrency:
-            await until_stopped(
-                stop, asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
-            )
-
-    async def _idle(self, stop: asyncio.Event) -> None:
-        """Nothing more due now: wait a poll interval (or for a slot, if all are busy)."""
-        await until_stopped(stop, asyncio.sleep(self.poll))
+        """Until at least half the slots are free."""
+        while (self.concurrency - len(self._inflight)) * 2 < self.concurrency:
+            busy = set(self._inflight)
+            if stop.is_set() or not busy:
+                return
+            await until_stopped(stop, asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED))
 
     async def deliver(self, delivery: Delivery) -> None:
         """Send one claimed delivery and record the outcome under its claim."""

@@ -127,14 +127,16 @@ async def run_worker(settings: Settings, consumer: str) -> None:
         loop.add_signal_handler(signum, stop.set)
     persister = make_persister(container, consumer)
     client = http_client(settings)
+    channels = make_channels(settings, client)
     loops = [persister.run(stop)]
     if settings.notify:
-        loops.append(make_notifier(container, make_channels(settings, client)).run(stop))
+        loops.append(make_notifier(container, channels).run(stop))
     log.info("worker %s started (notifier %s)", consumer, "on" if settings.notify else "off")
     try:
         with metrics_server(settings.worker_metrics_port):
             await asyncio.gather(*loops)
     finally:
+        channels.close()
         await client.aclose()
         await container.close()
         log.info("worker %s stopped: %d changes applied", consumer, persister.stats.applied)

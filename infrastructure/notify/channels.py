@@ -27,6 +27,11 @@ class Channels:
         else:
             raise SendFailed(f"unknown channel {delivery.channel!r}")
 
+    def close(self) -> None:
+        """Close the kept SMTP connections."""
+        if isinstance(self.email, SmtpChannel):
+            self.email.close()
+
 
 def make_channels(settings: Settings, client: httpx.AsyncClient) -> Channels:
     email = None

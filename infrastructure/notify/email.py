@@ -5,7 +5,8 @@ the event id so a repeated send is recognisably the same message."""
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -16,6 +17,9 @@ import aiosmtplib
 
 from domain.notifications import Delivery, NotificationKind, SendFailed
 
+# A kept connection idle longer is closed rather than reused (servers drop idle clients
+# after a few minutes; RFC 5321 suggests 5).
+IDLE_SECONDS = 30.0
 SUBJECTS = {
     NotificationKind.PROMOTED: "You are enrolled in ${course} ${section}",
     NotificationKind.OFFERED: "A seat in ${course} ${section} is offered to you until ${until}",
@@ -96,8 +100,12 @@ def render(delivery: Delivery, sender: str) -> EmailMessage:
     return mail
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SmtpChannel:
+    """Sends over a few kept SMTP connections (one per concurrent send), each reused while
+    it was idle less than IDLE_SECONDS: a rush pays one connect, EHLO, STARTTLS and login
+    per connection, not per message. A connection that fails is closed, never reused."""
+
     host: str
     port: int
     sender: str
@@ -105,18 +113,42 @@ class SmtpChannel:
     user: str | None = None
     password: str | None = None
     timeout: float = 10.0
+    _idle: list[tuple[float, aiosmtplib.SMTP]] = field(default_factory=list)
 
     async def send(self, delivery: Delivery) -> None:
         message = render(delivery, self.sender)
+        client = await self._client()
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.host,
-                port=self.port,
-                start_tls=self.starttls,
-                username=self.user,
-                password=self.password,
-                timeout=self.timeout,
-            )
+            await client.send_message(message, timeout=self.timeout)
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError):
+                raise SendFailed(f"smtp: {type(exc).__name__}: {exc}") from exc
+            raise
+        self._idle.append((time.monotonic(), client))
+
+    async def _client(self) -> aiosmtplib.SMTP:
+        while self._idle:
+            since, client = self._idle.pop()
+            if client.is_connected and time.monotonic() - since < IDLE_SECONDS:
+                return client
+            client.close()
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            start_tls=self.starttls,
+            username=self.user,
+            password=self.password,
+            timeout=self.timeout,
+        )
+        try:
+            await client.connect()
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            client.close()
             raise SendFailed(f"smtp: {type(exc).__name__}: {exc}") from exc
+        return client
+
+    def close(self) -> None:
+        for _, client in self._idle:
+            client.close()
+        self._idle.clear()

@@ -99,7 +99,8 @@ async def notifying_worker(api: Api) -> AsyncIterator[Notifying]:
     container = api.container
     persister = make_persister(container, f"test-{uuid.uuid4().hex[:6]}")
     client = http_client(container.settings)
-    notifier = make_notifier(container, make_channels(container.settings, client))
+    channels = make_channels(container.settings, client)
+    notifier = make_notifier(container, channels)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(persister.run(stop)), asyncio.create_task(notifier.run(stop))]
     try:
@@ -107,6 +108,7 @@ async def notifying_worker(api: Api) -> AsyncIterator[Notifying]:
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+        channels.close()
         await client.aclose()
 
 
@@ -482,21 +484,46 @@ async def test_webhook_subscriptions_are_for_staff_and_checked(napi: Api) -> Non
 
 
 async def test_a_rush_of_1000_promotions_delivers_all_1000(
-    napi: Api, ncatalog: Catalog, notifying: Notifying, smtp: SmtpSink
+    settings: Settings, smtp: SmtpSink
 ) -> None:
     """1,000 students wait for a section of one seat; staff raise it to 1,001 seats: 1,000
-    promotions in one step, each mailed once. Prints the time from the change to the last
-    mail (the figure README "Notifications" states)."""
-    section = await ncatalog.section(1)
-    students = await ncatalog.students(1001)
-    for group in range(0, 1001, 50):
-        await asyncio.gather(*(registered(napi, s, section) for s in students[group : group + 50]))
-    await all_sent(napi)
-    started = time.perf_counter()
-    await napi.staff(CAPACITY, s=str(section.id), n=1001)
-    await wait_until(lambda: len(smtp.mails) >= 1000, 60, "1,000 promotion e-mails", 0.05)
-    seconds = time.perf_counter() - started
-    await all_sent(napi)
-    print(f"NOTIFY rush: 1000 promotions mailed in {seconds:.2f} s ({1000 / seconds:.0f}/s)")
+    promotions in one step (rules off: one script promotes them all), persisted with their
+    outbox rows while the notifier is stopped; then the notifier starts and the time until
+    the 1,000th mail is measured (the figure README "Notifications" states), each mailed
+    once."""
+    await _truncate(settings.postgres)
+    async with running_app(notify_settings(settings, smtp, rules=False)) as api:
+        catalog = Catalog(api.container)
+        section = await catalog.section(1)
+        students = await catalog.students(1001)
+        seated = set()
+        for group in range(0, 1001, 100):
+            answers = await asyncio.gather(
+                *(registered(api, s, section) for s in students[group : group + 100])
+            )
+            seated |= {
+                s.email
+                for s, (a,) in zip(students[group : group + 100], answers, strict=True)
+                if a["outcome"] == "ENROLLED"
+            }
+        persister = make_persister(api.container, "rush")
+        stop = asyncio.Event()
+        persisting = asyncio.create_task(persister.run(stop))
+        await api.staff(CAPACITY, s=str(section.id), n=1001)
+
+        async def outbox_full() -> bool:
+            return (await api.container.outbox.counts())["pending"] == 1000
+
+        await wait_until(outbox_full, 30, "1,000 deliveries in the outbox", 0.05)
+        async with notifying_worker(api) as running:
+            started = time.perf_counter()
+            await wait_until(lambda: len(smtp.mails) >= 1000, 60, "1,000 e-mails", 0.02)
+            seconds = time.perf_counter() - started
+            await all_sent(api)
+            assert running.notifier.stats.sent == 1000
+        stop.set()
+        await persisting
+        await forget_keys(api.container)
+    print(f"NOTIFY rush: 1000 promotion e-mails sent in {seconds:.2f} s ({1000 / seconds:.0f}/s)")
     assert len(smtp.mails) == 1000 and set(smtp.counts().values()) == {1}
-    assert {m.to[0] for m in smtp.mails} == {s.email for s in students[1:]}
+    assert {m.to[0] for m in smtp.mails} == {s.email for s in students} - seated
