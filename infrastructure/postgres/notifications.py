@@ -88,6 +88,10 @@ DEAD_BY_CHANNEL = text(
     "SELECT split_part(channel, ':', 1), count(*) FROM notification_deliveries "
     "WHERE state = 'dead' GROUP BY 1"
 )
+RETRY_DEAD = text(
+    "UPDATE notification_deliveries SET state = 'retrying', attempts = 0, claim = NULL, "
+    "lease_until = NULL, next_attempt_at = now(), updated_at = now() WHERE state = 'dead'"
+)
 OLDEST_DUE = text(
     "SELECT extract(epoch FROM now() - min(n.occurred_at)) FROM notification_deliveries d "
     "JOIN notifications n ON n.event_id = d.event_id WHERE d.state IN ('pending', 'retrying')"
@@ -148,6 +152,12 @@ class PostgresOutbox:
     @staticmethod
     def _key(delivery: Delivery) -> dict[str, Any]:
         return {"event": delivery.event_id, "channel": delivery.channel, "claim": delivery.claim}
+
+    async def retry_dead(self) -> int:
+        """Dead deliveries back to retrying, due now, their attempts from zero."""
+        async with unit_of_work(self.sessions) as session:
+            result = await session.execute(RETRY_DEAD)
+        return int(getattr(result, "rowcount", 0))
 
     async def counts(self) -> dict[str, Any]:
         """Deliveries waiting, retrying and dead (dead per channel), and the age of the

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +33,7 @@ from infrastructure.postgres.outbox import write_notices
 from infrastructure.settings import Settings
 from tests.client import CAPACITY, drop, registered
 from tests.conftest import Api, Catalog, Worker, _truncate, forget_keys, running_app
+from tests.faults.cluster import process_env
 from tests.integration.test_rules import CLAIM, DECLINE, HOLD, SWAP, rules, standing
 from tests.notify_sinks import SmtpSink, smtp_sink, webhook_sink
 from tests.servers import free_port
@@ -464,6 +467,26 @@ async def test_a_delivery_that_keeps_failing_goes_dead_and_health_says_so(
     assert 'coursereg_notification_deliveries{state="dead"} 1.0' in metrics
     assert 'coursereg_notifications_total{channel="webhook",outcome="dead"}' in metrics
     assert 'coursereg_notification_lag_seconds_count{channel="email"}' in metrics
+    # The operator's view, and the dead put back (tried again, and dead again here).
+    found = await coursereg(napi, "notifications")
+    assert found.returncode == 1 and '"dead": 1' in found.stdout, found.stderr
+    again = await coursereg(napi, "notifications", "--retry-dead")
+    assert again.returncode == 0 and "1 dead deliveries to be tried again" in again.stdout
+    await wait_until(dead, 15, "tried again, and dead again")
+    (note,) = await notifications(napi, waiting)
+    assert {d["attempts"] for d in note["deliveries"] if d["state"] == "DEAD"} == {3}
+
+
+async def coursereg(api: Api, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `coursereg` command line against this test's database and Redis."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "infrastructure.cli", *args],
+        env=process_env(api.container.settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_webhook_subscriptions_are_for_staff_and_checked(napi: Api) -> None:
