@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         20, ge=1, le=500, validation_alias="COURSEREG_NOTIFY_CONCURRENCY"
     )
 
+    @field_validator("smtp_host", "smtp_user", "smtp_password", mode="before")
+    @classmethod
+    def _smtp_empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable as empty: no server, no login.
+        return None if value == "" else value
+
     @property
     def email_enabled(self) -> bool:
         return self.notify and bool(self.smtp_host)
