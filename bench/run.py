@@ -9,6 +9,8 @@ one run on one machine so the ratios are honest. Writes docs/benchmarks/results.
    The rush again with the worker's notifier e-mailing every notice (promotions) to an SMTP
    server (bench/notify.py), against the rush with it off: the hot path must not notice.
 5. Subscriptions: bench/subscribers.py (another process; its own database).
+6. Import: bench/imports.py, 5,000 sections and 50,000 students from CSV files into a
+   database of its own, then the same files again (its own database).
 
 Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL; this machine's by default) and wrk.
 The bench makes and drops its own database and Redis key prefix.
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from bench import checks, http, notify, report, storage
+from bench import checks, http, imports, notify, report, storage
 from bench.catalog import BenchCatalog, create_catalog, rush_sizes
 from bench.drain import lag, measure_drain, stop_worker, wait_drained
 from bench.measure import Result, tree_cpu_seconds
@@ -74,6 +76,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--storage-ops", type=int, default=40_000, help="calls per storage variant")
     p.add_argument("--skip-subscribers", action="store_true", help="leave out item 5")
     p.add_argument("--subscribers", type=int, default=10_000, help="item 5: held on one process")
+    p.add_argument("--skip-import", action="store_true", help="leave out item 6")
     return p.parse_args()
 
 
@@ -128,7 +131,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, settings: Settings, work: Path) -> None:
         self.args, self.settings, self.work = args, settings, work
         self.results: dict[str, Result] = {}
-        self.progress = Progress(15 if args.skip_subscribers else 16)
+        self.progress = Progress(15 + (not args.skip_subscribers) + (not args.skip_import))
 
     def add(self, result: Result) -> None:
         self.results[result.key] = result
@@ -483,6 +486,10 @@ def main() -> None:
         if not args.skip_subscribers:
             bench.progress("subscriptions: bench/subscribers.py (own database and servers)")
             data["subscriptions"] = subscribers(args, Path(tmp))
+        if not args.skip_import:
+            bench.progress("import: 5,000 sections and 50,000 students from CSV (own database)")
+            for result in asyncio.run(imports.measure_fresh(Path(tmp))):
+                bench.add(result)
     results = list(bench.results.values())
     data["load_after"] = list(os.getloadavg())
     data["ratios"] = report.ratios(bench.results)

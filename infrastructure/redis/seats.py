@@ -28,6 +28,7 @@ from infrastructure.redis.scripts import MEMO_MS, Call, Scripts
 
 # The scripts reply 0 seats for these; the count is not known, so the answer leaves it out.
 UNKNOWN_SEATS = (Rejection.UNAVAILABLE, Rejection.SECTION_NOT_FOUND)
+OPEN_CHUNK = 1_000
 
 
 def _section_result(section_id: UUID, reply: list) -> SectionResult:
@@ -228,18 +229,40 @@ class RedisSeatStore:
         return [None if r is None else int(r) + 1 for r in replies]
 
     async def open_section(self, setup: SectionSetup) -> None:
+        await self.scripts.run(self._open(setup))
+
+    async def open_sections(self, setups: Sequence[SectionSetup]) -> None:
+        """open_section for many, pipelined (`coursereg import`)."""
+        for i in range(0, len(setups), OPEN_CHUNK):
+            await self.scripts.run_many([self._open(s) for s in setups[i : i + OPEN_CHUNK]])
+
+    def _open(self, setup: SectionSetup) -> Call:
         k = self.keys.section(setup.section_id)
-        await self.scripts.open_section(
-            keys=[k.seats, k.enrolled, k.waitlist, k.meta],
-            args=[
-                setup.total_seats,
-                1 if setup.active else 0,
-                epoch_ms(setup.opens_at),
-                epoch_ms(setup.closes_at),
-                setup.version,
-                *static_fields(setup),
-            ],
-        )
+        args = [
+            setup.total_seats,
+            1 if setup.active else 0,
+            epoch_ms(setup.opens_at),
+            epoch_ms(setup.closes_at),
+            setup.version,
+            *static_fields(setup),
+        ]
+        return Call(self.scripts.open_section, [k.seats, k.enrolled, k.waitlist, k.meta], args)
+
+    async def seats_taken(self, section_ids: Sequence[UUID]) -> list[tuple[int, int] | None]:
+        """Per section, (total seats, seats taken: enrolled or held for a student in line)
+        as capacity.lua counts them; None without live state."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in section_ids:
+            k = self.keys.section(sid)
+            pipe.hget(k.meta, "total")
+            pipe.scard(k.enrolled)
+            pipe.hlen(k.held)
+        replies = await pipe.execute()
+        found: list[tuple[int, int] | None] = []
+        for i in range(len(section_ids)):
+            total, enrolled, held = replies[3 * i : 3 * i + 3]
+            found.append(None if total is None else (int(total), int(enrolled) + int(held)))
+        return found
 
     async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
         k = self.keys.section(section_id)

@@ -32,6 +32,7 @@ COMMANDS = (
     "reconcile",
     "rebuild-cache",
     "tickets",
+    "import",
 )
 
 
