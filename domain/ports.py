@@ -85,11 +85,13 @@ class Seats(Protocol):
         checked: bool,
         op: str = "",
         deadline: int = 0,
+        why: str = "",
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         """Drop each section (None where unknown to the store), and who each freed seat went
         to or is held for. With `checked` (rules on) a seat is held pending the next
         student's check instead of going to them at once. Once per `op`, not after
-        `deadline`."""
+        `deadline`. `why`: the student did not ask for this drop (LINK_REQUIRED: a linked
+        section dropped with its last partner); the stream entry carries it (a notice)."""
 
     async def resolve(
         self,

@@ -153,6 +153,7 @@ class Leaving:
 
     section_id: UUID
     operation: str = ""
+    why: str = ""  # not asked for by the student: LINK_REQUIRED (Seats.drop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,7 +187,7 @@ class CheckedSeating:
         if marked.busy:
             raise Unavailable("a registration of this section is under way; try again shortly")
         leaving = [Leaving(setup.section_id, marked.operation or op)]
-        leaving += [Leaving(sid, op) for sid in marked.dependants]
+        leaving += [Leaving(sid, op, Rejection.LINK_REQUIRED) for sid in marked.dependants]
         drops = await self.promoter.give_up(
             student_id, setup.rules.semester_id, leaving, request_id, op, [setup]
         )

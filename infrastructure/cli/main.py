@@ -14,6 +14,7 @@ from infrastructure.cli.demo import SEED_DEMO
 from infrastructure.cli.embedded import EmbeddedUnavailable
 from infrastructure.cli.export import EXPORT
 from infrastructure.cli.imports import IMPORT
+from infrastructure.cli.notifications import NOTIFICATIONS
 from infrastructure.cli.ops import MIGRATE, REBUILD_CACHE, RECONCILE, TOKEN
 from infrastructure.cli.serve import RUN, SERVE, WORKER
 from infrastructure.cli.tickets import TICKETS
@@ -32,6 +33,7 @@ COMMANDS: tuple[Command, ...] = (
     TICKETS,
     IMPORT,
     EXPORT,
+    NOTIFICATIONS,
 )
 
 

@@ -116,10 +116,14 @@ class RedisSeatStore:
         checked: bool,
         op: str = "",
         deadline: int = 0,
+        why: str = "",
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         flag = ("1" if checked else "0",)
+        after = (why,) if why else ()
         calls = [
-            self._once(self.scripts.drop, sid, str(student_id), request_id, flag, op, deadline)
+            self._once(
+                self.scripts.drop, sid, str(student_id), request_id, flag, op, deadline, *after
+            )
             for sid in section_ids
         ]
         answers: list[tuple[DropAnswer, list[Holder]] | None] = []

@@ -110,6 +110,7 @@ class FakeSeatStore(Seats):
         checked: bool,
         op: str = "",
         deadline: int = 0,
+        why: str = "",
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         return [self._drop(student_id, sid, checked) for sid in section_ids]
 
