@@ -179,7 +179,12 @@ class Registrar:
         await require_eligible(self.students, student_id)
         results = await self.seating.register(student_id, section_ids, request_id, op)
         if all(r.reason == Rejection.UNAVAILABLE for r in results):
-            raise Unavailable("seat state is being rebuilt; try again shortly")
+            # A shard rebuilt after a Redis loss, the student's slot not loaded, another
+            # step of the section under way, or its rules changed by staff since the check
+            # (register.lua's fence): each passes within moments.
+            raise Unavailable(
+                "seat state is changing (a rebuild or a rule change); try again shortly"
+            )
         answer = RegisterAnswer(student_id, tuple(results))
         self.outcomes.registered(answer)
         return answer

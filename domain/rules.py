@@ -34,8 +34,8 @@ class Rejection(StrEnum):
     SECTION_NOT_FOUND = "SECTION_NOT_FOUND"
     SECTION_INACTIVE = "SECTION_INACTIVE"
     # The section's live state is being rebuilt after a Redis loss, the student's slot is
-    # not loaded, or a reservation or drop of the section is under way: retrying soon
-    # succeeds.
+    # not loaded, a reservation or drop of the section is under way, or staff changed the
+    # section's rules since the request checked them: retrying soon succeeds.
     UNAVAILABLE = "UNAVAILABLE"
     # the rules, in the order reserve.lua checks them
     HOLD = "HOLD"
