@@ -94,6 +94,17 @@ class Settings(BaseSettings):
         "off", validation_alias="COURSEREG_TRUSTED_DOCUMENTS"
     )
 
+    # OpenID Connect (README "Sign-in"): the university's provider. The student app signs in
+    # there as the public client `oidc_client_id` (Authorization Code with PKCE) asking for
+    # `oidc_scopes`; GET /app/config.json tells the app these when the issuer is set.
+    oidc_issuer: str | None = Field(None, validation_alias="COURSEREG_OIDC_ISSUER")
+    oidc_client_id: str = Field(
+        "coursereg-app", min_length=1, validation_alias="COURSEREG_OIDC_CLIENT_ID"
+    )
+    oidc_scopes: str = Field(
+        "openid profile email", min_length=6, validation_alias="COURSEREG_OIDC_SCOPES"
+    )
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
