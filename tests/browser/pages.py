@@ -18,11 +18,10 @@ class OfflinePage:
 
 
 @contextlib.asynccontextmanager
-async def offline_page(
-    browser: Any, base_url: str, also: tuple[str, ...] = (), **options: Any
-) -> AsyncIterator[OfflinePage]:
-    """A page that may reach `base_url`'s host and the hosts of the URLs in `also` (an
-    OpenID provider's, say), nothing else."""
+async def offline_page(browser: Any, base_url: str, **options: Any) -> AsyncIterator[OfflinePage]:
+    """A page that may reach `base_url`'s host and the hosts of the URLs in the option
+    `also` (an OpenID provider's, say), nothing else; the other options are the context's."""
+    also: tuple[str, ...] = tuple(options.pop("also", ()))
     context = await browser.new_context(**options)
     reachable = {urlsplit(url).netloc for url in (base_url, *also)} | {""}
     try:

@@ -1,0 +1,208 @@
+"""The student app signing in through a real OpenID provider (tests/oidc.py: panva's
+oidc-provider with its development login page), in headless Chromium on a real uvicorn:
+the page sends the student to the provider (Authorization Code with PKCE), the student
+fills the provider's login form, comes back signed in and registers. The access token is
+short-lived here, so the tests also see it renewed in the background (a hidden frame with
+prompt=none: the provider's session cookie is same-site) while a live waitlist feed goes on,
+and, once the provider's session is gone, "Your session has expired — sign in again"."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from infrastructure.settings import Settings
+from tests.browser.student_app import AppPage, Offered, app_page, offered
+from tests.client import DROP, REGISTER, drop_input, register_input
+from tests.conftest import Api, Catalog, Worker
+from tests.oidc import AUDIENCE, OidcProvider
+from tests.servers import free_port
+
+MON_9 = {"days": ["MON", "WED"], "startTime": "09:00", "endTime": "10:30", "location": "Hall A"}
+# The provider's development login page asks Google for a font; the page works without it.
+PROVIDER_PAGE_FONTS = "https://fonts.googleapis.com/"
+TOKEN_TTL = 6  # seconds: renewed after 4.8 s (session.js renewAfter), lapses at 6 s
+
+
+@pytest.fixture
+def provider_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(settings: Settings, provider_port: int) -> Settings:
+    """The API trusts the provider (started once the app's address is known, since its
+    client lists the app's callback); the HS256 tokens are kept for the staff set-up."""
+    return settings.model_copy(
+        update={
+            "oidc_issuer": f"http://127.0.0.1:{provider_port}",
+            "oidc_audience": AUDIENCE,
+            "dev_tokens": True,
+        }
+    )
+
+
+@pytest.fixture
+async def provider(server: str, provider_port: int) -> AsyncIterator[OidcProvider]:
+    started = OidcProvider(
+        port=provider_port,
+        access_token_ttl=TOKEN_TTL,
+        redirect_uris=[f"{server}/app/callback"],
+    )
+    try:
+        await started.start()
+        yield started
+    finally:
+        await started.stop()
+        started.close_files()
+
+
+async def sign_in_at_the_provider(app: AppPage, login: str) -> None:
+    """From the app's sign-in button through the provider's login form, back to the app."""
+    page = app.page
+    await page.get_by_role("button", name="Sign in with your university account").click()
+    await page.locator('input[name="login"]').fill(login)
+    await page.locator('input[name="password"]').fill("any password")
+    await page.get_by_role("button", name="Sign-in").click()
+
+
+async def signed_in_as(app: AppPage, student: Any) -> None:
+    await expect(app.page.locator(".top")).to_contain_text(student.student_number)
+    await expect(app.page.locator(".count")).to_contain_text(re.compile(r"^\d+ of \d+ sections$"))
+
+
+async def access_token(app: AppPage) -> str:
+    """The access token oidc-client-ts holds for the tab (its user in sessionStorage)."""
+    token = await app.page.evaluate(
+        """() => {
+          const key = Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"));
+          return key ? JSON.parse(sessionStorage.getItem(key)).access_token : null;
+        }"""
+    )
+    assert isinstance(token, str), "no sign-in held by the page"
+    return token
+
+
+def only_home_and_provider(app: AppPage) -> None:
+    outside = [u for u in app.offline.outside if not u.startswith(PROVIDER_PAGE_FONTS)]
+    assert outside == [], f"asked other hosts: {outside}"
+    assert app.offline.console_errors == [], app.offline.console_errors
+
+
+async def test_a_student_signs_in_at_the_provider_lands_back_signed_in_and_registers(
+    api: Api, catalog: Catalog, provider: OidcProvider, server: str, browser: Any
+) -> None:
+    semester = await catalog.semester()
+    section = await offered(api, catalog, semester, 5, [MON_9], credits=3)
+    (student,) = await catalog.students(1)
+    async with app_page(browser, server, also=(provider.issuer,)) as app:
+        page = app.page
+        await page.goto(f"{server}/#cart")
+        await expect(page.get_by_role("textbox")).to_have_count(0)  # no token field here
+        await sign_in_at_the_provider(app, f"s-{student.student_number}")
+        await signed_in_as(app, student)
+        assert page.url == f"{server}/#cart", "not back where the student left"
+        token = await access_token(app)
+        assert token.count(".") == 2, "not the provider's JWT"
+
+        await app.add_to_cart(section)
+        await app.register()
+        await expect(app.outcome(section)).to_contain_text("Enrolled.")
+        await app.view("My schedule")
+        await expect(app.enrolled(section)).to_be_visible()
+        only_home_and_provider(app)
+
+
+async def test_a_staff_sign_in_gets_the_staff_notice(
+    provider: OidcProvider, server: str, browser: Any
+) -> None:
+    async with app_page(browser, server, also=(provider.issuer,)) as app:
+        await app.page.goto(f"{server}/")
+        await sign_in_at_the_provider(app, "staff-registrar")
+        heading = app.page.get_by_role("heading", name="This is a staff sign-in")
+        await expect(heading).to_be_visible()
+        only_home_and_provider(app)
+
+
+async def waitlisted(
+    api: Api, catalog: Catalog, provider: OidcProvider
+) -> tuple[Offered, Any, Any]:
+    """A one-seat section held by `holder` (signed in at the provider by the API's own
+    client), and a student who will sign in in the browser."""
+    semester = await catalog.semester()
+    section = await offered(api, catalog, semester, 1, [MON_9], credits=3)
+    holder, student = await catalog.students(2)
+    token = await provider.login(f"s-{holder.student_number}")
+    body = await api.gql(REGISTER, token, i=register_input(holder.id, [section.id]))
+    assert body["data"]["register"]["results"][0]["outcome"] == "ENROLLED", body
+    return section, holder, student
+
+
+async def test_the_token_is_renewed_before_it_lapses_and_the_live_waitlist_goes_on(
+    api: Api,
+    catalog: Catalog,
+    worker: Worker,
+    provider: OidcProvider,
+    server: str,
+    browser: Any,
+) -> None:
+    section, holder, student = await waitlisted(api, catalog, provider)
+    async with app_page(browser, server, also=(provider.issuer,)) as app:
+        page = app.page
+        await page.goto(f"{server}/")
+        await sign_in_at_the_provider(app, f"s-{student.student_number}")
+        await signed_in_as(app, student)
+        first = await access_token(app)
+        await app.add_to_cart(section)
+        await app.register()
+        await expect(app.outcome(section)).to_contain_text("waitlist at position 1")
+        await app.view("My schedule")
+        await expect(app.waiting(section)).to_be_visible()
+
+        # Past the first token's lifetime: renewed (the live feed reconnected with it).
+        await asyncio.sleep(TOKEN_TTL + 1)
+        assert await access_token(app) != first, "the token was not renewed"
+        await expect(page.locator(".live-status")).to_have_attribute("data-status", "live")
+
+        token = await provider.login(f"s-{holder.student_number}")
+        body = await api.gql(DROP, token, i=drop_input(holder.id, section.id))
+        assert "errors" not in body, body
+        await expect(app.enrolled(section)).to_be_visible(timeout=5000)
+        await expect(page.locator(".notices")).to_contain_text("you got a seat")
+        only_home_and_provider(app)
+
+
+async def test_when_the_sign_in_cannot_be_renewed_the_page_says_so_and_signs_in_again(
+    api: Api, catalog: Catalog, provider: OidcProvider, server: str, browser: Any
+) -> None:
+    section, _, student = await waitlisted(api, catalog, provider)
+    async with app_page(browser, server, also=(provider.issuer,)) as app:
+        page = app.page
+        await page.goto(f"{server}/")
+        await sign_in_at_the_provider(app, f"s-{student.student_number}")
+        await signed_in_as(app, student)
+        await app.add_to_cart(section)
+        await app.register()
+        await app.view("My schedule")
+        await expect(app.waiting(section)).to_be_visible()
+        await expect(page.locator(".live-status")).to_have_attribute("data-status", "live")
+
+        # The provider's session ends (its cookie gone): prompt=none cannot renew.
+        await page.context.clear_cookies()
+        expired = page.get_by_role("heading", name="Your session has expired — sign in again")
+        await expect(expired).to_be_visible(timeout=(TOKEN_TTL + 4) * 1000)
+
+        await page.get_by_role("button", name="Sign in again").click()
+        await page.locator('input[name="login"]').fill(f"s-{student.student_number}")
+        await page.locator('input[name="password"]').fill("any password")
+        await page.get_by_role("button", name="Sign-in").click()
+        await signed_in_as(app, student)
+        assert page.url == f"{server}/#schedule", "not back on the view the student was on"
+        await expect(app.waiting(section)).to_be_visible()
+        await expect(page.locator(".live-status")).to_have_attribute("data-status", "live")
+        only_home_and_provider(app)
