@@ -1,7 +1,8 @@
 """The student app signing in through a real OpenID provider (tests/oidc.py: panva's
 oidc-provider with its development login page), in headless Chromium on a real uvicorn:
 the page sends the student to the provider (Authorization Code with PKCE), the student
-fills the provider's login form, comes back signed in and registers. The access token is
+fills the provider's login form, comes back signed in, registers and signs out (at the
+provider too). The access token is
 short-lived here, so the tests also see it renewed in the background (a hidden frame with
 prompt=none: the provider's session cookie is same-site) while a live waitlist feed goes on,
 and, once the provider's session is gone, "Your session has expired — sign in again"."""
@@ -48,7 +49,11 @@ def settings(settings: Settings, provider_port: int) -> Settings:
 
 
 @pytest.fixture
-async def provider(server: str, provider_port: int) -> AsyncIterator[OidcProvider]:
+async def provider(
+    server: str, provider_port: int, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[OidcProvider]:
+    # server.mjs reads it; OidcProvider passes the environment on.
+    monkeypatch.setenv("OIDC_POST_LOGOUT_REDIRECT_URIS", f"{server}/")
     started = OidcProvider(
         port=provider_port,
         access_token_ttl=TOKEN_TTL,
@@ -115,6 +120,17 @@ async def test_a_student_signs_in_at_the_provider_lands_back_signed_in_and_regis
         await expect(app.outcome(section)).to_contain_text("Enrolled.")
         await app.view("My schedule")
         await expect(app.enrolled(section)).to_be_visible()
+
+        # Sign out ends the provider's session too: the next sign-in asks for the login.
+        await page.get_by_role("button", name="Sign out").click()
+        await page.get_by_role("button", name="Yes, sign me out").click()
+        again = page.get_by_role("button", name="Sign in with your university account")
+        await expect(again).to_be_visible()
+        assert page.url == f"{server}/"
+        held = await page.evaluate("Object.keys(sessionStorage)")
+        assert not [k for k in held if k.startswith("oidc.user:")], held
+        await again.click()
+        await expect(page.locator('input[name="login"]')).to_be_visible()
         only_home_and_provider(app)
 
 

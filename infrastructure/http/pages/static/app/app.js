@@ -15,6 +15,7 @@ import { label } from "./timetable.js";
 import { ERRORS, WAITLIST_STATUSES, errorWords } from "./words.js";
 
 const TOKEN_KEY = "coursereg.token";
+const LAPSING_S = 5; // a token refused this close to its expiry has lapsed
 const PAGE = 500; // sections per request while loading the semester's catalog (the API's maximum)
 const VIEWS = { find: "Find sections", cart: "Cart", schedule: "My schedule" };
 
@@ -511,11 +512,12 @@ function OidcApp({ manager }) {
     [manager],
   );
 
-  // The API refused the token: lapsed (renewal failed) or not accepted at all.
+  // The API refused the token: lapsed (renewal failed; the API ends a live feed at the
+  // token's exp, a moment before the page's own timer) or not accepted at all.
   const refused = useCallback(
     async (words) => {
       const user = await manager.getUser();
-      if (user && !user.expired) signOut(words);
+      if (user && user.expires_in > LAPSING_S) signOut(words);
       else setPhase("expired");
     },
     [manager, signOut],
