@@ -18,6 +18,9 @@ ACTIVE = "active"
 class Role(StrEnum):
     STUDENT = "student"
     STAFF = "staff"
+    # Reads what staff read about any student (their schedule, attempts, waitlist), changes
+    # nothing: every mutation is for the student themself or staff.
+    ADVISOR = "advisor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,10 @@ class Actor:
     @property
     def is_staff(self) -> bool:
         return self.role is Role.STAFF
+
+    @property
+    def reads_any_student(self) -> bool:
+        return self.role is Role.STAFF or self.role is Role.ADVISOR
 
 
 class RegisterOutcome(StrEnum):

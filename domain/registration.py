@@ -41,6 +41,12 @@ def authorize(actor: Actor, student_id: UUID) -> None:
         raise Forbidden("students may act only for themselves")
 
 
+def authorize_read(actor: Actor, student_id: UUID) -> None:
+    """A student reads only their own records; staff and advisors read anyone's."""
+    if not actor.reads_any_student and actor.subject != str(student_id):
+        raise Forbidden("students may see only their own records")
+
+
 def check_sections(section_ids: Sequence[UUID]) -> None:
     if not section_ids:
         raise BadInput("sectionIds must name at least one section")

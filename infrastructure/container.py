@@ -19,11 +19,13 @@ from domain.registration import Registrar
 from domain.rules import DEFAULT_MAX_CREDITS
 from domain.rules_admin import RulesAdmin
 from domain.seating import CheckedSeating, PlainSeating, Seating
-from infrastructure.auth import TokenService
+from infrastructure.auth import Authenticator, TokenService
 from infrastructure.metrics import RegistrationMetrics
+from infrastructure.oidc import OidcVerifier
 from infrastructure.postgres.catalog import PostgresCatalog
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.postgres.database import make_engine, make_sessions
+from infrastructure.postgres.identities import PostgresStudentIdentities
 from infrastructure.postgres.rules import PostgresRuleRecords
 from infrastructure.postgres.snapshot import PostgresSnapshot
 from infrastructure.ratelimit import RequestThrottle
@@ -60,6 +62,17 @@ def make_redis(settings: Settings, cluster: bool = False) -> RedisClient:
     if cluster:
         return cluster_client(settings.redis, REDIS_RETRIES, settings.redis_pool_size)
     return node_client(settings.redis, REDIS_RETRIES, settings.redis_pool_size)
+
+
+def make_authenticator(
+    settings: Settings, tokens: TokenService, sessions: async_sessionmaker[AsyncSession]
+) -> Authenticator:
+    """The provider's tokens with COURSEREG_OIDC_ISSUER; the HS256 development tokens
+    without it, or with it and COURSEREG_DEV_TOKENS=true."""
+    oidc = None
+    if settings.oidc_issuer is not None:
+        oidc = OidcVerifier(settings, PostgresStudentIdentities(sessions))
+    return Authenticator(tokens if settings.accepts_dev_tokens else None, oidc)
 
 
 class CatalogListener:
@@ -101,6 +114,7 @@ class Container:
     keys: Keys
     scripts: Scripts
     tokens: TokenService
+    auth: Authenticator
     seats: RedisSeatStore
     students: CachedStudentDirectory
     records: PostgresCatalog
@@ -146,6 +160,7 @@ class Container:
         rule_records = PostgresRuleRecords(sessions)
         snapshot = PostgresSnapshot(sessions)
         stream = RedisChangeStream(redis, scripts, keys)
+        tokens = TokenService(settings.jwt_secret)
         return cls(
             settings=settings,
             engine=engine,
@@ -153,7 +168,8 @@ class Container:
             redis=redis,
             keys=keys,
             scripts=scripts,
-            tokens=TokenService(settings.jwt_secret),
+            tokens=tokens,
+            auth=make_authenticator(settings, tokens, sessions),
             throttle=RequestThrottle(settings),
             seats=seats,
             students=students,
@@ -208,7 +224,7 @@ class Container:
             records=self.records,
             seats=self.seats,
             live=RedisLiveEvents(self.hub, self.keys),
-            auth=self.tokens,
+            auth=self.auth,
             throttle=self.throttle,
             rules_admin=self.rules_admin,
             rule_records=self.rule_records,
@@ -223,6 +239,7 @@ class Container:
         return len(statuses)
 
     async def close(self) -> None:
+        await self.auth.close()
         if self.hub is not None:
             await self.hub.stop()
             with contextlib.suppress(Exception):

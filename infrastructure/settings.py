@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "coursereg-development-secret-change-me-in-production"
@@ -94,16 +94,56 @@ class Settings(BaseSettings):
         "off", validation_alias="COURSEREG_TRUSTED_DOCUMENTS"
     )
 
-    # OpenID Connect (README "Sign-in"): the university's provider. The student app signs in
-    # there as the public client `oidc_client_id` (Authorization Code with PKCE) asking for
-    # `oidc_scopes`; GET /app/config.json tells the app these when the issuer is set.
+    # Sign-in through the university's OpenID provider (README "Sign-in (OIDC)"): the API
+    # accepts its access tokens (JWTs, RS256/ES256/EdDSA) when an issuer is set.
     oidc_issuer: str | None = Field(None, validation_alias="COURSEREG_OIDC_ISSUER")
+    oidc_audience: str | None = Field(None, validation_alias="COURSEREG_OIDC_AUDIENCE")
+    # The student app's public client and the scopes it asks for: GET /app/config.json tells
+    # the app these when the issuer is set (it signs in by Authorization Code with PKCE).
     oidc_client_id: str = Field(
         "coursereg-app", min_length=1, validation_alias="COURSEREG_OIDC_CLIENT_ID"
     )
     oidc_scopes: str = Field(
-        "openid profile email", min_length=6, validation_alias="COURSEREG_OIDC_SCOPES"
+        "openid profile email", min_length=1, validation_alias="COURSEREG_OIDC_SCOPES"
     )
+    # Which claim holds the roles or groups (a dotted path reaches into an object, e.g.
+    # realm_access.roles), and which of its values mean staff, advisor, student.
+    oidc_roles_claim: str = Field(
+        "groups", min_length=1, validation_alias="COURSEREG_OIDC_ROLES_CLAIM"
+    )
+    oidc_staff_values: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("registrar-staff",), validation_alias="COURSEREG_OIDC_STAFF_VALUES"
+    )
+    oidc_advisor_values: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("advisors",), validation_alias="COURSEREG_OIDC_ADVISOR_VALUES"
+    )
+    oidc_student_values: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("students",), validation_alias="COURSEREG_OIDC_STUDENT_VALUES"
+    )
+    # The claim that identifies a student, and the students column it is matched against
+    # (default: email for an "email" claim, else student_number).
+    oidc_student_claim: str = Field(
+        "student_number", min_length=1, validation_alias="COURSEREG_OIDC_STUDENT_CLAIM"
+    )
+    oidc_student_column: Literal["student_number", "email"] | None = Field(
+        None, validation_alias="COURSEREG_OIDC_STUDENT_COLUMN"
+    )
+    # Clock skew allowed on exp, nbf and iat.
+    oidc_leeway_seconds: int = Field(
+        30, ge=0, le=300, validation_alias="COURSEREG_OIDC_LEEWAY_SECONDS"
+    )
+    # How long the provider's keys are used before they are fetched again, and the least
+    # time between two fetches caused by a token with an unknown kid (a flood of made-up
+    # kids then costs the provider one fetch per interval).
+    oidc_jwks_ttl_seconds: int = Field(
+        3600, ge=10, le=86_400, validation_alias="COURSEREG_OIDC_JWKS_TTL_SECONDS"
+    )
+    oidc_jwks_refetch_seconds: float = Field(
+        30.0, ge=0.1, le=3600, validation_alias="COURSEREG_OIDC_JWKS_REFETCH_SECONDS"
+    )
+    # The HS256 development tokens (`coursereg token`, the demo sign-in): on without OIDC,
+    # off with it unless set to true.
+    dev_tokens: bool | None = Field(None, validation_alias="COURSEREG_DEV_TOKENS")
 
     @field_validator("log_level")
     @classmethod
@@ -132,6 +172,50 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_origin(o) for o in value)
+
+    @field_validator(
+        "oidc_staff_values", "oidc_advisor_values", "oidc_student_values", mode="before"
+    )
+    @classmethod
+    def _split_values(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("oidc_issuer", "oidc_audience", "dev_tokens", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be the provider's issuer URL, e.g. https://login.example.edu")
+        if parts.query or parts.fragment:
+            raise ValueError("an issuer URL has no query or fragment")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer is not None and not self.oidc_audience:
+            raise ValueError(
+                "COURSEREG_OIDC_AUDIENCE: required with COURSEREG_OIDC_ISSUER (the aud of "
+                "the access tokens the provider issues for this API)"
+            )
+        if not self.accepts_dev_tokens and self.oidc_issuer is None:
+            raise ValueError(
+                "COURSEREG_DEV_TOKENS: false needs COURSEREG_OIDC_ISSUER, or no token is accepted"
+            )
+        if self.demo_login and not self.accepts_dev_tokens:
+            raise ValueError(
+                "COURSEREG_DEMO_LOGIN: its tokens are HS256 development tokens, off with "
+                "COURSEREG_OIDC_ISSUER unless COURSEREG_DEV_TOKENS=true"
+            )
+        return self
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
@@ -165,6 +249,18 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"has a bad port ({exc})") from None
         return value
+
+    @property
+    def accepts_dev_tokens(self) -> bool:
+        """HS256 development tokens: COURSEREG_DEV_TOKENS, by default on only without OIDC."""
+        return self.dev_tokens if self.dev_tokens is not None else self.oidc_issuer is None
+
+    @property
+    def oidc_student_match(self) -> Literal["student_number", "email"]:
+        """The students column COURSEREG_OIDC_STUDENT_CLAIM's value is matched against."""
+        if self.oidc_student_column is not None:
+            return self.oidc_student_column
+        return "email" if self.oidc_student_claim == "email" else "student_number"
 
     @property
     def needs_embedded(self) -> bool:
@@ -237,6 +333,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**by_alias)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"{error['loc'][0] if error['loc'] else '?'}: {error['msg']}" for error in exc.errors()
+            f"{error['loc'][0]}: {error['msg']}"
+            if error["loc"]
+            # A check across fields names its variables itself.
+            else error["msg"].removeprefix("Value error, ")
+            for error in exc.errors()
         ]
         raise SettingsError("invalid settings: " + "; ".join(lines)) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.model import SectionQuery
-from domain.registration import authorize
+from domain.registration import authorize_read
 from resolvers.context import Info
 from resolvers.objects import Course, Section, Student
 from schema.types import (
@@ -59,7 +59,7 @@ async def semesters(info: Info) -> list[Semester]:
 
 
 async def student(info: Info, id: UUID) -> Student | None:
-    authorize(info.context.actor, id)
+    authorize_read(info.context.actor, id)
     found = await info.context.loaders.students.load(id)
     return Student.of(found) if found else None
 

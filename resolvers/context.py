@@ -3,7 +3,9 @@ and the DataLoaders."""
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -11,7 +13,7 @@ from typing import Any, Protocol
 import strawberry
 
 from domain.catalog import CatalogService
-from domain.errors import RateLimited, Unauthenticated
+from domain.errors import DomainError, RateLimited, Unauthenticated
 from domain.model import Actor
 from domain.ports import Catalog, LiveEvents, PendingChanges, SeatStore
 from domain.registration import Registrar
@@ -21,11 +23,11 @@ from resolvers.loaders import Loaders
 
 
 class Authenticator(Protocol):
-    def actor(self, authorization: str | None) -> Actor | None:
-        """None without a token; raises Unauthenticated for a bad one."""
-
-    def expires_at(self, authorization: str | None) -> float | None:
-        """When that token lapses (epoch seconds); None without one."""
+    async def authenticate(self, authorization: str | None) -> tuple[Actor, float] | None:
+        """The actor of an Authorization value and when its token lapses (epoch seconds);
+        None without a token; raises Unauthenticated (or Forbidden) for a bad one. The first
+        sight of a token may fetch keys or look the student up; later ones answer from a
+        cache."""
 
 
 class Throttle(Protocol):
@@ -57,6 +59,10 @@ class Context:
     request: Any = None
     response: Any = None
     _loaders: Loaders | None = None
+    # What authenticate() found: the actor and when its token lapses, None (no token), or
+    # the error a bad token gets, raised where an actor is asked for.
+    _authenticated: tuple[Actor, float] | DomainError | None = None
+    _authenticated_done: bool = False
 
     @property
     def loaders(self) -> Loaders:
@@ -79,11 +85,32 @@ class Context:
             return value
         return self.authorization
 
+    async def authenticate(self) -> None:
+        """Who asks, found once per request (per connection over websockets, after
+        connection_init) before any resolver asks: `actor` then answers without I/O."""
+        try:
+            self._authenticated = await self.services.auth.authenticate(self.authorization_value())
+        except DomainError as exc:
+            self._authenticated = exc
+        self._authenticated_done = True
+
+    def _found(self) -> tuple[Actor, float] | None:
+        if not self._authenticated_done:
+            raise RuntimeError("Context.authenticate() was not awaited")
+        found = self._authenticated
+        if isinstance(found, DomainError):
+            raise copy.copy(found)
+        if found is not None and found[1] <= time.time():
+            raise Unauthenticated("token expired")
+        return found
+
     def actor_or_none(self) -> Actor | None:
-        return self.services.auth.actor(self.authorization_value())
+        found = self._found()
+        return None if found is None else found[0]
 
     def token_expires_at(self) -> float | None:
-        return self.services.auth.expires_at(self.authorization_value())
+        found = self._found()
+        return None if found is None else found[1]
 
     @property
     def actor(self) -> Actor:

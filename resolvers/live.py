@@ -19,7 +19,7 @@ from uuid import UUID
 from domain.errors import BadInput, NotFound, Unauthenticated
 from domain.live import RESYNC, SeatFeed, SectionEvent, Standing, WaitlistStatus, WaitlistWatch
 from domain.model import SeatState
-from domain.registration import authorize
+from domain.registration import authorize_read
 from resolvers.context import Info
 from schema.types import SeatUpdate, WaitlistUpdate
 
@@ -82,7 +82,7 @@ async def _standing(info: Info, student_id: UUID, section_id: UUID) -> Standing:
 async def waitlist_position(
     info: Info, student_id: UUID, section_id: UUID
 ) -> AsyncGenerator[WaitlistUpdate, None]:
-    authorize(info.context.actor, student_id)
+    authorize_read(info.context.actor, student_id)
     await _standing(info, student_id, section_id)
     return _waitlist_stream(info, student_id, section_id)
 

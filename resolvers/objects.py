@@ -9,7 +9,7 @@ from uuid import UUID
 
 import strawberry
 
-from domain.registration import authorize
+from domain.registration import authorize_read
 from domain.rule_records import TimeTicket as TicketRecord
 from domain.rules import DEFAULT_CREDITS, DEFAULT_MAX_CREDITS, SectionRules
 from domain.rules_admin import require_attempts_page
@@ -207,8 +207,8 @@ class Student(types.Student):
     async def registration_attempts(
         self, info: Info, first: int | None = 50
     ) -> list[RegistrationAttempt]:
-        # Advisors are staff here: the student themself or a staff token.
-        authorize(info.context.actor, self.id)
+        # The student themself, an advisor or staff.
+        authorize_read(info.context.actor, self.id)
         wanted = 50 if first is None else first
         require_attempts_page(wanted)
         found = await info.context.loaders.attempts.load((self.id, wanted))

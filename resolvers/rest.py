@@ -23,7 +23,7 @@ from domain.model import (
     SectionQuery,
     SectionResult,
 )
-from domain.registration import authorize
+from domain.registration import authorize_read
 from resolvers.context import Services
 from resolvers.loaders import read_schedules
 
@@ -111,7 +111,7 @@ def _result(r: SectionResult) -> dict[str, Any]:
 
 @endpoint
 async def register(request: Request, services: Services) -> JSONResponse:
-    actor = _admitted(request, services)
+    actor = await _admitted(request, services)
     body = await _body(request)
     student_id = _uuid(body.get("student_id"), "student_id")
     raw_ids = body.get("section_ids")
@@ -129,7 +129,7 @@ async def register(request: Request, services: Services) -> JSONResponse:
 
 @endpoint
 async def drop(request: Request, services: Services) -> JSONResponse:
-    actor = _admitted(request, services)
+    actor = await _admitted(request, services)
     body = await _body(request)
     student_id = _uuid(body.get("student_id"), "student_id")
     section_id = _uuid(body.get("section_id"), "section_id")
@@ -146,24 +146,24 @@ async def drop(request: Request, services: Services) -> JSONResponse:
     return envelope("Course dropped successfully")
 
 
-def _admitted(request: Request, services: Services) -> Actor:
+async def _admitted(request: Request, services: Services) -> Actor:
     """The actor of register and drop, within their rate limits (429 and Retry-After)."""
-    actor = _actor(request, services)
+    actor = await _actor(request, services)
     services.throttle.admit(actor, request.client.host if request.client else None)
     return actor
 
 
-def _actor(request: Request, services: Services) -> Actor:
-    actor = services.auth.actor(request.headers.get("authorization"))
-    if actor is None:
+async def _actor(request: Request, services: Services) -> Actor:
+    found = await services.auth.authenticate(request.headers.get("authorization"))
+    if found is None:
         raise Unauthenticated("a Bearer token is required")
-    return actor
+    return found[0]
 
 
 async def _student(request: Request, services: Services) -> UUID:
-    actor = _actor(request, services)  # who asks comes first, as on every endpoint
+    actor = await _actor(request, services)  # who asks comes first, as on every endpoint
     student_id = _uuid(request.path_params["student_id"], "student_id")
-    authorize(actor, student_id)
+    authorize_read(actor, student_id)
     (student,) = await services.records.students([student_id])
     if student is None:
         raise NotFound(f"student {student_id} not found")
@@ -208,7 +208,7 @@ async def waitlist(request: Request, services: Services) -> JSONResponse:
 
 @endpoint
 async def available(request: Request, services: Services) -> JSONResponse:
-    _actor(request, services)
+    await _actor(request, services)
     raw = request.query_params.get("semester_id")
     if not raw:
         raise BadInput("semester_id is required", field="semester_id")

@@ -114,13 +114,16 @@ class GraphQLView(GraphQLOverHTTP):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services: Services = request.app.state.services
-        return Context(
+        context = Context(
             services=services,
             authorization=request.headers.get("authorization"),
             request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
             request=request,
             response=response,
         )
+        if not isinstance(request, WebSocket):  # a websocket's token comes in connection_init
+            await context.authenticate()
+        return context
 
     @property
     def graphql_ide_html(self) -> str:
@@ -129,6 +132,7 @@ class GraphQLView(GraphQLOverHTTP):
 
     async def on_ws_connect(self, context: Context) -> None:
         """A bad token in connection_init closes the socket (4403); none is fine."""
+        await context.authenticate()
         try:
             context.actor_or_none()
         except DomainError as exc:

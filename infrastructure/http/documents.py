@@ -152,7 +152,7 @@ class TrustedDocuments:
             actor = context.actor_or_none()
         except DomainError as exc:
             raise DocumentRefused(exc.message, exc.code.value) from exc
-        if actor is None or not actor.is_staff:
+        if actor is None or not actor.reads_any_student:
             raise DocumentRefused(
                 "Only the student app's trusted documents run here for students and "
                 "anonymous callers: send one of them (or its documentId)",

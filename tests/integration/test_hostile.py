@@ -276,7 +276,7 @@ HTTP_CASES: dict[str, Http] = {
         headers={
             "Authorization": "Bearer "
             + jwt.encode(
-                {"sub": "x", "role": "staff", "exp": int(time.time()) + 60}, None, algorithm="none"
+                {"sub": "x", "role": "staff", "exp": int(time.time()) + 60}, "", algorithm="none"
             )
         },
         token="none",
@@ -344,7 +344,7 @@ HTTP_CASES: dict[str, Http] = {
         headers={
             "Authorization": "Bearer "
             + jwt.encode(
-                {"sub": "x", "role": "staff", "exp": int(time.time()) + 60}, None, algorithm="none"
+                {"sub": "x", "role": "staff", "exp": int(time.time()) + 60}, "", algorithm="none"
             )
         },
         token="none",
@@ -435,7 +435,7 @@ def sub(query: str, op: str = "1", **variables: Any) -> Callable[[World], list[s
 
 def forged(algorithm: str) -> str:
     claims = {"sub": "x", "role": "staff", "exp": int(time.time()) + 60}
-    token = jwt.encode(claims, None if algorithm == "none" else "y" * 40, algorithm=algorithm)
+    token = jwt.encode(claims, "" if algorithm == "none" else "y" * 40, algorithm=algorithm)
     return f"Bearer {token}"
 
 
