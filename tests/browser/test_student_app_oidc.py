@@ -10,7 +10,6 @@ and, once the provider's session is gone, "Your session has expired — sign in 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from infrastructure.settings import Settings
 from tests.browser.student_app import AppPage, Offered, app_page, offered
 from tests.client import DROP, REGISTER, drop_input, register_input
 from tests.conftest import Api, Catalog, Worker
-from tests.oidc import AUDIENCE, OidcProvider
+from tests.oidc import AUDIENCE, OidcProvider, new_key_set
 from tests.servers import free_port
 
 MON_9 = {"days": ["MON", "WED"], "startTime": "09:00", "endTime": "10:30", "location": "Hall A"}
@@ -54,7 +53,11 @@ async def provider(
 ) -> AsyncIterator[OidcProvider]:
     # server.mjs reads it; OidcProvider passes the environment on.
     monkeypatch.setenv("OIDC_POST_LOGOUT_REDIRECT_URIS", f"{server}/")
+    # PyJWT writes key_ops ["sign"] into the RSA key, and oidc-provider then finds no key
+    # to verify its own ID token with when it comes back as id_token_hint (sign-out).
+    keys = [{k: v for k, v in key.items() if k != "key_ops"} for key in new_key_set()]
     started = OidcProvider(
+        keys=keys,
         port=provider_port,
         access_token_ttl=TOKEN_TTL,
         redirect_uris=[f"{server}/app/callback"],
@@ -78,7 +81,6 @@ async def sign_in_at_the_provider(app: AppPage, login: str) -> None:
 
 async def signed_in_as(app: AppPage, student: Any) -> None:
     await expect(app.page.locator(".top")).to_contain_text(student.student_number)
-    await expect(app.page.locator(".count")).to_contain_text(re.compile(r"^\d+ of \d+ sections$"))
 
 
 async def access_token(app: AppPage) -> str:
@@ -94,9 +96,15 @@ async def access_token(app: AppPage) -> str:
 
 
 def only_home_and_provider(app: AppPage) -> None:
-    outside = [u for u in app.offline.outside if not u.startswith(PROVIDER_PAGE_FONTS)]
+    fonts = [u for u in app.offline.outside if u.startswith(PROVIDER_PAGE_FONTS)]
+    outside = [u for u in app.offline.outside if u not in fonts]
     assert outside == [], f"asked other hosts: {outside}"
-    assert app.offline.console_errors == [], app.offline.console_errors
+    # Each font refused is one console line on the provider's page, naming no URL.
+    errors = list(app.offline.console_errors)
+    for _ in fonts:
+        if "Failed to load resource: net::ERR_FAILED" in errors:
+            errors.remove("Failed to load resource: net::ERR_FAILED")
+    assert errors == [], errors
 
 
 async def test_a_student_signs_in_at_the_provider_lands_back_signed_in_and_registers(
@@ -115,6 +123,7 @@ async def test_a_student_signs_in_at_the_provider_lands_back_signed_in_and_regis
         token = await access_token(app)
         assert token.count(".") == 2, "not the provider's JWT"
 
+        await page.get_by_label("Views").get_by_role("link", name="Find sections").click()
         await app.add_to_cart(section)
         await app.register()
         await expect(app.outcome(section)).to_contain_text("Enrolled.")
