@@ -10,6 +10,8 @@ and, once the provider's session is gone, "Your session has expired — sign in 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,6 +45,8 @@ def settings(settings: Settings, provider_port: int) -> Settings:
             "oidc_issuer": f"http://127.0.0.1:{provider_port}",
             "oidc_audience": AUDIENCE,
             "dev_tokens": True,
+            # No clock skew allowed: a live feed on a lapsed token ends at its exp.
+            "oidc_leeway_seconds": 0,
         }
     )
 
@@ -177,8 +181,22 @@ async def test_the_token_is_renewed_before_it_lapses_and_the_live_waitlist_goes_
     browser: Any,
 ) -> None:
     section, holder, student = await waitlisted(api, catalog, provider)
+    opened_with: list[str] = []  # the Authorization of each live connection's init
+
+    def through(ws: Any) -> None:
+        api_side = ws.connect_to_server()
+
+        def page_to_api(message: str | bytes) -> None:
+            sent = json.loads(message)
+            if sent.get("type") == "connection_init":
+                opened_with.append(sent["payload"]["Authorization"])
+            api_side.send(message)
+
+        ws.on_message(page_to_api)
+
     async with app_page(browser, server, also=(provider.issuer,)) as app:
         page = app.page
+        await page.context.route_web_socket(re.compile(r"/graphql$"), through)
         await page.goto(f"{server}/")
         await sign_in_at_the_provider(app, f"s-{student.student_number}")
         await signed_in_as(app, student)
@@ -189,10 +207,14 @@ async def test_the_token_is_renewed_before_it_lapses_and_the_live_waitlist_goes_
         await app.view("My schedule")
         await expect(app.waiting(section)).to_be_visible()
 
-        # Past the first token's lifetime: renewed (the live feed reconnected with it).
+        # Past the first token's lifetime (the API ends a feed at its token's exp): renewed,
+        # and the live feeds opened again with the renewed token.
         await asyncio.sleep(TOKEN_TTL + 1)
-        assert await access_token(app) != first, "the token was not renewed"
+        renewed = await access_token(app)
+        assert renewed != first, "the token was not renewed"
         await expect(page.locator(".live-status")).to_have_attribute("data-status", "live")
+        assert opened_with[0] == f"Bearer {first}"
+        assert opened_with[-1] == f"Bearer {renewed}", "the live feed kept the lapsed token"
 
         token = await provider.login(f"s-{holder.student_number}")
         body = await api.gql(DROP, token, i=drop_input(holder.id, section.id))
