@@ -107,6 +107,7 @@ async def test_with_oidc_the_app_config_names_the_provider_and_the_callback_is_t
     oidc = settings.model_copy(
         update={
             "oidc_issuer": "https://login.example.edu/realms/students",
+            "oidc_audience": "urn:coursereg:api",
             "oidc_scopes": "openid profile offline_access",
         }
     )
