@@ -128,6 +128,7 @@ async def test_a_student_signs_in_at_the_provider_lands_back_signed_in_and_regis
         assert token.count(".") == 2, "not the provider's JWT"
 
         await page.get_by_label("Views").get_by_role("link", name="Find sections").click()
+        await expect(page.get_by_label("Course code or title")).to_be_visible()
         await app.add_to_cart(section)
         await app.register()
         await expect(app.outcome(section)).to_contain_text("Enrolled.")
