@@ -19,7 +19,14 @@ import pytest
 from playwright.async_api import expect
 
 from infrastructure.settings import Settings
-from tests.browser.student_app import AppPage, Offered, app_page, offered
+from tests.browser.student_app import (
+    AppPage,
+    Offered,
+    app_page,
+    describe,
+    offered,
+    serious_accessibility_violations,
+)
 from tests.client import DROP, REGISTER, drop_input, register_input
 from tests.conftest import Api, Catalog, Worker
 from tests.oidc import AUDIENCE, OidcProvider, new_key_set
@@ -121,6 +128,8 @@ async def test_a_student_signs_in_at_the_provider_lands_back_signed_in_and_regis
         page = app.page
         await page.goto(f"{server}/#cart")
         await expect(page.get_by_role("textbox")).to_have_count(0)  # no token field here
+        violations = await serious_accessibility_violations(page)
+        assert violations == [], describe(violations)
         await sign_in_at_the_provider(app, f"s-{student.student_number}")
         await signed_in_as(app, student)
         assert page.url == f"{server}/#cart", "not back where the student left"
@@ -244,6 +253,8 @@ async def test_when_the_sign_in_cannot_be_renewed_the_page_says_so_and_signs_in_
         await page.context.clear_cookies()
         expired = page.get_by_role("heading", name="Your session has expired — sign in again")
         await expect(expired).to_be_visible(timeout=(TOKEN_TTL + 4) * 1000)
+        violations = await serious_accessibility_violations(page)
+        assert violations == [], describe(violations)
 
         await page.get_by_role("button", name="Sign in again").click()
         await page.locator('input[name="login"]').fill(f"s-{student.student_number}")
