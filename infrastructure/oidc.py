@@ -25,7 +25,7 @@ from uuid import UUID
 import httpx
 import jwt
 
-from domain.errors import Forbidden, Unauthenticated
+from domain.errors import Forbidden, Unauthenticated, Unavailable
 from domain.model import Actor, Role
 from infrastructure.settings import Settings
 
@@ -70,6 +70,7 @@ class ProviderKeys:
         self._keys: dict[str | None, list[jwt.PyJWK]] = {}
         self._fetched_at: float | None = None  # monotonic, of the last good fetch
         self._tried_at: float | None = None  # monotonic, of the last attempt
+        self._failed = False  # whether that attempt failed
         self._lock = asyncio.Lock()
 
     def has(self, kid: str | None) -> bool:
@@ -87,6 +88,9 @@ class ProviderKeys:
             else self._keys.get(kid, [])
         )
         candidates = [key for key in held if key.algorithm_name == alg]
+        if not candidates and self._failed and (kid is None or kid not in self._keys):
+            # Not known to be a bad key: the provider could not be asked.
+            raise Unavailable("the identity provider's keys could not be fetched; try again")
         if kid is None and len(candidates) != 1:
             raise Unauthenticated(
                 f"the token names no key (kid) and the provider has no one {alg} key"
@@ -115,12 +119,12 @@ class ProviderKeys:
                 keys = await self._fetch()
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 self._jwks_uri = None  # discover again next time
+                self._failed = True
+                # The set held (if any) goes on answering: a provider's outage is no reason
+                # to refuse the tokens its keys still verify.
                 log.warning("the identity provider's keys could not be fetched: %s", exc)
-                if self._fetched_at is None:
-                    raise Unauthenticated(
-                        "the identity provider's keys could not be fetched; try again shortly"
-                    ) from None
                 return
+            self._failed = False
             self._keys = keys
             self._fetched_at = time.monotonic()
             log.info("identity provider keys fetched: %s", sorted(map(str, keys)))

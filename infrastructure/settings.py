@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     rate_ip: float = Field(2000.0, ge=0, validation_alias="COURSEREG_RATE_IP")
     rate_ip_burst: int = Field(4000, ge=1, le=1_000_000, validation_alias="COURSEREG_RATE_IP_BURST")
     # Trusted documents (README "Trusted documents"): `students` lets students and anonymous
-    # callers run only the student app's manifest; staff keep any document. Off by default:
-    # the contract is a public GraphQL API other frontends (CORS) write their own documents for.
+    # callers run only the student app's manifest; staff and advisors keep any document. Off
+    # by default: the contract is a public GraphQL API other frontends (CORS) write their own
+    # documents for.
     trusted_documents: Literal["off", "students"] = Field(
         "off", validation_alias="COURSEREG_TRUSTED_DOCUMENTS"
     )

@@ -88,7 +88,11 @@ def _form(page: str) -> tuple[str, dict[str, str]]:
 
 class OidcProvider:
     """One provider process; `rotate` restarts it on the same port (same issuer) with new
-    keys. Its state (sessions, grants) is in memory and does not survive a restart."""
+    keys. Its state (sessions, grants) is in memory and does not survive a restart.
+
+    The port, so the issuer, is chosen when the object is made: an app's settings can name
+    the issuer before the provider starts, and the provider can be started (or restarted)
+    once the app's URL is known and set in `redirect_uris` / `cors_origins`."""
 
     def __init__(
         self,
@@ -97,6 +101,7 @@ class OidcProvider:
         access_token_ttl: int = 600,
         redirect_uris: Sequence[str] = (DEFAULT_REDIRECT,),
         cors_origins: Sequence[str] = (),
+        post_logout_redirect_uris: Sequence[str] = (),
         keys: list[dict[str, Any]] | None = None,
         port: int | None = None,
         issuer: str | None = None,
@@ -106,6 +111,7 @@ class OidcProvider:
         self.access_token_ttl = access_token_ttl
         self.redirect_uris = list(redirect_uris)
         self.cors_origins = list(cors_origins)
+        self.post_logout_redirect_uris = list(post_logout_redirect_uris)
         self.port = port or free_port()
         self.issuer = issuer or f"http://127.0.0.1:{self.port}"
         self.keys = keys if keys is not None else new_key_set()
@@ -147,14 +153,18 @@ class OidcProvider:
             "OIDC_CLIENT_ID": CLIENT_ID,
             "OIDC_REDIRECT_URIS": ",".join(self.redirect_uris),
             "NODE_NO_WARNINGS": "1",
+            "OIDC_EXIT_WITH_STDIN": "1",
         }
         if self.cors_origins:
             env["OIDC_CORS_ORIGINS"] = ",".join(self.cors_origins)
+        if self.post_logout_redirect_uris:
+            env["OIDC_POST_LOGOUT_REDIRECT_URIS"] = ",".join(self.post_logout_redirect_uris)
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
                 ["node", "server.mjs"],
                 cwd=PROVIDER_DIR,
                 env=env,
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -178,7 +188,11 @@ class OidcProvider:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:
@@ -209,9 +223,13 @@ class OidcProvider:
         """The access token of a sign-in as `login_name` (Authorization Code + PKCE)."""
         return (await self.sign_in(login_name, scope))["access_token"]
 
-    async def sign_in(self, login_name: str, scope: str = "openid profile email") -> dict[str, Any]:
+    async def sign_in(
+        self, login_name: str, scope: str = "openid profile email", **extra: str
+    ) -> dict[str, Any]:
         """The token endpoint's answer (access_token, id_token, expires_in, ...) of a sign-in
-        through /auth, the development login form, consent when asked, and /token."""
+        through /auth, the development login form, consent when asked, and /token. `extra`
+        goes into the authorization request (e.g. prompt="consent" with offline_access, for
+        a refresh_token)."""
         verifier = secrets.token_urlsafe(48)
         state = secrets.token_urlsafe(16)
         redirect_uri = self.redirect_uris[0]
@@ -224,6 +242,7 @@ class OidcProvider:
             "nonce": secrets.token_urlsafe(16),
             "code_challenge": _s256(verifier),
             "code_challenge_method": "S256",
+            **extra,
         }
         async with httpx.AsyncClient(base_url=self.issuer, timeout=10.0) as client:
             answer = await client.get("/auth", params=params)

@@ -54,6 +54,12 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             print("a student token's --sub must be the student's id (a UUID)", file=sys.stderr)
             return EXIT_USAGE
+    if not settings.accepts_dev_tokens:
+        print(
+            "warning: this API accepts no HS256 development tokens (COURSEREG_OIDC_ISSUER is "
+            "set and COURSEREG_DEV_TOKENS is not true): sign in through the provider",
+            file=sys.stderr,
+        )
     print(TokenService(settings.jwt_secret).issue(role, args.sub, args.ttl))
     return EXIT_OK
 

@@ -46,6 +46,10 @@ def test_embedded_urls_fill_only_what_is_unset(monkeypatch: pytest.MonkeyPatch) 
         ("DATABASE_URL", "postgresql://localhost"),
         ("LOG_LEVEL", "chatty"),
         ("COURSEREG_WORKER_METRICS_PORT", "-1"),
+        ("COURSEREG_OIDC_ISSUER", "ftp://login.example.edu"),
+        ("COURSEREG_OIDC_LEEWAY_SECONDS", "-1"),
+        ("COURSEREG_OIDC_STUDENT_COLUMN", "last_name"),
+        ("COURSEREG_DEV_TOKENS", "maybe"),
     ],
 )
 def test_a_bad_value_names_its_variable(
@@ -55,3 +59,43 @@ def test_a_bad_value_names_its_variable(
     with pytest.raises(SettingsError) as error:
         load_settings()
     assert str(error.value).startswith(f"invalid settings: {variable}: ")
+
+
+def test_oidc_settings_default_and_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = load_settings()
+    assert plain.oidc_issuer is None and plain.accepts_dev_tokens
+    monkeypatch.setenv("COURSEREG_OIDC_ISSUER", "https://login.example.edu/realms/uni")
+    monkeypatch.setenv("COURSEREG_OIDC_AUDIENCE", "https://registration.example.edu")
+    monkeypatch.setenv("COURSEREG_OIDC_STAFF_VALUES", "registrar, registrar-admins ,")
+    monkeypatch.setenv("COURSEREG_OIDC_STUDENT_CLAIM", "email")
+    oidc = load_settings()
+    assert not oidc.accepts_dev_tokens
+    assert oidc.oidc_staff_values == ("registrar", "registrar-admins")
+    assert oidc.oidc_student_match == "email"
+    monkeypatch.setenv("COURSEREG_DEV_TOKENS", "true")
+    assert load_settings().accepts_dev_tokens
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"COURSEREG_OIDC_ISSUER": "https://login.example.edu"}, "COURSEREG_OIDC_AUDIENCE"),
+        ({"COURSEREG_DEV_TOKENS": "false"}, "COURSEREG_DEV_TOKENS"),
+        (
+            {
+                "COURSEREG_OIDC_ISSUER": "https://login.example.edu",
+                "COURSEREG_OIDC_AUDIENCE": "api",
+                "COURSEREG_DEMO_LOGIN": "true",
+            },
+            "COURSEREG_DEMO_LOGIN",
+        ),
+    ],
+)
+def test_oidc_settings_that_do_not_fit_together_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith(f"invalid settings: {named}: ")

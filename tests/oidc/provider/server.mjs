@@ -186,3 +186,9 @@ const server = provider.listen(port, '127.0.0.1', () => {
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// Started with a pipe as stdin (tests/oidc.py): its end means the test process is gone, so
+// no provider outlives a killed test run.
+if (env.OIDC_EXIT_WITH_STDIN === '1') {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
