@@ -59,11 +59,7 @@ def settings(settings: Settings, provider_port: int) -> Settings:
 
 
 @pytest.fixture
-async def provider(
-    server: str, provider_port: int, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[OidcProvider]:
-    # server.mjs reads it; OidcProvider passes the environment on.
-    monkeypatch.setenv("OIDC_POST_LOGOUT_REDIRECT_URIS", f"{server}/")
+async def provider(server: str, provider_port: int) -> AsyncIterator[OidcProvider]:
     # PyJWT writes key_ops ["sign"] into the RSA key, and oidc-provider then finds no key
     # to verify its own ID token with when it comes back as id_token_hint (sign-out).
     keys = [{k: v for k, v in key.items() if k != "key_ops"} for key in new_key_set()]
@@ -72,6 +68,7 @@ async def provider(
         port=provider_port,
         access_token_ttl=TOKEN_TTL,
         redirect_uris=[f"{server}/app/callback"],
+        post_logout_redirect_uris=[f"{server}/"],
     )
     try:
         await started.start()
