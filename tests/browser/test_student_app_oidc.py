@@ -165,6 +165,20 @@ async def test_a_staff_sign_in_gets_the_staff_notice(
         only_home_and_provider(app)
 
 
+async def test_a_sign_in_naming_no_student_here_says_to_ask_the_registrar(
+    provider: OidcProvider, server: str, browser: Any
+) -> None:
+    async with app_page(browser, server, also=(provider.issuer,)) as app:
+        await app.page.goto(f"{server}/")
+        await sign_in_at_the_provider(app, "s-not-enrolled-here")
+        refused = app.page.get_by_role("alert")
+        await expect(refused).to_contain_text("This sign-in was not accepted")
+        await expect(refused).to_contain_text("ask the registrar")
+        button = app.page.get_by_role("button", name="Sign in with your university account")
+        await expect(button).to_be_visible()
+        only_home_and_provider(app)
+
+
 async def waitlisted(
     api: Api, catalog: Catalog, provider: OidcProvider
 ) -> tuple[Offered, Any, Any]:

@@ -365,8 +365,12 @@ function SignedIn({ token, role, onSignOut, onUnauthenticated }) {
       else if (role === "student") onSignOut("This sign-in belongs to no student record.");
       else setMe(false);
     } catch (error) {
-      if (error.code === "UNAUTHENTICATED") onUnauthenticated(errorWords(error));
-      else setProblem({ words: errorWords(error), retry: whoAmI });
+      // A provider's fresh token refused here is about who it names (no student record,
+      // say): the API's own words say what to do, where a pasted one has lapsed.
+      const refused = ["UNAUTHENTICATED", "FORBIDDEN"].includes(error.code);
+      const words = !role && refused ? `This sign-in was not accepted: ${error.message}.` : errorWords(error);
+      if (error.code === "UNAUTHENTICATED") onUnauthenticated(words);
+      else setProblem({ words, retry: whoAmI });
     }
   }, []);
 
