@@ -5,16 +5,19 @@ fills the provider's login form, comes back signed in, registers and signs out (
 provider too). The access token is
 short-lived here, so the tests also see it renewed in the background (a hidden frame with
 prompt=none: the provider's session cookie is same-site) while a live waitlist feed goes on,
-and, once the provider's session is gone, "Your session has expired — sign in again"."""
+a lapsed token renewed on coming back to the page, and, once the provider's session is
+gone, "Your session has expired — sign in again"."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jwt
 import pytest
 from playwright.async_api import expect
 
@@ -242,6 +245,16 @@ async def test_the_token_is_renewed_before_it_lapses_and_the_live_waitlist_goes_
         assert "errors" not in body, body
         await expect(app.enrolled(section)).to_be_visible(timeout=5000)
         await expect(page.locator(".notices")).to_contain_text("you got a seat")
+
+        # Away until the token held for the tab lapsed: back, the page renews it at once
+        # (the provider's session is still there), no login form and no expiry notice.
+        held = await access_token(app)
+        await page.goto("about:blank")
+        lapses = jwt.decode(held, options={"verify_signature": False})["exp"]
+        await asyncio.sleep(max(lapses - time.time() + 0.5, 0))
+        await page.goto(f"{server}/#schedule")
+        await expect(app.enrolled(section)).to_be_visible()
+        assert await access_token(app) != held
         only_home_and_provider(app)
 
 

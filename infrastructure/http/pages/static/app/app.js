@@ -421,9 +421,16 @@ function OidcApp({ manager }) {
 
   useEffect(() => {
     let timer = null;
+    let renewing = null; // one silent sign-in at a time, whoever asks for it
+    const silently = () => {
+      renewing ??= manager.signinSilent().finally(() => {
+        renewing = null;
+      });
+      return renewing;
+    };
     const renew = async () => {
       try {
-        await manager.signinSilent(); // `loaded` below takes the new token
+        await silently(); // `loaded` below takes the new token
       } catch {
         // Not renewed (the provider unreachable, or it wants the student to sign in):
         // try again while the token lasts; when it lapses, `lapsed` says so.
@@ -438,9 +445,15 @@ function OidcApp({ manager }) {
       setMessage(null);
       setPhase("in");
     };
-    const lapsed = () => {
+    // The token lapsed before a renewal worked (or while the computer slept): one last try
+    // (the provider's session may still be there), else say so.
+    const lapsed = async () => {
       clearTimeout(timer);
-      setPhase((now) => (now === "in" ? "expired" : now));
+      try {
+        await silently();
+      } catch {
+        setPhase((now) => (now === "in" ? "expired" : now));
+      }
     };
     manager.events.addUserLoaded(loaded);
     manager.events.addAccessTokenExpired(lapsed);
@@ -470,12 +483,12 @@ function OidcApp({ manager }) {
       }
       const user = await manager.getUser();
       if (user && !user.expired) return loaded(user);
-      if (user?.refresh_token) {
+      if (user) {
         try {
-          await manager.signinSilent();
+          await silently(); // the stored sign-in lapsed (a reload after a while)
           return;
         } catch {
-          // the stored sign-in cannot be renewed: as lapsed
+          // it cannot be renewed: as lapsed
         }
       }
       setPhase(user ? "expired" : "out");
