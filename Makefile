@@ -105,7 +105,8 @@ bench-subscribers: install
 	$(BIN)/python -m bench.subscribers $(ARGS)
 
 ## make bench: the rush measured against the framework ceiling and a naive Postgres baseline,
-## all in one run (under 10 minutes, progress shown), then bench-subscribers as item 5;
+## all in one run (under 10 minutes, progress shown), then bench-subscribers as item 5 and the
+## import of 5,000 sections and 50,000 students from CSV (bench/imports.py) as item 6;
 ## results in docs/benchmarks/. Uses the PostgreSQL and Redis of DATABASE_URL / REDIS_URL
 ## (this machine's by default) with a database and key prefix of its own, and wrk.
 BENCH_STAMP := $(VENV)/.bench-installed

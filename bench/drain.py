@@ -19,12 +19,15 @@ from infrastructure.settings import Settings
 POLL_SECONDS = 0.02
 
 
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """`coursereg worker` as production runs it (its own process and pools)."""
+def start_worker(
+    settings: Settings, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`coursereg worker` as production runs it (its own process and pools); `env` adds
+    settings (the notifier's)."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "infrastructure.cli", "worker"],
-            env={**server_env(settings, 8000), "LOG_LEVEL": "INFO"},
+            env={**server_env(settings, 8000), "LOG_LEVEL": "INFO", **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

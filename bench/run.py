@@ -6,7 +6,11 @@ one run on one machine so the ratios are honest. Writes docs/benchmarks/results.
 3. The product: the domain's register in process (hot section, 200 sections) against the
    bare Lua script; over HTTP (hot section, 5 sections per request); the rush.
 4. Worker drain: rows/s into Postgres, and how long Postgres trails the rush's last answer.
+   The rush again with the worker's notifier e-mailing every notice (promotions) to an SMTP
+   server (bench/notify.py), against the rush with it off: the hot path must not notice.
 5. Subscriptions: bench/subscribers.py (another process; its own database).
+6. Import: bench/imports.py, 5,000 sections and 50,000 students from CSV files into a
+   database of its own, then the same files again (its own database).
 
 Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL; this machine's by default) and wrk.
 The bench makes and drops its own database and Redis key prefix.
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from bench import checks, http, report, storage
+from bench import checks, http, imports, notify, report, storage
 from bench.catalog import BenchCatalog, create_catalog, rush_sizes
 from bench.drain import lag, measure_drain, stop_worker, wait_drained
 from bench.measure import Result, tree_cpu_seconds
@@ -55,10 +59,12 @@ class RushKind:
     group: str  # the catalog's sections for it; results are keyed <group>_register / _drop
     first_student: int
     title: str
+    notify: bool = False  # the worker's notifier on, e-mailing to bench/notify.py's server
 
 
-RUSH_WITH_RULES = RushKind("rush", RUSH_STUDENTS, "")
+RUSH_WITH_RULES = RushKind("rush", RUSH_STUDENTS, " (notifier off)")
 RUSH_RULE_FREE = RushKind("rush_free", 2 * RUSH_STUDENTS, " (rules off)")
+RUSH_NOTIFY = RushKind("rush_notify", 3 * RUSH_STUDENTS, " (notifier on, e-mail)", notify=True)
 
 
 def parse() -> argparse.Namespace:
@@ -70,6 +76,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--storage-ops", type=int, default=40_000, help="calls per storage variant")
     p.add_argument("--skip-subscribers", action="store_true", help="leave out item 5")
     p.add_argument("--subscribers", type=int, default=10_000, help="item 5: held on one process")
+    p.add_argument("--skip-import", action="store_true", help="leave out item 6")
     return p.parse_args()
 
 
@@ -116,6 +123,7 @@ def groups() -> dict[str, list[int]]:
         "http_spread": [HOT_SEATS] * SPREAD,
         "rush": rush_sizes(SPREAD, rng),
         "rush_free": rush_sizes(SPREAD, rng),
+        "rush_notify": rush_sizes(SPREAD, rng),
     }
 
 
@@ -123,14 +131,14 @@ class Bench:
     def __init__(self, args: argparse.Namespace, settings: Settings, work: Path) -> None:
         self.args, self.settings, self.work = args, settings, work
         self.results: dict[str, Result] = {}
-        self.progress = Progress(14 if args.skip_subscribers else 15)
+        self.progress = Progress(15 + (not args.skip_subscribers) + (not args.skip_import))
 
     def add(self, result: Result) -> None:
         self.results[result.key] = result
         self.progress.show(result)
 
     async def run(self) -> None:
-        self.progress("catalog: 1 semester, 1,206 sections, 60,000 students (COPY)")
+        self.progress("catalog: 1 semester, 1,406 sections, 60,000 students (COPY)")
         catalog = await create_catalog(self.settings.postgres, groups(), STUDENTS)
         tune_collector()  # as `coursereg serve` does, for the in-process variants
         container = Container.build(self.settings)
@@ -325,6 +333,8 @@ class Bench:
                 )
             )
             await self.rush(container, catalog, server, RUSH_WITH_RULES)
+            self.progress("the same rush with the worker's notifier e-mailing each notice")
+            await self.rush(container, catalog, server, RUSH_NOTIFY)
         finally:
             server.stop()
         self.progress("the same rush on a server with the rules off (COURSEREG_RULES=false)")
@@ -342,12 +352,21 @@ class Bench:
         from bench.drain import start_worker
 
         self.progress("workers catch up on the HTTP runs' changes, then the rush begins")
-        worker = start_worker(self.settings, self.work / "worker.log")
-        try:
-            await wait_drained(container)
-            await self._rush(container, catalog, server, kind)
-        finally:
-            stop_worker(worker)
+        with notify.smtp_server(kind.notify) as mail:
+            env = mail.worker_env() if mail else {"COURSEREG_NOTIFY": "false"}
+            worker = start_worker(self.settings, self.work / f"worker-{kind.group}.log", env)
+            try:
+                await wait_drained(container)
+                await notify.wait_delivered(container)
+                if mail:
+                    mail.reset()
+                await self._rush(container, catalog, server, kind)
+                if mail:
+                    found = await notify.delivered(container, mail, self.settings.postgres)
+                    self.results[f"{kind.group}_drop"].invariants.update(found)
+                    self.results[f"{kind.group}_drop"].notes += notify.note(found)
+            finally:
+                stop_worker(worker)
 
     async def _rush(
         self, container: Container, catalog: BenchCatalog, server: Replica, kind: RushKind
@@ -467,6 +486,10 @@ def main() -> None:
         if not args.skip_subscribers:
             bench.progress("subscriptions: bench/subscribers.py (own database and servers)")
             data["subscriptions"] = subscribers(args, Path(tmp))
+        if not args.skip_import:
+            bench.progress("import: 5,000 sections and 50,000 students from CSV (own database)")
+            for result in asyncio.run(imports.measure_fresh(Path(tmp))):
+                bench.add(result)
     results = list(bench.results.values())
     data["load_after"] = list(os.getloadavg())
     data["ratios"] = report.ratios(bench.results)

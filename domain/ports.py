@@ -67,12 +67,15 @@ class Seats(Protocol):
         deadline: int = 0,
         replaces: UUID | None = None,
         held: Collection[UUID] = (),
+        checked: Mapping[UUID, str] | None = None,
     ) -> list[SectionResult]:
         """Take a seat or a place in line in each section, once per `op` (a repeat answers
         what the first run did), and not after `deadline` (epoch ms; the reservation the
         step acts under: then UNAVAILABLE). A place in line `replaces` an enrolled section
         (a swap left waiting). In the sections `held` (the student's slot holds them, no
-        rules were checked) only what the student has is said: ALREADY_*, else UNAVAILABLE."""
+        rules were checked) only what the student has is said: ALREADY_*, else UNAVAILABLE.
+        `checked`: per section, the fingerprint of the rules its reservation was checked
+        against (SectionRules.fingerprint); if staff changed them since, UNAVAILABLE."""
 
     async def drop(
         self,
@@ -82,11 +85,13 @@ class Seats(Protocol):
         checked: bool,
         op: str = "",
         deadline: int = 0,
+        why: str = "",
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         """Drop each section (None where unknown to the store), and who each freed seat went
         to or is held for. With `checked` (rules on) a seat is held pending the next
         student's check instead of going to them at once. Once per `op`, not after
-        `deadline`."""
+        `deadline`. `why`: the student did not ask for this drop (LINK_REQUIRED: a linked
+        section dropped with its last partner); the stream entry carries it (a notice)."""
 
     async def resolve(
         self,
@@ -133,6 +138,9 @@ class SectionSeats(Protocol):
 
     async def open_section(self, setup: SectionSetup) -> None:
         """Create the section's live state, or refresh its static data if it exists."""
+
+    async def holders(self, section_id: UUID) -> list[UUID]:
+        """The students the section has enrolled or in line (a seat held for them too)."""
 
     async def set_capacity(
         self, section_id: UUID, total_seats: int, request_id: str, checked: bool
@@ -437,6 +445,11 @@ class RuleMirror(Protocol):
     ) -> None:
         """A rebuild: the student's rule state and settled holdings per semester from the
         record, holdings in flight kept; marks the slot loaded, of this generation."""
+
+    async def refresh_holdings(self, setup: SectionSetup, student_ids: Sequence[UUID]) -> int:
+        """Staff changed the section's rules: each of these students' holding of it (in
+        whatever state) takes its new credits, meeting time and links, one atomic step per
+        student. The number of holdings changed."""
 
 
 class RuleStore(RuleChecks, RuleMirror, Protocol):

@@ -86,6 +86,8 @@ async def hand_on(
         if holder.kind is HolderKind.ENROLLED:
             continue  # given at once: nothing to check
         queue.extend(await hand_over(holder))
+    if not queue:  # exactly MAX_HANDOVERS (a capacity raise of 1000 seats) is no bug
+        return
     raise RuntimeError(f"more than {MAX_HANDOVERS} handovers in one request")
 
 
@@ -236,9 +238,9 @@ class Promoter:
         then the holdings are forgotten and the saga's index entry cleared. A failure before
         the end leaves LEAVING for the sweeper."""
         drops: Drops = []
-        for owner, group in itertools.groupby(leaving, lambda x: x.operation):
+        for (owner, why), group in itertools.groupby(leaving, lambda x: (x.operation, x.why)):
             ids = [x.section_id for x in group]
-            drops += await self.seats.drop(student_id, ids, request_id, True, owner)
+            drops += await self.seats.drop(student_id, ids, request_id, True, owner, why=why)
             if owner != op:  # LEAVING under another drop met on the way (marked first)
                 await self.rules.forget(student_id, semester_id, ids, "D", owner)
         gone = [x.section_id for x in leaving if x.operation == op]

@@ -8,6 +8,7 @@ this module holds the shapes both sides agree on and the pure conversions.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,6 +122,16 @@ class SectionRules:
     def intervals(self) -> list[tuple[int, int]]:
         return [i for m in self.meetings for i in m.intervals()]
 
+    def fingerprint(self) -> str:
+        """What a student's holding copies of these rules (course, credits, meeting minutes,
+        linked sections) as a short stable text, the same in every process. The section's
+        live state keeps its current one, and a seat step checked against other rules (a
+        request that read them before staff changed them) is refused: try again
+        (register.lua), so no holding keeps rules older than the section's."""
+        linked = sorted(str(s) for s in self.linked_sections)
+        text = repr((str(self.course_id), float(self.credits), self.intervals(), linked))
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
 
 class Holding(StrEnum):
     """How a student holds a section, in their rule state: a small state machine
@@ -142,6 +153,7 @@ class Leaving:
 
     section_id: UUID
     operation: str = ""
+    why: str = ""  # not asked for by the student: LINK_REQUIRED (Seats.drop)
 
 
 @dataclass(frozen=True, slots=True)

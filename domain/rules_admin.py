@@ -156,10 +156,22 @@ class RulesAdmin:
             raise BadInput("linked sections must be in the section's semester", field=field)
 
     async def _refresh(self, setups: Sequence[SectionSetup]) -> None:
+        """The live state follows the record at once: each section's static data (from
+        then on a seat step checked against the old rules is refused, register.lua), every
+        process told, then the holdings of everyone the section has enrolled or in line.
+        Whoever took a seat or a place before the static data changed is among those
+        holders; whoever did not is refused it. A holding over the student's credit limit
+        or clashing with another after the change stays (the registrar changed the
+        catalog; no one loses a seat for it); their next registrations are checked against
+        the new values (docs/holdings.md, "Rule changes")."""
         for setup in setups:
             await self.seats.open_section(setup)
         if setups:
             await self.sections.announce([s.section_id for s in setups])
+        for setup in setups:
+            if setup.rules is not None:
+                holders = await self.seats.holders(setup.section_id)
+                await self.rules.refresh_holdings(setup, holders)
 
     # -- student rules: mirrored into the student's Redis slot -------------------------------
 

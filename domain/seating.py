@@ -85,6 +85,11 @@ class PlainSeating:
         raise Unavailable("swap needs the registration rules, which are turned off")
 
 
+def fingerprint(setup: SectionSetup) -> str:
+    assert setup.rules is not None, "rules are checked only for sections that carry them"
+    return setup.rules.fingerprint()
+
+
 @dataclass(slots=True)
 class CheckedSeating:
     """Rules on: checked as a short saga (reserve in the student's slot, take seats,
@@ -118,8 +123,15 @@ class CheckedSeating:
                 )
         to_seat = [sid for sid in section_ids if sid not in results]
         held = {v.section_id for v in reservation.verdicts if v.held is not None}
+        fingerprints = {s.section_id: fingerprint(s) for s in checked}
         taken = await self.seats.register(
-            student_id, to_seat, request_id, op, reservation.deadline, held=held
+            student_id,
+            to_seat,
+            request_id,
+            op,
+            reservation.deadline,
+            held=held,
+            checked=fingerprints,
         )
         again = {v.section_id for v in reservation.verdicts if v.again}
         for result in taken:
@@ -175,7 +187,7 @@ class CheckedSeating:
         if marked.busy:
             raise Unavailable("a registration of this section is under way; try again shortly")
         leaving = [Leaving(setup.section_id, marked.operation or op)]
-        leaving += [Leaving(sid, op) for sid in marked.dependants]
+        leaving += [Leaving(sid, op, Rejection.LINK_REQUIRED) for sid in marked.dependants]
         drops = await self.promoter.give_up(
             student_id, setup.rules.semester_id, leaving, request_id, op, [setup]
         )
@@ -198,7 +210,13 @@ class CheckedSeating:
         if not verdict.passed or verdict.held is not None:
             return await self._swap_refused(student_id, new, verdict, op, request_id)
         (result,) = await self.seats.register(
-            student_id, [new_id], request_id, op, reservation.deadline, replaces=old_id
+            student_id,
+            [new_id],
+            request_id,
+            op,
+            reservation.deadline,
+            replaces=old_id,
+            checked={new_id: fingerprint(new)},
         )
         holding = holding_of(result)  # what the holding settles to: where they stand now
         answer = HOLDING_OF_RESULT.get(result.outcome)  # what the client is told

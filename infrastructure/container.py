@@ -14,6 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.catalog import CatalogService
+from domain.notifications import NotificationService
 from domain.promotion import PlainPromoter, Promoter, Promotion
 from domain.registration import Registrar
 from domain.rules import DEFAULT_MAX_CREDITS
@@ -26,6 +27,7 @@ from infrastructure.postgres.catalog import PostgresCatalog
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.postgres.database import make_engine, make_sessions
 from infrastructure.postgres.identities import PostgresStudentIdentities
+from infrastructure.postgres.notifications import PostgresNotificationRecords, PostgresOutbox
 from infrastructure.postgres.rules import PostgresRuleRecords
 from infrastructure.postgres.snapshot import PostgresSnapshot
 from infrastructure.ratelimit import RequestThrottle
@@ -131,6 +133,8 @@ class Container:
     rules_admin: RulesAdmin
     throttle: RequestThrottle
     pending: RedisPendingChanges
+    outbox: PostgresOutbox
+    notifications: PostgresNotificationRecords
     hub: RedisHub | None = None
 
     @classmethod
@@ -175,7 +179,7 @@ class Container:
             students=students,
             records=records,
             snapshot=snapshot,
-            changes=PostgresChangeLog(sessions),
+            changes=PostgresChangeLog(sessions, email=settings.email_enabled),
             stream=stream,
             state=StateLoader(
                 redis, scripts, keys, snapshot, students, stream, rules, settings.rules
@@ -194,6 +198,8 @@ class Container:
             rule_records=rule_records,
             rules_admin=RulesAdmin(records, rule_records, seats, rules, sections),
             pending=RedisPendingChanges(redis, scripts, keys),
+            outbox=PostgresOutbox(sessions),
+            notifications=PostgresNotificationRecords(sessions),
         )
 
     async def start_hub(self) -> RedisHub:
@@ -229,6 +235,7 @@ class Container:
             rules_admin=self.rules_admin,
             rule_records=self.rule_records,
             pending=self.pending,
+            notifications=NotificationService(self.notifications),
         )
 
     async def warm_students(self) -> int:

@@ -102,6 +102,54 @@ WORKER_APPLIED = Counter("coursereg_worker_changes_applied", "Changes a worker a
 WORKER_DEAD_LETTERED = Counter(
     "coursereg_worker_dead_lettered", "Changes a worker moved to a dead-letter stream"
 )
+# Notifications: counted by the worker that sends (its own /metrics port) ...
+NOTIFY_DELIVERIES = Counter(
+    "coursereg_notifications",
+    "Notification deliveries by channel (email, webhook) and outcome (sent, retried, dead)",
+    ["channel", "outcome"],
+)
+NOTIFY_LAG = Histogram(
+    "coursereg_notification_lag_seconds",
+    "From the event (the change's time) to its delivery, per channel",
+    ["channel"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
+)
+# ... and the outbox as Postgres holds it, read by the API when /metrics is scraped.
+NOTIFY_BACKLOG = Gauge(
+    "coursereg_notification_deliveries",
+    "Notification deliveries not sent: pending, retrying, dead",
+    ["state"],
+)
+NOTIFY_OLDEST = Gauge(
+    "coursereg_notification_oldest_undelivered_seconds",
+    "Age of the oldest event with a delivery not yet sent (0: none)",
+)
+
+
+def channel_label(channel: str) -> str:
+    """email, or webhook (one label for every subscriber: their ids are unbounded)."""
+    return channel.split(":", 1)[0]
+
+
+class NotificationMetrics:
+    """The notifier's observer (workers/notifier.py DeliveryObserver)."""
+
+    def sent(self, delivery: Any, lag_seconds: float) -> None:
+        label = channel_label(delivery.channel)
+        NOTIFY_DELIVERIES.labels(label, "sent").inc()
+        NOTIFY_LAG.labels(label).observe(max(lag_seconds, 0.0))
+
+    def retried(self, delivery: Any) -> None:
+        NOTIFY_DELIVERIES.labels(channel_label(delivery.channel), "retried").inc()
+
+    def dead(self, delivery: Any) -> None:
+        NOTIFY_DELIVERIES.labels(channel_label(delivery.channel), "dead").inc()
+
+
+def record_backlog(counts: dict[str, Any]) -> None:
+    for state in ("pending", "retrying", "dead"):
+        NOTIFY_BACKLOG.labels(state).set(float(counts.get(state, 0)))
+    NOTIFY_OLDEST.set(float(counts.get("oldest_undelivered_seconds", 0.0)))
 
 
 class HttpMetrics:
@@ -222,10 +270,14 @@ def _number(value: object) -> float:
 async def scrape(request: Request) -> Response:
     """/metrics: the registry in Prometheus's text format. With Redis away the gauges keep
     their last values and the counters still come out."""
+    container = request.app.state.container
     try:
-        container = request.app.state.container
         refreshed = refresh(container.redis, container.keys, container.hub)
         await asyncio.wait_for(refreshed, SCRAPE_TIMEOUT)
     except Exception as exc:
         logging.getLogger(__name__).warning("metrics: reading Redis failed: %s", exc)
+    try:
+        record_backlog(await asyncio.wait_for(container.outbox.counts(), SCRAPE_TIMEOUT))
+    except Exception as exc:
+        logging.getLogger(__name__).warning("metrics: reading the outbox failed: %s", exc)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -94,6 +94,48 @@ class Settings(BaseSettings):
     trusted_documents: Literal["off", "students"] = Field(
         "off", validation_alias="COURSEREG_TRUSTED_DOCUMENTS"
     )
+    # Notifications (README "Notifications"). E-mail goes out when SMTP_HOST is set; webhooks
+    # to the subscribers staff add (addWebhookSubscription). The notifier runs in each worker.
+    notify: bool = Field(True, validation_alias="COURSEREG_NOTIFY")
+    smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias="SMTP_PORT")
+    smtp_starttls: bool = Field(True, validation_alias="SMTP_STARTTLS")
+    smtp_user: str | None = Field(None, validation_alias="SMTP_USER")
+    smtp_password: str | None = Field(None, validation_alias="SMTP_PASSWORD")
+    smtp_from: str = Field(
+        "Registrar <registrar@localhost>", min_length=3, validation_alias="SMTP_FROM"
+    )
+    # One send's limit (SMTP or webhook); a claim lasts twice this plus a margin.
+    notify_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, validation_alias="COURSEREG_NOTIFY_TIMEOUT_SECONDS"
+    )
+    # Retries: exponential from the first delay, capped, with jitter; dead after the
+    # attempts (defaults: 30 s doubling to 1 h, 20 tries: about 14 h in all).
+    notify_retry_first_seconds: float = Field(
+        30.0, gt=0, le=86_400, validation_alias="COURSEREG_NOTIFY_RETRY_FIRST_SECONDS"
+    )
+    notify_retry_cap_seconds: float = Field(
+        3600.0, gt=0, le=86_400, validation_alias="COURSEREG_NOTIFY_RETRY_CAP_SECONDS"
+    )
+    notify_max_attempts: int = Field(
+        20, ge=1, le=1000, validation_alias="COURSEREG_NOTIFY_MAX_ATTEMPTS"
+    )
+    notify_poll_seconds: float = Field(
+        0.5, gt=0, le=60, validation_alias="COURSEREG_NOTIFY_POLL_SECONDS"
+    )
+    notify_concurrency: int = Field(
+        20, ge=1, le=500, validation_alias="COURSEREG_NOTIFY_CONCURRENCY"
+    )
+
+    @field_validator("smtp_host", "smtp_user", "smtp_password", mode="before")
+    @classmethod
+    def _smtp_empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable as empty: no server, no login.
+        return None if value == "" else value
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.notify and bool(self.smtp_host)
 
     # Sign-in through the university's OpenID provider (README "Sign-in (OIDC)"): the API
     # accepts its access tokens (JWTs, RS256/ES256/EdDSA) when an issuer is set.

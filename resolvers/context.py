@@ -15,6 +15,7 @@ import strawberry
 from domain.catalog import CatalogService
 from domain.errors import DomainError, RateLimited, Unauthenticated
 from domain.model import Actor
+from domain.notifications import NotificationService
 from domain.ports import Catalog, LiveEvents, PendingChanges, SeatStore
 from domain.registration import Registrar
 from domain.rule_records import RuleRecords
@@ -48,6 +49,7 @@ class Services:
     rules_admin: RulesAdmin
     rule_records: RuleRecords
     pending: PendingChanges
+    notifications: NotificationService
 
 
 @dataclass

@@ -14,6 +14,7 @@ from domain.rule_records import TimeTicket as TicketRecord
 from domain.rules import DEFAULT_CREDITS, DEFAULT_MAX_CREDITS, SectionRules
 from domain.rules_admin import require_attempts_page
 from resolvers.context import Info
+from schema import notifications as notes
 from schema import types
 from schema.rules import Hold, Meeting, WaitlistMode
 from schema.types import RegistrationStatus, Semester
@@ -137,6 +138,13 @@ class TimeTicket(types.TimeTicket):
 
 
 @strawberry.type
+class Notification(notes.Notification):
+    @strawberry.field
+    async def section(self, info: Info) -> Section:
+        return await _section(info, self.section_id)
+
+
+@strawberry.type
 class RegistrationAttempt(types.RegistrationAttempt):
     @strawberry.field
     async def section(self, info: Info) -> Section:
@@ -213,3 +221,23 @@ class Student(types.Student):
         require_attempts_page(wanted)
         found = await info.context.loaders.attempts.load((self.id, wanted))
         return [RegistrationAttempt.of(a) for a in found]
+
+    @strawberry.field(
+        description="E-mail on or off per kind (every kind listed; on unless turned off): "
+        "the student themself or staff."
+    )
+    async def notification_preferences(self, info: Info) -> list[notes.NotificationPreference]:
+        found = await info.context.services.notifications.email_preferences(
+            info.context.actor, self.id
+        )
+        return [notes.NotificationPreference(kind=kind, email=on) for kind, on in found]
+
+    @strawberry.field(
+        description="What this student was told of, newest first, with each channel's "
+        "delivery state: the student themself or staff."
+    )
+    async def notifications(self, info: Info, first: int | None = 50) -> list[Notification]:
+        found = await info.context.services.notifications.notifications(
+            info.context.actor, self.id, 50 if first is None else first
+        )
+        return [Notification.of(n) for n in found]

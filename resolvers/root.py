@@ -13,11 +13,17 @@ from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, SchemaExtension, ValidationCache
 
 from resolvers import catalog, live, registration
+from resolvers import notifications as notify
 from resolvers import rules as rule_changes
 from resolvers.context import Info
 from resolvers.objects import Course, Section, Student, TimeTicket
 from schema.checks import RefusingParserCache, WebsocketSubscriptions
 from schema.errors import CodedErrors, code_in_place
+from schema.notifications import (
+    NotificationPreferenceInput,
+    WebhookSubscription,
+    WebhookSubscriptionCreated,
+)
 from schema.rules import Hold, SectionRulesInput, SwapInput, SwapPayload
 from schema.types import (
     ClaimPayload,
@@ -68,6 +74,10 @@ class Query:
     @strawberry.field(description="The student named by the token's sub claim.")
     async def me(self, info: Info) -> Student | None:
         return await catalog.me(info)
+
+    @strawberry.field(description="Staff only: where notifications are posted as webhooks.")
+    async def webhook_subscriptions(self, info: Info) -> list[WebhookSubscription]:
+        return await notify.webhook_subscriptions(info)
 
 
 @strawberry.type
@@ -169,6 +179,28 @@ class Mutation:
         self, info: Info, student_id: UUID, course_id: UUID
     ) -> Student:
         return await rule_changes.record_completed_course(info, student_id, course_id)
+
+    @strawberry.mutation(
+        description="The student themself or staff: e-mail on or off per kind (kinds not "
+        "named keep their choice)."
+    )
+    async def set_notification_preferences(
+        self, info: Info, student_id: UUID, preferences: list[NotificationPreferenceInput]
+    ) -> Student:
+        return await notify.set_notification_preferences(info, student_id, preferences)
+
+    @strawberry.mutation(
+        description="Staff only. Every notification from now on is posted to `url`, signed "
+        "as Standard Webhooks specifies with `secret` (whsec_...; made if not given)."
+    )
+    async def add_webhook_subscription(
+        self, info: Info, url: str, secret: str | None = None, description: str | None = None
+    ) -> WebhookSubscriptionCreated:
+        return await notify.add_webhook_subscription(info, url, secret, description)
+
+    @strawberry.mutation(description="Staff only; its deliveries not yet sent go with it.")
+    async def remove_webhook_subscription(self, info: Info, id: UUID) -> bool:
+        return await notify.remove_webhook_subscription(info, id)
 
 
 @strawberry.type

@@ -119,7 +119,7 @@ async def _truncate(url: str) -> None:
     try:
         await connection.execute(
             "TRUNCATE registrations, waitlist, sections, courses, semesters, students, "
-            "stream_offsets CASCADE"
+            "stream_offsets, webhook_subscriptions CASCADE"
         )
     finally:
         await connection.close()

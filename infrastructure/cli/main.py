@@ -12,6 +12,9 @@ from collections.abc import Iterator, Sequence
 from infrastructure.cli.command import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Command, CommandFailed
 from infrastructure.cli.demo import SEED_DEMO
 from infrastructure.cli.embedded import EmbeddedUnavailable
+from infrastructure.cli.export import EXPORT
+from infrastructure.cli.imports import IMPORT
+from infrastructure.cli.notifications import NOTIFICATIONS
 from infrastructure.cli.ops import MIGRATE, REBUILD_CACHE, RECONCILE, TOKEN
 from infrastructure.cli.serve import RUN, SERVE, WORKER
 from infrastructure.cli.tickets import TICKETS
@@ -28,6 +31,9 @@ COMMANDS: tuple[Command, ...] = (
     RECONCILE,
     REBUILD_CACHE,
     TICKETS,
+    IMPORT,
+    EXPORT,
+    NOTIFICATIONS,
 )
 
 

@@ -20,10 +20,13 @@ from infrastructure.metrics import (
     WORKER_BATCH_SECONDS,
     WORKER_BATCH_SIZE,
     WORKER_DEAD_LETTERED,
+    NotificationMetrics,
 )
+from infrastructure.notify.channels import Channels, http_client, make_channels
 from infrastructure.postgres.changes import PostgresChangeLog
 from infrastructure.redis.streams import RedisChangeStream
 from infrastructure.settings import Settings
+from workers.notifier import Notifier
 from workers.persister import Persister
 
 log = logging.getLogger(__name__)
@@ -74,13 +77,29 @@ def make_persister(container: Container, consumer: str, sweep: bool = True) -> P
     settings = container.settings
     return Persister(
         stream=ObservedChangeStream(container.redis, container.scripts, container.keys),
-        changes=ObservedChangeLog(container.sessions),
+        changes=ObservedChangeLog(container.sessions, email=settings.email_enabled),
         shards=settings.shards,
         consumer=consumer,
         batch=settings.worker_batch,
         max_attempts=settings.max_job_attempts,
         lease_ms=settings.lease_ms,
         sweep=container.promoter.sweep if sweep else None,
+    )
+
+
+def make_notifier(container: Container, channels: Channels) -> Notifier:
+    """A worker's notifier: the outbox's deliveries, by these channels."""
+    settings = container.settings
+    return Notifier(
+        outbox=container.outbox,
+        channel=channels,
+        timeout=settings.notify_timeout_seconds,
+        retry_first=settings.notify_retry_first_seconds,
+        retry_cap=settings.notify_retry_cap_seconds,
+        max_attempts=settings.notify_max_attempts,
+        poll=settings.notify_poll_seconds,
+        concurrency=settings.notify_concurrency,
+        observer=NotificationMetrics(),
     )
 
 
@@ -107,10 +126,17 @@ async def run_worker(settings: Settings, consumer: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     persister = make_persister(container, consumer)
-    log.info("worker %s started", consumer)
+    client = http_client(settings)
+    channels = make_channels(settings, client)
+    loops = [persister.run(stop)]
+    if settings.notify:
+        loops.append(make_notifier(container, channels).run(stop))
+    log.info("worker %s started (notifier %s)", consumer, "on" if settings.notify else "off")
     try:
         with metrics_server(settings.worker_metrics_port):
-            await persister.run(stop)
+            await asyncio.gather(*loops)
     finally:
+        channels.close()
+        await client.aclose()
         await container.close()
         log.info("worker %s stopped: %d changes applied", consumer, persister.stats.applied)

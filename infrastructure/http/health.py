@@ -88,6 +88,8 @@ async def health(request: Request) -> JSONResponse:
         body["dead_letters"] = await container.stream.dead_letter_count(container.keys.shards)
         body["recovery"] = await container.state.last_report()
         body["workers"] = await container.stream.live_workers()
+    if postgres["status"] == "up":
+        body["notifications"] = await _timed(container.outbox.counts())
     hub = container.hub
     if hub is not None:
         body["subscriptions"] = {
@@ -97,7 +99,11 @@ async def health(request: Request) -> JSONResponse:
         }
     if redis["status"] != "up":
         status, code = "down", 503
-    elif postgres["status"] != "up" or body.get("dead_letters"):
+    elif (
+        postgres["status"] != "up"
+        or body.get("dead_letters")
+        or body.get("notifications", {}).get("dead")
+    ):
         status, code = "degraded", 200
     else:
         status, code = "ok", 200

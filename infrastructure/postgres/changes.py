@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.changes import Change, Effects, after, fold, parse_position
 from domain.leases import Fenced, Lease
+from domain.notifications import notices_of
 from domain.schedule import registration_id
 from infrastructure.postgres.database import is_connection_error, unit_of_work
 from infrastructure.postgres.models import (
@@ -39,6 +40,7 @@ from infrastructure.postgres.models import (
     StreamOffsetRow,
     WaitlistRow,
 )
+from infrastructure.postgres.outbox import write_notices
 from infrastructure.postgres.section_rules import any_of
 
 # The attempts log (migration 0002), written here by name: an append-only table.
@@ -95,8 +97,12 @@ DELETE_WAITING = delete(WAITLIST).where(
 
 
 class PostgresChangeLog:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """`email`: the notices of a batch get an e-mail delivery each (SMTP is configured);
+    the outbox rows and webhook deliveries are written either way (outbox.py)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], email: bool = False) -> None:
         self.sessions = sessions
+        self.email = email
 
     async def take_over(self, lease: Lease) -> None:
         """Raise the shard's epoch to the lease's. Each epoch takes a shard over once, so
@@ -116,6 +122,7 @@ class PostgresChangeLog:
         async with unit_of_work(self.sessions) as session:
             todo = after(await self._owned(session, lease), changes)
             if todo:
+                await write_notices(session, notices_of(todo), self.email)
                 await write_effects(session, fold(todo))
                 await self._advance(session, lease.shard, todo[-1], len(todo))
         return len(todo)
@@ -136,6 +143,7 @@ class PostgresChangeLog:
             for change in todo:
                 try:
                     async with session.begin_nested():
+                        await write_notices(session, notices_of([change]), self.email)
                         await write_effects(session, fold([change]))
                 except Exception as exc:  # the caller decides: retry or dead-letter
                     if is_connection_error(exc):

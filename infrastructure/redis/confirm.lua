@@ -24,6 +24,9 @@ local generation = loaded(KEYS[1])
 if not generation then return {'UNAVAILABLE', 0, ''} end
 local raw = redis.call('HGET', KEYS[2], id)
 local entry = raw and cjson.decode(raw) or {h = 'W', c = s.c, cr = s.cr, m = s.m, l = s.l}
+-- A holding keeps the section's rules current (staff's changes refresh it, refresh.lua),
+-- while the caller's copy may be older: the holding's are checked and kept.
+s.c, s.cr, s.m, s.l = entry.c, entry.cr, entry.m, entry.l
 if entry.h == 'D' or (entry.h == 'R' and ARGV[7] ~= '1') then return {'BUSY', 0, generation} end
 if entry.h == 'E' then return {'OK', 0, generation} end
 
@@ -36,6 +39,5 @@ if entry.h == 'W' then
 end
 if not reserve then return {'OK', 0, generation} end
 entry.h, entry.dl, entry.op = 'P', deadline, op
-entry.c, entry.cr, entry.m, entry.l = s.c, s.cr, s.m, s.l
 redis.call('HSET', KEYS[2], id, cjson.encode(entry))
 return {'OK', deadline, generation}

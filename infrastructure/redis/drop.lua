@@ -12,6 +12,8 @@
 -- ARGV[1] student id   ARGV[2] section id   ARGV[3] channel   ARGV[4] request id
 -- ARGV[5] 1 when registration rules are checked   ARGV[6] operation ('' none)
 -- ARGV[7] memo lifetime (ms)   ARGV[8] deadline (epoch ms, 0 none: lib/once.lua)
+-- ARGV[9] why the student is dropped when they did not ask for it ('' or absent: they
+--   did): LINK_REQUIRED for a linked section dropped with its last partner (a notification)
 --
 -- Reply: {outcome, available seats, holder, ...}: outcome DROPPED | LEFT_WAITLIST |
 --   NOT_REGISTERED | NOT_FOUND | UNAVAILABLE; holders as returned by pass_on.
@@ -22,6 +24,7 @@
 local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local checked = ARGV[5] == '1'
 local op, ttl, deadline = ARGV[6] or '', ARGV[7], tonumber(ARGV[8] or '0')
+local why = ARGV[9] or ''
 
 local earlier = recall(KEYS[9], op)
 if earlier then return earlier end
@@ -34,8 +37,13 @@ local outcome, holders
 if redis.call('SREM', KEYS[2], student) == 1 then
   outcome, event.k = 'DROPPED', 'drop'
   event.v = redis.call('HINCRBY', KEYS[4], 'version', 1)
-  redis.call('XADD', KEYS[5], '*', 'k', 'drop', 's', section, 'u', student,
-    'v', event.v, 'at', now, 'rid', rid)
+  if why ~= '' then
+    redis.call('XADD', KEYS[5], '*', 'k', 'drop', 's', section, 'u', student, 'why', why,
+      'v', event.v, 'at', now, 'rid', rid)
+  else
+    redis.call('XADD', KEYS[5], '*', 'k', 'drop', 's', section, 'u', student,
+      'v', event.v, 'at', now, 'rid', rid)
+  end
   holders = pass_on_seats(1, section, event.v, now, rid, checked, event)
 else
   local rank = redis.call('ZRANK', KEYS[3], student)

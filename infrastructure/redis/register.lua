@@ -23,6 +23,11 @@
 --         say what the student has; if the section has them neither enrolled nor in line,
 --         the holding is on its way out (a skip, a claim refused), so UNAVAILABLE, taking
 --         nothing the rules were not checked for
+-- ARGV[10] the fingerprint of the rules the student's reservation was checked against
+--         ('' none: rules off, or nothing checked): if the section's (meta rv) differs, staff
+--         changed them since, and the seat step refuses (UNAVAILABLE: try again). So whoever
+--         holds the section got it under its current rules or before they changed, and
+--         the change's refresh of holdings finds them (domain/rules_admin.py)
 --
 -- Reply: {outcome, available seats, waitlist position (0 if none), reason ('' if none)},
 --   and for a replayed reply a fifth: where the student stands now (ENROLLED | WAITLISTED |
@@ -37,6 +42,7 @@ local student, section, channel, rid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local op, ttl = ARGV[5] or '', ARGV[6]
 local deadline, replaces = tonumber(ARGV[7] or '0'), ARGV[8] or ''
 local known = ARGV[9] == '1'
+local checked = ARGV[10] or ''
 
 local earlier = recall(KEYS[9], op)
 if earlier then
@@ -53,11 +59,14 @@ end
 if redis.call('EXISTS', KEYS[6]) == 0 or past(deadline) then
   return {'REJECTED', 0, 0, 'UNAVAILABLE'}
 end
-local meta = redis.call('HMGET', KEYS[4], 'total', 'active', 'opens', 'closes', 'wlcap')
+local meta = redis.call('HMGET', KEYS[4], 'total', 'active', 'opens', 'closes', 'wlcap', 'rv')
 if not meta[1] then
   return {'REJECTED', 0, 0, 'SECTION_NOT_FOUND'}
 end
 local seats = tonumber(redis.call('GET', KEYS[1]) or '0')
+if checked ~= '' and meta[6] and meta[6] ~= checked then
+  return {'REJECTED', seats, 0, 'UNAVAILABLE'}
+end
 if meta[2] ~= '1' then
   return {'REJECTED', seats, 0, 'SECTION_INACTIVE'}
 end

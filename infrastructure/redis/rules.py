@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 RESERVATION_MS = 30_000
 LEAVE_SWEEP_MS = 2_000
+MIRROR_CHUNK = 1_000  # students per pipelined round trip (mirror_many)
+REFRESH_CHUNK = 500
 IN_FLIGHT = (Holding.RESERVED, Holding.PROMOTING, Holding.LEAVING)
 
 
@@ -404,9 +406,21 @@ class RedisRuleStore:
     ) -> None:
         await self._load(rules, held, generation)
 
+    async def mirror_many(self, rules: Sequence[StudentRules]) -> None:
+        """mirror for many students, pipelined (`coursereg import`'s new students)."""
+        for i in range(0, len(rules), MIRROR_CHUNK):
+            await self.scripts.run_many(
+                [self._load_call(r, {}, generation="") for r in rules[i : i + MIRROR_CHUNK]]
+            )
+
     async def _load(
         self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], generation: str
     ) -> None:
+        await self.scripts.run(self._load_call(rules, held, generation))
+
+    def _load_call(
+        self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], generation: str
+    ) -> Call:
         student = rules.student_id
         facts = {
             StudentFact.HOLDS: rules.holds,
@@ -425,7 +439,22 @@ class RedisRuleStore:
                 str(h.section_id): _fields(h.rules, h.holding, h.swap_from) for h in sections
             }
             args.append(json.dumps(entries, separators=(",", ":")))
-        await self.scripts.load_student(keys=keys, args=args)
+        return Call(self.scripts.load_student, keys, args)
+
+    async def refresh_holdings(self, setup: SectionSetup, student_ids: Sequence[UUID]) -> int:
+        """refresh.lua per student (their own slot), pipelined in chunks."""
+        assert setup.rules is not None, "holdings copy only sections that carry rules"
+        semester = setup.rules.semester_id
+        copy = json.dumps(_holding_fields(setup.rules), separators=(",", ":"))
+        section = str(setup.section_id)
+        changed = 0
+        for i in range(0, len(student_ids), REFRESH_CHUNK):
+            batch = Batch(self.scripts)
+            for student in student_ids[i : i + REFRESH_CHUNK]:
+                keys = [self.keys.holdings(student, semester)]
+                batch.call(Call(self.scripts.refresh, keys, [section, copy]))
+            changed += sum(1 for state in await batch.execute() if state != "-")
+        return changed
 
     async def holdings(self, student_id: UUID, semester_id: UUID) -> list[HoldingState]:
         raw: dict[Any, Any] = await self.redis.hgetall(self.keys.holdings(student_id, semester_id))

@@ -67,6 +67,7 @@ class Scripts:
     mark: AsyncScript
     confirm: AsyncScript
     load_student: AsyncScript
+    refresh: AsyncScript
     append: AsyncScript
     answer: AsyncScript
     acquire: AsyncScript

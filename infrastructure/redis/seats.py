@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from uuid import UUID
 
 from redis.commands.core import AsyncScript
@@ -28,6 +28,7 @@ from infrastructure.redis.scripts import MEMO_MS, Call, Scripts
 
 # The scripts reply 0 seats for these; the count is not known, so the answer leaves it out.
 UNKNOWN_SEATS = (Rejection.UNAVAILABLE, Rejection.SECTION_NOT_FOUND)
+OPEN_CHUNK = 1_000
 
 
 def _section_result(section_id: UUID, reply: list) -> SectionResult:
@@ -85,8 +86,10 @@ class RedisSeatStore:
         deadline: int = 0,
         replaces: UUID | None = None,
         held: Collection[UUID] = (),
+        checked: Mapping[UUID, str] | None = None,
     ) -> list[SectionResult]:
         swap = str(replaces) if replaces else ""
+        rules = checked or {}
         calls = [
             self._once(
                 self.scripts.register,
@@ -98,6 +101,7 @@ class RedisSeatStore:
                 deadline,
                 swap,
                 "1" if sid in held else "0",
+                rules.get(sid, ""),
             )
             for sid in section_ids
         ]
@@ -112,10 +116,14 @@ class RedisSeatStore:
         checked: bool,
         op: str = "",
         deadline: int = 0,
+        why: str = "",
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         flag = ("1" if checked else "0",)
+        after = (why,) if why else ()
         calls = [
-            self._once(self.scripts.drop, sid, str(student_id), request_id, flag, op, deadline)
+            self._once(
+                self.scripts.drop, sid, str(student_id), request_id, flag, op, deadline, *after
+            )
             for sid in section_ids
         ]
         answers: list[tuple[DropAnswer, list[Holder]] | None] = []
@@ -224,18 +232,49 @@ class RedisSeatStore:
         return [None if r is None else int(r) + 1 for r in replies]
 
     async def open_section(self, setup: SectionSetup) -> None:
+        await self.scripts.run(self._open(setup))
+
+    async def open_sections(self, setups: Sequence[SectionSetup]) -> None:
+        """open_section for many, pipelined (`coursereg import`)."""
+        for i in range(0, len(setups), OPEN_CHUNK):
+            await self.scripts.run_many([self._open(s) for s in setups[i : i + OPEN_CHUNK]])
+
+    def _open(self, setup: SectionSetup) -> Call:
         k = self.keys.section(setup.section_id)
-        await self.scripts.open_section(
-            keys=[k.seats, k.enrolled, k.waitlist, k.meta],
-            args=[
-                setup.total_seats,
-                1 if setup.active else 0,
-                epoch_ms(setup.opens_at),
-                epoch_ms(setup.closes_at),
-                setup.version,
-                *static_fields(setup),
-            ],
-        )
+        args = [
+            setup.total_seats,
+            1 if setup.active else 0,
+            epoch_ms(setup.opens_at),
+            epoch_ms(setup.closes_at),
+            setup.version,
+            *static_fields(setup),
+        ]
+        return Call(self.scripts.open_section, [k.seats, k.enrolled, k.waitlist, k.meta], args)
+
+    async def seats_taken(self, section_ids: Sequence[UUID]) -> list[tuple[int, int] | None]:
+        """Per section, (total seats, seats taken: enrolled or held for a student in line)
+        as capacity.lua counts them; None without live state."""
+        pipe = self.redis.pipeline(transaction=False)
+        for sid in section_ids:
+            k = self.keys.section(sid)
+            pipe.hget(k.meta, "total")
+            pipe.scard(k.enrolled)
+            pipe.hlen(k.held)
+        replies = await pipe.execute()
+        found: list[tuple[int, int] | None] = []
+        for i in range(len(section_ids)):
+            total, enrolled, held = replies[3 * i : 3 * i + 3]
+            found.append(None if total is None else (int(total), int(enrolled) + int(held)))
+        return found
+
+    async def holders(self, section_id: UUID) -> list[UUID]:
+        k = self.keys.section(section_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(k.enrolled)
+        pipe.zrange(k.waitlist, 0, -1)
+        pipe.hkeys(k.held)
+        enrolled, waiting, held = await pipe.execute()
+        return [UUID(s) for s in dict.fromkeys([*enrolled, *waiting, *held])]
 
     async def standing(self, student_id: UUID, section_id: UUID) -> Standing | None:
         k = self.keys.section(section_id)
@@ -273,6 +312,8 @@ def static_fields(setup: SectionSetup) -> list[str]:
     return [
         "rules",
         rules_json(setup),
+        "rv",
+        rules.fingerprint(),
         "wlcap",
         "" if rules.waitlist_capacity is None else str(rules.waitlist_capacity),
         "mode",

@@ -34,6 +34,9 @@ from tests.explorer.world import Lifetimes, World, shorten
 
 REQUESTS = ("register", "drop", "swap", "claim", "decline", "capacity")
 OPERATOR = ("rebuild", "lose")  # never killed nor faulted; one at a time (they take a lock)
+# Staff's rule changes (a course's credits): never killed nor faulted, one at a time and
+# never beside a rebuild (docs/holdings.md "Rule changes": both are known gaps).
+RULE_CHANGES = ("credits",)
 BATCH = 1000
 WORKER = "explorer"
 LEASE_MS = 600_000  # the explorer's one worker never loses a lease by time
@@ -57,7 +60,7 @@ async def retried(request: Callable[[], Awaitable[T]]) -> T:
 @dataclass(frozen=True, slots=True)
 class Spec:
     """What an action is: a kind and its student, sections (indexes in the world) and
-    new total (capacity)."""
+    new total (capacity), or the new credits of the section's course (credits)."""
 
     kind: str
     student: int = -1
@@ -68,13 +71,15 @@ class Spec:
         who = f" {world.students[self.student].name}" if self.student >= 0 else ""
         where = ",".join(world.sections[i].name for i in self.sections)
         more = f" -> {self.total} seats" if self.kind == "capacity" else ""
+        if self.kind == "credits":
+            more = f" -> {self.total} credits"
         if self.kind == "lose":
             return f"lose the node of {where}'s shard"
         return f"{self.kind}{who} {where}{more}".rstrip()
 
     @property
     def killable(self) -> bool:
-        return self.kind not in OPERATOR and self.kind != "persist"
+        return self.kind not in (*OPERATOR, *RULE_CHANGES) and self.kind != "persist"
 
     @property
     def faultable(self) -> bool:
@@ -111,6 +116,7 @@ class Actions:
             "claim": lambda: self._claim(name, student, sections[0]),
             "decline": lambda: self._decline(name, student, sections[0]),
             "capacity": lambda: self._capacity(name, sections[0], spec.total),
+            "credits": lambda: self._credits(sections[0], spec.total),
             "sweep": self._sweep,
             "persist": self._persist,
             "rebuild": self._rebuild,
@@ -196,6 +202,14 @@ class Actions:
         await self.container.catalog.set_section_capacity(STAFF, section, total, name)
         self._answered(name, f"{total} seats", [("capacity", section, "")])
         return f"{total} seats"
+
+    async def _credits(self, section: UUID, credits: int) -> str:
+        """Staff set the credits of the section's course (every section of it, and every
+        holding of those, follows: docs/holdings.md "Rule changes")."""
+        course = self.world.section(section).course_id
+        await self.container.rules_admin.set_course_rules(STAFF, course, float(credits), None)
+        self.model.credits[course] = float(credits)
+        return f"{credits} credits"
 
     async def _sweep(self) -> str:
         settled = await self.container.promoter.sweep(list(range(self.container.keys.shards)))

@@ -210,12 +210,33 @@ def check_answers(model: Model) -> list[Violation]:
     return found
 
 
-def check_at_rest(snap: Snapshot, world: World) -> list[Violation]:
+def _stale_rules(
+    name: str, held: dict[str, dict[str, Any]], world: World, model: Model
+) -> list[Violation]:
+    """Each holding counts its course's credits as staff last set them."""
+    found = []
+    for sid, entry in held.items():
+        section = world.section(UUID(sid))
+        want = model.credits[section.course_id]
+        if float(entry.get("cr", -1)) != want:
+            found.append(
+                Violation(
+                    "holding-stale-rules",
+                    f"{name} {section.name}",
+                    f"holds {entry.get('cr')} credits, the course has {want}",
+                )
+            )
+    return found
+
+
+def check_at_rest(snap: Snapshot, world: World, model: Model) -> list[Violation]:
     """No live request, every deadline past and swept: holdings are exactly the sections'
-    state (E enrolled, W waiting), and nothing is held or reserved any more."""
+    state (E enrolled, W waiting), each with its course's credits as staff last set them,
+    and nothing is held or reserved any more."""
     found = []
     for st in world.students:
         held = snap.holdings[st.id]
+        found += _stale_rules(st.name, held, world, model)
         for s in world.sections:
             state = snap.sections[s.id]
             me = str(st.id)

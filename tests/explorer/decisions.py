@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tests.explorer.actions import OPERATOR, Spec
+from tests.explorer.actions import OPERATOR, RULE_CHANGES, Spec
 from tests.explorer.faults import Fault
 from tests.explorer.model import Model
 from tests.explorer.scheduler import Action, Scheduler
@@ -32,6 +32,9 @@ KINDS = {
     "rebuild": 3,
     "lose": 3,
 }
+# Staff's rule changes: drawn (after the kinds above, so the seeds that found a race before
+# these existed replay as they did) only when a run asks for them (exploration.py).
+RULE_KINDS = {"credits": 4}
 P_KILL, P_SLEEP = 0.03, 0.02  # per decision, among the steps
 P_LOST, P_RESEND = 0.03, 0.03  # per step of a request
 P_DEMOTE = 0.1  # per step, by priority: the action about to run drops below all others
@@ -52,10 +55,12 @@ class Swarm:
     resend: float
 
     @classmethod
-    def draw(cls, rng: random.Random) -> Swarm:
+    def draw(cls, rng: random.Random, rule_changes: bool = False) -> Swarm:
         kinds = {kind: weight * rng.choice(SWARM) for kind, weight in KINDS.items()}
         kinds["register"] = KINDS["register"]  # without registers nothing happens
         scaled = [p * rng.choice(SWARM) for p in (P_KILL, P_SLEEP, P_LOST, P_RESEND)]
+        if rule_changes:
+            kinds |= {kind: weight * rng.choice(SWARM) for kind, weight in RULE_KINDS.items()}
         return cls(kinds, *scaled)
 
     def describe(self) -> str:
@@ -111,6 +116,20 @@ def operator_busy(scheduler: Scheduler) -> bool:
     return any(a.label.split(" ")[0] in OPERATOR for a in scheduler.live())
 
 
+def rules_changing(scheduler: Scheduler) -> bool:
+    return any(a.label.split(" ")[0] in RULE_CHANGES for a in scheduler.live())
+
+
+def excluded(kind: str, scheduler: Scheduler) -> bool:
+    """An operator's command waits for the other and for a rule change; a rule change
+    for an operator's command and for the other rule change."""
+    if kind in OPERATOR:
+        return operator_busy(scheduler) or rules_changing(scheduler)
+    if kind in RULE_CHANGES:
+        return operator_busy(scheduler) or rules_changing(scheduler)
+    return False
+
+
 class Seeded:
     """Half the seeds pick the next step uniformly among the parked actions; the other half
     by priority, as PCT does (Burckhardt et al., "A randomized scheduler with probabilistic
@@ -126,13 +145,14 @@ class Seeded:
         model: Model,
         scheduler: Scheduler,
         budget: int,
+        rule_changes: bool = False,
     ) -> None:
         self.rng, self.world, self.model = rng, world, model
         self.scheduler, self.budget = scheduler, budget
         self.started = 0
         self.by_priority = rng.random() < 0.5
         self.priority: dict[int, float] = {}
-        self.swarm = Swarm.draw(rng)
+        self.swarm = Swarm.draw(rng, rule_changes)
 
     def next(self) -> Decision | None:
         runnable = self.scheduler.runnable()
@@ -171,9 +191,7 @@ class Seeded:
         return self.rng.random() < (0.35 if live < 2 else 0.2 if live < 5 else 0.0)
 
     def _spec(self) -> Spec:
-        kinds = {k: w for k, w in self.swarm.kinds.items() if w}
-        if operator_busy(self.scheduler):
-            kinds.pop("rebuild", None), kinds.pop("lose", None)
+        kinds = {k: w for k, w in self.swarm.kinds.items() if w and not excluded(k, self.scheduler)}
         kind = self.rng.choices(list(kinds), weights=list(kinds.values()))[0]
         n_students, n_sections = len(self.world.students), len(self.world.sections)
         student = self.rng.randrange(n_students)
@@ -192,6 +210,10 @@ class Seeded:
             return Spec(kind, sections=(section,), total=max(1, min(MAX_SEATS, total)))
         if kind == "lose":
             return Spec(kind, sections=(section,))
+        if kind == "credits":
+            course = self.world.sections[section].course_id
+            credits = 4 if self.model.credits[course] == 3.0 else 3
+            return Spec(kind, sections=(section,), total=credits)
         return Spec(kind)
 
     def _held_pair(self, kind: str, student: int, section: int) -> tuple[int, int]:
@@ -232,9 +254,8 @@ class Scripted:
     def _applies(self, decision: Decision) -> bool:
         actions = self.scheduler.actions
         if isinstance(decision, Start):
-            operator = decision.spec.kind in OPERATOR
-            return decision.number not in actions and not (
-                operator and operator_busy(self.scheduler)
+            return decision.number not in actions and not excluded(
+                decision.spec.kind, self.scheduler
             )
         if isinstance(decision, Sleep):
             return True

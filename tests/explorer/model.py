@@ -10,7 +10,7 @@ from uuid import UUID
 
 from domain.changes import parse_position
 from tests.explorer.snapshot import Entry, Snapshot
-from tests.explorer.world import World
+from tests.explorer.world import CREDITS, World
 
 Position = tuple[int, int]
 # A change an answer stands for: (stream entry kind, section, student or "" for a
@@ -56,9 +56,11 @@ class Model:
     answers: list[Acknowledged] = field(default_factory=list)
     unchecked: list[Acknowledged] = field(default_factory=list)
     holding: dict[tuple[UUID, str], str] = field(default_factory=dict)
+    credits: dict[UUID, float] = field(default_factory=dict)  # per course, as staff set it
 
     def __post_init__(self) -> None:
         self.total = {s.id: s.seats for s in self.world.sections}
+        self.credits = {s.course_id: CREDITS for s in self.world.sections}
 
     def acknowledge(self, answer: Acknowledged) -> None:
         self.answers.append(answer)

@@ -32,6 +32,8 @@ COMMANDS = (
     "reconcile",
     "rebuild-cache",
     "tickets",
+    "import",
+    "export",
 )
 
 

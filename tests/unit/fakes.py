@@ -3,7 +3,7 @@ subclasses its port, so mypy holds it to the port's signatures."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -72,6 +72,7 @@ class FakeSeatStore(Seats):
         deadline: int = 0,
         replaces: UUID | None = None,
         held: Collection[UUID] = (),
+        checked: Mapping[UUID, str] | None = None,
     ) -> list[SectionResult]:
         self.calls += 1
         return [self._one(student_id, sid, sid in held) for sid in section_ids]
@@ -109,6 +110,7 @@ class FakeSeatStore(Seats):
         checked: bool,
         op: str = "",
         deadline: int = 0,
+        why: str = "",
     ) -> list[tuple[DropAnswer, list[Holder]] | None]:
         return [self._drop(student_id, sid, checked) for sid in section_ids]
 

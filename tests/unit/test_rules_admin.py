@@ -112,6 +112,9 @@ class FakeLive(SectionSeats, RuleMirror, SectionDirectory):
     async def open_section(self, setup: SectionSetup) -> None:
         self.calls.append(("open", setup))
 
+    async def holders(self, section_id: UUID) -> list[UUID]:
+        return []
+
     async def set_capacity(
         self, section_id: UUID, total_seats: int, request_id: str, checked: bool
     ) -> tuple[CapacityChange, list[Holder]] | None:
@@ -132,6 +135,10 @@ class FakeLive(SectionSeats, RuleMirror, SectionDirectory):
         self, rules: StudentRules, held: Mapping[UUID, Sequence[HeldSection]], generation: str
     ) -> None:
         self.calls.append(("load", rules))
+
+    async def refresh_holdings(self, setup: SectionSetup, student_ids: Sequence[UUID]) -> int:
+        self.calls.append(("refresh", setup))
+        return 0
 
 
 def course() -> Course:
@@ -160,7 +167,10 @@ async def test_course_rules_reopen_every_section_of_the_course_then_announce_the
     assert records.writes == [("course", (c.id, 4.0, (other.id,)))]
     opened = [setup.section_id for kind, setup in live.calls if kind == "open"]
     assert opened == [s.id for s in mine]
-    assert live.calls[-1] == ("announce", [s.id for s in mine])
+    announced = [kind for kind, _ in live.calls].index("announce")
+    assert live.calls[announced] == ("announce", [s.id for s in mine])
+    refreshed = [setup.section_id for kind, setup in live.calls[announced:] if kind == "refresh"]
+    assert refreshed == opened, "then the holdings of each, after every process was told"
     assert all(setup.rules.credits == 1 for kind, setup in live.calls if kind == "open")
 
 
@@ -199,10 +209,11 @@ async def test_section_rules_write_then_reopen_the_section_with_its_fresh_setup(
     change = SectionRulesChange(linked_sections=(lab.id,), offer_hours=2)
     await admin(records, live).set_section_rules(STAFF, lecture.id, change)
     assert records.writes == [("section", (lecture.id, change))]
-    (kind, setup), announced = live.calls
+    (kind, setup), announced, refreshed = live.calls
     assert (kind, setup.section_id) == ("open", lecture.id)
     assert setup.rules.credits == 1, "read after the write"
     assert announced == ("announce", [lecture.id])
+    assert refreshed == ("refresh", setup)
 
 
 @pytest.mark.parametrize(

@@ -99,3 +99,13 @@ def test_oidc_settings_that_do_not_fit_together_name_the_variable(
     with pytest.raises(SettingsError) as error:
         load_settings()
     assert str(error.value).startswith(f"invalid settings: {named}: ")
+
+
+def test_smtp_settings_empty_mean_unset_and_email_needs_a_host() -> None:
+    from infrastructure.settings import load_settings
+
+    plain = load_settings(smtp_host="", smtp_user="", smtp_password="")
+    assert (plain.smtp_host, plain.smtp_user, plain.smtp_password) == (None, None, None)
+    assert not plain.email_enabled
+    assert load_settings(smtp_host="mail.uni.edu").email_enabled
+    assert not load_settings(smtp_host="mail.uni.edu", notify=False).email_enabled

@@ -195,6 +195,7 @@ async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
                 StudentRules(student, 1, 18.0, {semester: (NOW, NOW)}, frozenset(sections))
             ),
             rules.load(StudentRules(student), {semester: held, other_semester: []}, "g1"),
+            rules.refresh_holdings(setups[0], [student, other_semester]),
             idempotency.begin(student, "key-1", "fingerprint"),
             idempotency.finish(student, "key-1", "fingerprint", RegisterAnswer(student, ())),
             stream.acquire(lease.shard, "worker-1", 10_000, above=3),

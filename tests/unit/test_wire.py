@@ -4,13 +4,18 @@ kinds, and each JSON field of a holding, a section's rule data or a student's fa
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from domain.changes import ChangeKind
+from domain.model import SectionSetup
+from domain.rules import Meeting, SectionRules, WaitlistMode
 from domain.wire import (
     STREAM_FIELDS,
     EventField,
@@ -19,6 +24,7 @@ from domain.wire import (
     SectionField,
     StudentFact,
 )
+from infrastructure.redis.rules import decode_rules, rules_json
 from infrastructure.redis.scripts import Scripts
 
 FOLDER = Path(__file__).resolve().parents[2] / "infrastructure" / "redis"
@@ -170,3 +176,33 @@ def test_every_json_field_is_owned(path: Path) -> None:
 
 def test_scripts_lists_every_script_of_the_folder_once() -> None:
     assert sorted(Scripts.NAMES) == sorted(p.stem for p in FOLDER.glob("*.lua"))
+
+
+def test_the_rules_fingerprint_survives_the_cached_json_and_tells_what_holdings_copy() -> None:
+    """register.lua compares the fingerprint a request's cached setup gives (decoded from the
+    section's JSON) with the one staff's open_section wrote (from Postgres): the same rules
+    must give the same one, or every register would be refused. Only what a holding copies
+    (course, credits, meeting minutes, links) changes it."""
+    rules = SectionRules(
+        uuid.uuid4(),
+        uuid.uuid4(),
+        3.0,
+        (Meeting(("WED", "MON"), "09:00", "10:15", "Hall 1"),),
+        (uuid.uuid4(), uuid.uuid4()),
+    )
+    now = datetime.now(UTC)
+    setup = SectionSetup(uuid.uuid4(), 10, True, now, now, 1, rules)
+    assert decode_rules(rules_json(setup)).fingerprint() == rules.fingerprint()
+    same = [
+        dataclasses.replace(rules, linked_sections=rules.linked_sections[::-1]),
+        dataclasses.replace(rules, waitlist_capacity=5, waitlist_mode=WaitlistMode.OFFER),
+        dataclasses.replace(rules, meetings=(Meeting(("MON", "WED"), "09:00", "10:15"),)),
+    ]
+    assert {r.fingerprint() for r in same} == {rules.fingerprint()}
+    other = [
+        dataclasses.replace(rules, credits=4.0),
+        dataclasses.replace(rules, meetings=(Meeting(("MON",), "09:00", "10:15"),)),
+        dataclasses.replace(rules, linked_sections=()),
+        dataclasses.replace(rules, course_id=uuid.uuid4()),
+    ]
+    assert rules.fingerprint() not in {r.fingerprint() for r in other}
