@@ -141,7 +141,8 @@ class Settings(BaseSettings):
     # accepts its access tokens (JWTs, RS256/ES256/EdDSA) when an issuer is set.
     oidc_issuer: str | None = Field(None, validation_alias="COURSEREG_OIDC_ISSUER")
     oidc_audience: str | None = Field(None, validation_alias="COURSEREG_OIDC_AUDIENCE")
-    # The student app's public client and the scopes it asks for (the app's sign-in).
+    # The student app's public client and the scopes it asks for: GET /app/config.json tells
+    # the app these when the issuer is set (it signs in by Authorization Code with PKCE).
     oidc_client_id: str = Field(
         "coursereg-app", min_length=1, validation_alias="COURSEREG_OIDC_CLIENT_ID"
     )

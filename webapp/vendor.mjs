@@ -20,8 +20,17 @@ const IMPORTS = {
   "preact/hooks": ["preact", "hooks/dist/hooks.mjs"],
   htm: ["htm", "dist/htm.mjs"],
   "graphql-ws": ["graphql-ws", "dist/client.js"],
+  // Its ESM build imports the bare "jwt-decode", which the import map resolves too.
+  "oidc-client-ts": ["oidc-client-ts", "dist/esm/oidc-client-ts.js"],
+  "jwt-decode": ["jwt-decode", "build/esm/index.js"],
 };
-const LICENSES = { preact: "LICENSE", htm: "LICENSE", "graphql-ws": "LICENSE.md" };
+const LICENSES = {
+  preact: "LICENSE",
+  htm: "LICENSE",
+  "graphql-ws": "LICENSE.md",
+  "oidc-client-ts": "LICENSE",
+  "jwt-decode": "LICENSE",
+};
 const TEST_FILES = { "axe-core": ["axe.min.js", "LICENSE"] };
 
 function version(name) {

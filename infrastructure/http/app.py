@@ -225,7 +225,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/health", health.health),
             Route("/metrics", scrape),
             *rest.routes(),
-            *pages.routes(),
+            *pages.routes(settings),
             *demo_login.routes(settings),
         ],
         lifespan=lifespan,

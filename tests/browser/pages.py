@@ -19,14 +19,17 @@ class OfflinePage:
 
 @contextlib.asynccontextmanager
 async def offline_page(browser: Any, base_url: str, **options: Any) -> AsyncIterator[OfflinePage]:
+    """A page that may reach `base_url`'s host and the hosts of the URLs in the option
+    `also` (an OpenID provider's, say), nothing else; the other options are the context's."""
+    also: tuple[str, ...] = tuple(options.pop("also", ()))
     context = await browser.new_context(**options)
-    home = urlsplit(base_url).netloc
+    reachable = {urlsplit(url).netloc for url in (base_url, *also)} | {""}
     try:
         page = await context.new_page()
         offline = OfflinePage(page)
 
         async def only_home(route: Any) -> None:
-            if urlsplit(route.request.url).netloc in (home, ""):
+            if urlsplit(route.request.url).netloc in reachable:
                 await route.continue_()
             else:
                 offline.outside.append(route.request.url)

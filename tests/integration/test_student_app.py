@@ -1,5 +1,6 @@
 """The student app is served at / with every module it imports, each matching the hash of the
-page's import map; the demo sign-in exists only with COURSEREG_DEMO_LOGIN=true."""
+page's import map; the demo sign-in exists only with COURSEREG_DEMO_LOGIN=true; the page
+learns from /app/config.json whether students sign in through an OpenID provider."""
 
 from __future__ import annotations
 
@@ -91,3 +92,34 @@ async def test_demo_login_refuses_what_is_not_a_student_with_a_code(
 async def test_demo_login_refuses_a_body_that_is_not_json(demo_api: Api) -> None:
     answer = await demo_api.client.post("/demo/token", content=b"\xff{")
     assert answer.status_code == 400
+
+
+async def test_without_oidc_the_app_config_names_no_provider(api: Api) -> None:
+    answer = await api.client.get("/app/config.json")
+    assert answer.status_code == 200
+    assert answer.json() == {"oidc": None}
+    assert answer.headers["cache-control"] == "no-cache"
+
+
+async def test_with_oidc_the_app_config_names_the_provider_and_the_callback_is_the_page(
+    api: Api, settings: Settings
+) -> None:
+    oidc = settings.model_copy(
+        update={
+            "oidc_issuer": "https://login.example.edu/realms/students",
+            "oidc_audience": "urn:coursereg:api",
+            "oidc_scopes": "openid profile offline_access",
+        }
+    )
+    async with running_app(oidc) as app:
+        answer = await app.client.get("/app/config.json")
+        callback = await app.client.get("/app/callback?code=abc&state=xyz")
+    assert answer.json() == {
+        "oidc": {
+            "issuer": "https://login.example.edu/realms/students",
+            "clientId": "coursereg-app",
+            "scopes": "openid profile offline_access",
+        }
+    }
+    assert callback.status_code == 200
+    assert callback.text == (await api.client.get("/")).text

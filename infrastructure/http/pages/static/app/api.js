@@ -37,8 +37,12 @@ function failure(status, body) {
   return new ApiError("INTERNAL", `HTTP ${status}`);
 }
 
-/** The data of operation `name`, or an ApiError (code NETWORK when the API is unreachable). */
-export async function request(name, variables = {}, token = null) {
+/**
+ * The data of operation `name`, or an ApiError (code NETWORK when the API is unreachable).
+ * `token` is the bearer token, or a function that gives it when the request is sent.
+ */
+export async function request(name, variables = {}, bearer = null) {
+  const token = typeof bearer === "function" ? bearer() : bearer;
   const headers = {
     "Content-Type": "application/json",
     Accept: "application/graphql-response+json, application/json;q=0.9",
@@ -73,12 +77,14 @@ async function backoff(retries) {
 /**
  * A graphql-ws client sending `token` in connection_init. It reconnects for ever (a bad token,
  * close 4403, excepted) and re-subscribes: the server starts each subscription again with a
- * snapshot. `onStatus` hears "connecting", "live" and "reconnecting".
+ * snapshot. `onStatus` hears "connecting", "live", "reconnecting", and "refused" when the
+ * API closes the connection for the token (lapsed or not valid): no retry can help then.
  */
 export function live(token, onStatus) {
   const url = new URL(ENDPOINT, location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  return createClient({
+  let current = true; // a disposed client (the token was renewed) reports nothing more
+  const client = createClient({
     url: url.href,
     connectionParams: () => (token ? { Authorization: `Bearer ${token}` } : {}),
     retryAttempts: Infinity,
@@ -86,11 +92,18 @@ export function live(token, onStatus) {
     retryWait: backoff,
     keepAlive: 10_000,
     on: {
-      connecting: () => onStatus("connecting"),
-      connected: () => onStatus("live"),
-      closed: () => onStatus("reconnecting"),
+      connecting: () => current && onStatus("connecting"),
+      connected: () => current && onStatus("live"),
+      closed: (event) => current && onStatus(event?.code === 4403 ? "refused" : "reconnecting"),
     },
   });
+  return {
+    ...client,
+    dispose: () => {
+      current = false;
+      return client.dispose();
+    },
+  };
 }
 
 /** Subscribe `client` to operation `name`; returns the function that ends it. */

@@ -1,5 +1,6 @@
-// Sign in: the demo picker when the server offers one (COURSEREG_DEMO_LOGIN=true, `make
-// demo`), and always a field for a token from the identity provider.
+// Sign in. With the university's OpenID provider (COURSEREG_OIDC_ISSUER): one button that
+// goes there, and the notice when a sign-in lapsed. Without: the demo picker when the server
+// offers one (COURSEREG_DEMO_LOGIN=true, `make demo`), and a field for a pasted token.
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./html.js";
 
@@ -89,6 +90,34 @@ export function StaffNotice({ onSignOut }) {
         <a href="/dashboard">live seat dashboard</a>.
       </p>
       <button type="button" onClick=${onSignOut}>Sign out</button>
+    </section>
+  </main>`;
+}
+
+export function OidcSignIn({ message, onSignIn }) {
+  return html`<main id="main" class="sign-in">
+    <h1>Course registration</h1>
+    ${message && html`<p role="alert" class="problem">${message}</p>`}
+    <section class="card" aria-labelledby="oidc-title">
+      <h2 id="oidc-title">Sign in</h2>
+      <p>Use your university account: you sign in on the university's page and come back here.</p>
+      <button type="button" onClick=${onSignIn}>Sign in with your university account</button>
+    </section>
+  </main>`;
+}
+
+/** The sign-in lapsed and could not be renewed: said plainly, never a page that went dead. */
+export function SessionExpired({ onSignIn, onSignOut }) {
+  return html`<main id="main" class="sign-in">
+    <h1>Course registration</h1>
+    <section class="card expired" role="alert" aria-labelledby="expired-title">
+      <h2 id="expired-title">Your session has expired — sign in again</h2>
+      <p>
+        Nothing was lost: your cart is kept, and what you registered stays registered. Sign in
+        again to go on where you were.
+      </p>
+      <button type="button" onClick=${onSignIn}>Sign in again</button>
+      <button type="button" class="quiet" onClick=${onSignOut}>Sign out</button>
     </section>
   </main>`;
 }
