@@ -62,6 +62,9 @@ def private_jwk(alg: str, kid: str | None = None) -> dict[str, Any]:
         jwk = OKPAlgorithm.to_jwk(ed25519.Ed25519PrivateKey.generate(), as_dict=True)
     else:
         raise ValueError(f"no key for {alg}")
+    # PyJWT writes key_ops ["sign"] into RSA keys; with it oidc-provider finds no key to
+    # verify its own ID token by when it comes back as id_token_hint (sign-out).
+    jwk.pop("key_ops", None)
     return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
 
 

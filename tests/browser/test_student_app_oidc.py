@@ -63,9 +63,7 @@ def settings(settings: Settings, provider_port: int) -> Settings:
 
 @pytest.fixture
 async def provider(server: str, provider_port: int) -> AsyncIterator[OidcProvider]:
-    # PyJWT writes key_ops ["sign"] into the RSA key, and oidc-provider then finds no key
-    # to verify its own ID token with when it comes back as id_token_hint (sign-out).
-    keys = [{k: v for k, v in key.items() if k != "key_ops"} for key in new_key_set()]
+    keys = new_key_set()
     started = OidcProvider(
         keys=keys,
         port=provider_port,
