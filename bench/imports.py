@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.measure import Result
 from bench.replica import bench_settings, drop_database, prepare_database
+from domain.imports import CATALOG_COLUMNS, STUDENT_COLUMNS
 from domain.model import Actor, Role
 from infrastructure.cli.imports import ImportReport, import_catalog, import_students, read_records
 from infrastructure.container import Container
@@ -37,22 +38,7 @@ def write_catalog(path: Path, rng: random.Random) -> int:
     """The catalog file: one row per section; the course's fields repeat on its rows."""
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(
-            [
-                "semester",
-                "course_code",
-                "title",
-                "credits",
-                "prerequisites",
-                "section_number",
-                "seats",
-                "meetings",
-                "linked_sections",
-                "waitlist_capacity",
-                "waitlist_mode",
-                "offer_hours",
-            ]
-        )
+        writer.writerow(CATALOG_COLUMNS)
         rows = 0
         for c in range(COURSES):
             code = f"BI{c:04d}"
@@ -83,9 +69,7 @@ def write_catalog(path: Path, rng: random.Random) -> int:
 def write_students(path: Path, rng: random.Random) -> int:
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(
-            ["student_number", "first_name", "last_name", "email", "status", "credit_limit"]
-        )
+        writer.writerow(STUDENT_COLUMNS)
         for n in range(STUDENTS):
             writer.writerow(
                 [
