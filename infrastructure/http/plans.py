@@ -21,6 +21,7 @@ else keeps Strawberry and graphql-core unchanged (COURSEREG_PLANS=false: every d
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,12 +50,14 @@ from graphql import (
     SelectionSetNode,
     Undefined,
     VariableNode,
+    coerce_input_literal,
+    is_required_argument,
+    is_required_input_field,
     located_error,
     parse,
     specified_rules,
     type_from_ast,
     validate,
-    value_from_ast,
 )
 from graphql.pyutils import is_iterable
 from graphql.utilities.coerce_input_value import coerce_default_value
@@ -72,6 +75,8 @@ from schema.errors import coded
 # context, so a plan can call them with an Info that carries only the context.
 PLANNED_ROOTS = frozenset({"register", "drop", "swap", "claimSeat", "declineOffer"})
 TYPENAME = "__typename"
+# Shapes kept per plan, one per outcome of its @include/@skip variables (2**n of them).
+MAX_SHAPES = 64
 
 
 class NotPlannable(Exception):
@@ -142,7 +147,7 @@ def _object_coercer(type_: GraphQLInputObjectType) -> Coercer:
             name,
             field.out_name or name,
             _coercer(field.type),
-            isinstance(field.type, GraphQLNonNull) and field.default_value is Undefined,
+            is_required_input_field(field),
             field,
         )
         for name, field in type_.fields.items()
@@ -417,7 +422,8 @@ class Plan:
                     else None
                 )
                 found.append((key, (name, group, field, sub)))
-            self._shapes[outcome] = found
+            if len(self._shapes) < MAX_SHAPES:
+                self._shapes[outcome] = found
         return found
 
     async def run(
@@ -481,7 +487,8 @@ class Plan:
                 config=schema.config,
                 scalar_registry=schema.schema_converter.scalar_registry,
             )
-            return await definition.get_result(None, info=info, args=args, kwargs=kwargs)
+            result = definition.get_result(None, info=info, args=args, kwargs=kwargs)
+            return await result if inspect.isawaitable(result) else result
 
         del key
         return call
@@ -509,19 +516,19 @@ def _argument_values(
         if value_node is None or (
             isinstance(value_node, VariableNode) and value_node.name.value not in variables
         ):
-            if argument.default_value is not Undefined:
-                raise _Refused  # defaults: left to graphql-core
-            if isinstance(argument.type, GraphQLNonNull):
+            if is_required_argument(argument):
                 raise _Refused
+            if argument.default_value is not Undefined or getattr(argument, "default", None):
+                raise _Refused  # defaults: left to graphql-core
             continue
         if isinstance(value_node, VariableNode):
             value = variables[value_node.name.value]
-        else:
-            value = value_from_ast(value_node, argument.type, variables)
+            if value is None and isinstance(argument.type, GraphQLNonNull):
+                raise _Refused
+        else:  # a constant literal (checked when the plan was made)
+            value = coerce_input_literal(value_node, argument.type)
             if value is Undefined:
                 raise _Refused
-        if value is None and isinstance(argument.type, GraphQLNonNull):
-            raise _Refused
         values[argument.out_name or name] = value
     return values
 
