@@ -313,7 +313,7 @@ class Plan:
     """One prepared document: its operation's name, the variable coercer, the root fields
     and the shapes of their results."""
 
-    def __init__(self, schema: strawberry.Schema, document: DocumentNode, settings: Settings):
+    def __init__(self, schema: strawberry.Schema, document: DocumentNode) -> None:
         core = schema._schema
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         if len(operations) != 1 or operations[0].operation is not OperationType.MUTATION:
@@ -338,7 +338,6 @@ class Plan:
         self._error = GRAPHQL_OPERATIONS.labels("mutation", label, "error")
         self._seconds = GRAPHQL_SECONDS.labels("mutation", label)
         self.answered = 0  # requests this plan answered (the rest went to graphql-core)
-        del settings
 
     def _names(self, document: DocumentNode) -> set[str]:
         """Variables the conditions read: each must be a Boolean! (always coerced)."""
@@ -662,7 +661,7 @@ class Plans:
         if validate(self.schema._schema, document, rules):
             return None
         try:
-            plan = Plan(self.schema, document, settings)
+            plan = Plan(self.schema, document)
         except NotPlannable:
             return None
         self._by_text[text] = plan
