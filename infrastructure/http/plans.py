@@ -2,9 +2,11 @@
 claimSeat, declineOffer) executed without graphql-core's per-request work, as graphql-jit
 does for graphql-js. At start-up each document is parsed and validated once (with the
 served schema's depth, alias and token limits); a plan holds a variable coercer built from
-the document's variable definitions, the root resolvers to call, and the selection sets
-collected per outcome of the document's @include/@skip conditions. A request then runs:
-coerce the variables, call the resolver, walk the returned objects by the plan.
+the document's variable definitions, the root resolvers to call with their arguments
+converted as Strawberry converts them (compiled per input type), and per outcome of the
+document's @include/@skip conditions the fields collected and a completer compiled per
+field. A request then runs: coerce the variables, call the resolver, walk the returned
+objects by the plan.
 
 The answer is graphql-core's, byte for byte: the plan returns the same ExecutionResult
 (data in selection order, leaves through each type's own coerce_output_value, errors
@@ -23,8 +25,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import MISSING, dataclass
 from typing import Any, cast
 
 import strawberry
@@ -61,9 +63,21 @@ from graphql import (
 )
 from graphql.pyutils import is_iterable
 from graphql.utilities.coerce_input_value import coerce_default_value
-from strawberry.schema.schema_converter import get_arguments
+from strawberry.relay.types import GlobalID
 from strawberry.types import ExecutionResult
+
+# Strawberry's own tests of what its convert_argument passes through unchanged.
+from strawberry.types.arguments import _is_leaf_type, _is_optional_leaf_type
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryMaybe,
+    StrawberryOptional,
+    has_object_definition,
+)
+from strawberry.types.enum import has_enum_definition
 from strawberry.types.field import StrawberryField
+from strawberry.types.lazy_type import LazyType
+from strawberry.types.unset import UNSET
 
 from infrastructure.http.limits import aliases_rule, depth_rule
 from infrastructure.metrics import GRAPHQL_OPERATIONS, GRAPHQL_SECONDS, operation_label
@@ -277,36 +291,124 @@ def _grouped(entries: Sequence[_Entry], variables: Mapping[str, Any]) -> dict[st
     return groups
 
 
-# Completion: graphql-core's complete_value, for object, list and leaf types.
+# Completion: graphql-core's complete_value, compiled per field into a function of
+# (value, path, errors); a path is linked tuples (prev, key), made into a list for errors.
+
+Path = tuple[Any, str | int]
+Completer = Callable[[Any, Path, list[GraphQLError]], Any]
 
 
-class _Path:
-    """A response path, linked as graphql-core's Path (as_list for errors)."""
-
-    __slots__ = ("key", "prev")
-
-    def __init__(self, prev: _Path | None, key: str | int) -> None:
-        self.prev = prev
-        self.key = key
-
-    def as_list(self) -> list[str | int]:
-        keys: list[str | int] = []
-        path: _Path | None = self
-        while path is not None:
-            keys.append(path.key)
-            path = path.prev
-        keys.reverse()
-        return keys
+def _as_list(path: Path | None) -> list[str | int]:
+    keys: list[str | int] = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    keys.reverse()
+    return keys
 
 
 class _Shape:
-    """An object type's selection for one outcome of the conditions."""
+    """An object type's selection for one outcome of the conditions: per response key the
+    attribute read (None for __typename, whose value is the type's name), the field's nodes,
+    its completer and whether it is non-null."""
 
     __slots__ = ("fields",)
 
-    def __init__(self, fields: list[tuple[str, str | None, list[FieldNode], Any, Any]]) -> None:
-        # (response key, python attribute or None for __typename, nodes, type, sub-shape)
+    def __init__(self, fields: list[tuple[str, str | None, list[FieldNode], Any, bool]]) -> None:
         self.fields = fields
+
+
+def _completer(type_: GraphQLOutputType, nodes: list[FieldNode], sub: _Shape | None) -> Completer:
+    """graphql-core's complete_value for this type (its errors raised as it raises them)."""
+    if isinstance(type_, GraphQLNonNull):
+        inner = _completer(type_.of_type, nodes, sub)
+
+        def non_null(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+            completed = inner(value, path, errors)
+            if completed is None:
+                raise TypeError("Cannot return null for a non-nullable field.")
+            return completed
+
+        return non_null
+    if isinstance(type_, GraphQLList):
+        return _list_completer(type_, nodes, sub)
+    if isinstance(type_, GraphQLObjectType):
+        assert sub is not None
+        shape = sub
+
+        def object_value(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+            return None if value is None else _object(value, shape, path, errors)
+
+        return object_value
+    coerce = cast(GraphQLScalarType | GraphQLEnumType, type_).coerce_output_value
+
+    def leaf(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+        if value is None:
+            return None
+        coerced = coerce(value)
+        if coerced is Undefined or coerced is None:
+            raise TypeError("A leaf coerced to no value.")
+        return coerced
+
+    return leaf
+
+
+def _list_completer(
+    type_: GraphQLList[Any], nodes: list[FieldNode], sub: _Shape | None
+) -> Completer:
+    """complete_list_value: an item's error nulls the item, or the list when items are
+    non-null."""
+    item_type = type_.of_type
+    item = _completer(item_type, nodes, sub)
+    non_null = isinstance(item_type, GraphQLNonNull)
+
+    def listed(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
+        if value is None:
+            return None
+        if not is_iterable(value):
+            raise GraphQLError("Expected Iterable, but did not find one.")
+        items = []
+        for index, one in enumerate(value):
+            try:
+                items.append(item(one, (path, index), errors))
+            except Exception as raw:
+                error = located_error(raw, nodes, _as_list((path, index)))
+                if non_null:
+                    raise error from None
+                errors.append(error)
+                items.append(None)
+        return items
+
+    return listed
+
+
+def _object(value: Any, shape: _Shape, path: Path, errors: list[GraphQLError]) -> dict[str, Any]:
+    """execute_fields over an object type's plain fields."""
+    data: dict[str, Any] = {}
+    for key, attribute, nodes, complete, non_null in shape.fields:
+        if attribute is None:
+            data[key] = complete  # __typename: the object type's name
+            continue
+        try:
+            data[key] = complete(getattr(value, attribute), (path, key), errors)
+        except Exception as raw:
+            error = located_error(raw, nodes, _as_list((path, key)))
+            if non_null:
+                raise error from None
+            errors.append(error)
+            data[key] = None
+    return data
+
+
+@dataclass(frozen=True)
+class _Root:
+    """A root field of one outcome of the conditions: its resolver's call and completer."""
+
+    key: str
+    nodes: list[FieldNode]
+    field: GraphQLField
+    complete: Completer
+    call: Callable[[Context, dict[str, Any]], Awaitable[Any]]
 
 
 class Plan:
@@ -331,8 +433,14 @@ class Plan:
         self._mutation = core.mutation_type
         self._roots = self._collector.entries(self._mutation, operation.selection_set)
         self._condition_names = sorted(self._names(document))
-        self._shapes: dict[tuple[Any, ...], list[tuple[str, Any]]] = {}
+        self._shapes: dict[tuple[Any, ...], list[_Root]] = {}
         self._check(self._roots, self._mutation, root=True)
+        self._calls = {
+            id(e.node): _resolver_call(
+                schema, e.node.name.value, self._mutation.fields[e.node.name.value]
+            )
+            for e in self._roots
+        }
         label = operation_label(document, self.name)
         self._ok = GRAPHQL_OPERATIONS.labels("mutation", label, "ok")
         self._error = GRAPHQL_OPERATIONS.labels("mutation", label, "error")
@@ -381,46 +489,40 @@ class Plan:
             elif not isinstance(named, GraphQLScalarType | GraphQLEnumType):
                 raise NotPlannable(f"{parent.name}.{name}: abstract type")
 
-    def _shape(
-        self, parent: GraphQLObjectType, nodes: Sequence[FieldNode], variables: Any
-    ) -> _Shape:
-        entries = [
-            e
-            for node in nodes
-            for e in self._collector.entries(parent, cast(SelectionSetNode, node.selection_set))
-        ]
-        fields = []
-        for key, group in _grouped(entries, variables).items():
-            name = group[0].name.value
-            if name == TYPENAME:
-                fields.append((key, None, group, parent.name, None))
-                continue
-            field = parent.fields[name]
-            definition = cast(StrawberryField, field.extensions["strawberry-definition"])
-            named = _named(field.type)
-            sub = (
-                self._shape(named, group, variables)
-                if isinstance(named, GraphQLObjectType)
-                else None
-            )
-            fields.append((key, definition.python_name, group, field.type, sub))
-        return _Shape(fields)
+    def _completer_of(
+        self, field: GraphQLField, nodes: list[FieldNode], variables: Any
+    ) -> Completer:
+        named = _named(field.type)
+        sub = None
+        if isinstance(named, GraphQLObjectType):
+            entries = [
+                e
+                for node in nodes
+                for e in self._collector.entries(named, cast(SelectionSetNode, node.selection_set))
+            ]
+            fields = []
+            for key, group in _grouped(entries, variables).items():
+                name = group[0].name.value
+                if name == TYPENAME:
+                    fields.append((key, None, group, named.name, True))
+                    continue
+                below = named.fields[name]
+                definition = cast(StrawberryField, below.extensions["strawberry-definition"])
+                complete = self._completer_of(below, group, variables)
+                non_null = isinstance(below.type, GraphQLNonNull)
+                fields.append((key, definition.python_name, group, complete, non_null))
+            sub = _Shape(fields)
+        return _completer(field.type, nodes, sub)
 
-    def _root_shapes(self, variables: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    def _root_shapes(self, variables: Mapping[str, Any]) -> list[_Root]:
         outcome = tuple(bool(variables[name]) for name in self._condition_names)
         found = self._shapes.get(outcome)
         if found is None:
             found = []
             for key, group in _grouped(self._roots, variables).items():
-                name = group[0].name.value
-                field = self._mutation.fields[name]
-                named = _named(field.type)
-                sub = (
-                    self._shape(named, group, variables)
-                    if isinstance(named, GraphQLObjectType)
-                    else None
-                )
-                found.append((key, (name, group, field, sub)))
+                field = self._mutation.fields[group[0].name.value]
+                complete = self._completer_of(field, group, variables)
+                found.append(_Root(key, group, field, complete, self._calls[id(group[0])]))
             if len(self._shapes) < MAX_SHAPES:
                 self._shapes[outcome] = found
         return found
@@ -433,20 +535,20 @@ class Plan:
         try:
             variables = self._coerce(given or {})
             roots = self._root_shapes(variables)
-            calls = [self._arguments(key, root, variables) for key, root in roots]
+            # graphql-core reads a merged field's arguments from its first node.
+            arguments = [_argument_values(r.field, r.nodes[0], variables) for r in roots]
         except _Refused:
             return None
         errors: list[GraphQLError] = []
         data: dict[str, Any] | None = {}
-        for (key, (_, nodes, field, sub)), call in zip(roots, calls, strict=True):
-            path = _Path(None, key)
+        for root, values in zip(roots, arguments, strict=True):
+            path: Path = (None, root.key)
             try:
                 try:
-                    value = await call(context)
-                    completed = _complete(field.type, nodes, value, sub, path, errors)
+                    completed = root.complete(await root.call(context, values), path, errors)
                 except Exception as raw:
-                    error = located_error(raw, nodes, path.as_list())
-                    if isinstance(field.type, GraphQLNonNull):
+                    error = located_error(raw, root.nodes, [root.key])
+                    if isinstance(root.field.type, GraphQLNonNull):
                         raise error from None
                     errors.append(error)
                     completed = None
@@ -455,7 +557,7 @@ class Plan:
                 data = None
                 break
             assert data is not None
-            data[key] = completed
+            data[root.key] = completed
         request_id = context.request_id
         coded_errors = [coded(e, request_id) for e in errors] or None
         (self._error if coded_errors else self._ok).inc()
@@ -463,34 +565,109 @@ class Plan:
         self.answered += 1
         return ExecutionResult(data=data, errors=coded_errors)
 
-    def _arguments(
-        self, key: str, root: Any, variables: Mapping[str, Any]
-    ) -> Callable[[Context], Any]:
-        """The root resolver's call, its arguments converted as Strawberry converts them."""
-        name, nodes, field, _ = root
-        if len(nodes) != 1 and any(n.arguments for n in nodes[1:]):
-            raise _Refused  # merged fields: validation made their arguments equal; rare
-        values = _argument_values(field, nodes[0], variables)
-        definition = cast(StrawberryField, field.extensions["strawberry-definition"])
-        schema = self.schema
 
-        async def call(context: Context) -> Any:
-            info = schema.config.info_class(
+def _resolver_call(
+    schema: strawberry.Schema, name: str, field: GraphQLField
+) -> Callable[[Context, dict[str, Any]], Awaitable[Any]]:
+    """The root resolver called as Strawberry calls it (schema_converter.get_arguments):
+    arguments converted to their Python types, self, root, parent and info filled in."""
+    definition = cast(StrawberryField, field.extensions["strawberry-definition"])
+    resolver = definition.base_resolver
+    assert resolver is not None
+    config = schema.config
+    registry = schema.schema_converter.scalar_registry
+    converters = [
+        (
+            config.name_converter.from_argument(argument),
+            argument.python_name,
+            _converter(argument.type, registry, config),
+        )
+        for argument in definition.arguments
+    ]
+    self_first = resolver.self_parameter is not None
+    given_source = [
+        p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None
+    ]
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    info_class = config.info_class
+
+    async def call(context: Context, values: dict[str, Any]) -> Any:
+        kwargs = {
+            python: convert(values[graphql])
+            for graphql, python, convert in converters
+            if graphql in values
+        }
+        for source in given_source:
+            kwargs[source] = None
+        if info_name is not None:
+            kwargs[info_name] = info_class(
                 _raw_info=cast(Any, _RawInfo(context, name)), _field=definition
             )
-            args, kwargs = get_arguments(
-                field=definition,
-                source=None,
-                info=info,
-                kwargs=values,
-                config=schema.config,
-                scalar_registry=schema.schema_converter.scalar_registry,
-            )
-            result = definition.get_result(None, info=info, args=args, kwargs=kwargs)
-            return await result if inspect.isawaitable(result) else result
+        result = resolver(*([None] if self_first else []), **kwargs)
+        return await result if inspect.isawaitable(result) else result
 
-        del key
-        return call
+    return call
+
+
+def _converter(type_: Any, registry: Any, config: Any) -> Callable[[Any], Any]:
+    """Strawberry's convert_argument for this type, compiled: Optional, lists, scalars,
+    enums and input types (no Maybe, GlobalID, lazy or custom from_input: not planned)."""
+    if isinstance(type_, StrawberryMaybe):
+        raise NotPlannable("Maybe arguments")
+    if isinstance(type_, StrawberryOptional):
+        return _converter(type_.of_type, registry, config)
+    core = _core_converter(type_, registry, config)
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if value is UNSET:
+            return UNSET
+        return core(value)
+
+    return convert
+
+
+def _core_converter(type_: Any, registry: Any, config: Any) -> Callable[[Any], Any]:
+    if type_ is GlobalID or isinstance(type_, LazyType):
+        raise NotPlannable("GlobalID or lazy arguments")
+    if isinstance(type_, StrawberryList):
+        item = type_.of_type
+        if _is_leaf_type(item, registry, skip_classes=(GlobalID,)) or _is_optional_leaf_type(
+            item, registry, skip_classes=(GlobalID,)
+        ):
+            return list  # copied, as Strawberry copies it
+        convert_item = _converter(item, registry, config)
+        return lambda value: [convert_item(x) for x in value]
+    if _is_leaf_type(type_, registry) or has_enum_definition(type_):
+        return lambda value: value
+    if not has_object_definition(type_):
+        raise NotPlannable(f"argument type {type_}")
+    definition = type_.__strawberry_definition__
+    if definition.from_input is not None or not definition.is_input:
+        raise NotPlannable(f"input {type_} builds itself")
+    implicit = {
+        f.python_name: None
+        for f in definition.fields
+        if f.default_value is MISSING and f.default_factory is MISSING
+    }
+    fields = [
+        (
+            config.name_converter.from_field(f),
+            f.python_name,
+            _converter(f.resolve_type(type_definition=definition), registry, config),
+        )
+        for f in definition.fields
+    ]
+
+    def input_object(value: Any) -> Any:
+        kwargs = dict(implicit)
+        for graphql, python, convert in fields:
+            if graphql in value:
+                kwargs[python] = convert(value[graphql])
+        return type_(**kwargs)
+
+    return input_object
 
 
 class _RawInfo:
@@ -563,79 +740,6 @@ def _named(type_: Any) -> Any:
     while isinstance(type_, GraphQLNonNull | GraphQLList):
         type_ = type_.of_type
     return type_
-
-
-def _complete(
-    type_: GraphQLOutputType,
-    nodes: list[FieldNode],
-    value: Any,
-    sub: _Shape | None,
-    path: _Path,
-    errors: list[GraphQLError],
-) -> Any:
-    """graphql-core's complete_value (its errors raised as it raises them)."""
-    if isinstance(type_, GraphQLNonNull):
-        completed = _complete(type_.of_type, nodes, value, sub, path, errors)
-        if completed is None:
-            raise TypeError("Cannot return null for a non-nullable field.")
-        return completed
-    if value is None:
-        return None
-    if isinstance(type_, GraphQLList):
-        return _complete_list(type_, nodes, value, sub, path, errors)
-    if isinstance(type_, GraphQLObjectType):
-        assert sub is not None
-        return _object(value, sub, path, errors)
-    coerced = cast(GraphQLScalarType | GraphQLEnumType, type_).coerce_output_value(value)
-    if coerced is Undefined or coerced is None:
-        raise TypeError("A leaf coerced to no value.")
-    return coerced
-
-
-def _complete_list(
-    type_: GraphQLList[Any],
-    nodes: list[FieldNode],
-    value: Any,
-    sub: _Shape | None,
-    path: _Path,
-    errors: list[GraphQLError],
-) -> list[Any]:
-    """graphql-core's complete_list_value: an item's error nulls the item, or the list when
-    items are non-null."""
-    if not is_iterable(value):
-        raise GraphQLError("Expected Iterable, but did not find one.")
-    item_type = type_.of_type
-    items = []
-    for index, item in enumerate(value):
-        item_path = _Path(path, index)
-        try:
-            items.append(_complete(item_type, nodes, item, sub, item_path, errors))
-        except Exception as raw:
-            error = located_error(raw, nodes, item_path.as_list())
-            if isinstance(item_type, GraphQLNonNull):
-                raise error from None
-            errors.append(error)
-            items.append(None)
-    return items
-
-
-def _object(value: Any, shape: _Shape, path: _Path, errors: list[GraphQLError]) -> dict[str, Any]:
-    """graphql-core's execute_fields over an object type's plain fields."""
-    data: dict[str, Any] = {}
-    for key, attribute, nodes, type_, sub in shape.fields:
-        if attribute is None:
-            data[key] = type_  # __typename: the object type's name
-            continue
-        field_path = _Path(path, key)
-        try:
-            data[key] = _complete(type_, nodes, getattr(value, attribute), sub, field_path, errors)
-        except Exception as raw:
-            error = located_error(raw, nodes, field_path.as_list())
-            if isinstance(type_, GraphQLNonNull):
-                raise error from None
-            errors.append(error)
-            data[key] = None
-    return data
 
 
 class Plans:
