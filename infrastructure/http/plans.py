@@ -63,6 +63,7 @@ from graphql import (
 )
 from graphql.pyutils import is_iterable
 from graphql.utilities.coerce_input_value import coerce_default_value
+from strawberry.extensions import SchemaExtension
 from strawberry.relay.types import GlobalID
 from strawberry.types import ExecutionResult
 
@@ -430,6 +431,7 @@ class Plan:
         self.schema = schema
         self._collector = _Collector(core, fragments)
         self._coerce = _variables_coercer(core, operation)
+        assert core.mutation_type is not None  # the schema has mutations
         self._mutation = core.mutation_type
         self._roots = self._collector.entries(self._mutation, operation.selection_set)
         self._condition_names = sorted(self._names(document))
@@ -743,16 +745,25 @@ def _named(type_: Any) -> Any:
 
 
 class Plans:
-    """The prepared plans of a set of documents, by document text."""
+    """The prepared plans of a set of documents, by document text. None at all when the
+    schema resolves fields through something a plan would skip: an extension's resolve
+    hook (graphql-core middleware), custom directives, or a default resolver not getattr."""
 
     def __init__(self, schema: strawberry.Schema, settings: Settings) -> None:
         self.schema = schema
         self.settings = settings
         self._by_text: dict[str, Plan] = {}
+        self.usable = (
+            not schema.directives
+            and schema.config.default_resolver is getattr
+            and all(type(e).resolve is SchemaExtension.resolve for e in schema.get_extensions())
+        )
 
     def add(self, text: str) -> Plan | None:
         """Prepares a document if it can be (valid, within the limits, plannable)."""
         settings = self.settings
+        if not self.usable:
+            return None
         try:
             document = parse(text, max_tokens=settings.max_tokens)
         except GraphQLError:
