@@ -58,12 +58,13 @@ class GraphQLView(GraphQLOverHTTP):
     graphql_transport_ws_handler_class = TrustedTransportWS
 
     def __init__(self, settings: Settings) -> None:
+        schema = build_schema(
+            introspection=settings.introspection,
+            limits=document_limits(settings),
+            observers=[GraphQLMetrics],
+        )
         super().__init__(
-            build_schema(
-                introspection=settings.introspection,
-                limits=document_limits(settings),
-                observers=[GraphQLMetrics],
-            ),
+            schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             # The contract's protocol only: the legacy graphql-ws one has no init timeout.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -74,7 +75,7 @@ class GraphQLView(GraphQLOverHTTP):
             allowed_origins=settings.cors_origins,
         )
         self.documents = TrustedDocuments.load(settings.trusted_documents)
-        self.plans = Plans(self.schema, settings)
+        self.plans = Plans(schema, settings)
         if settings.plans:
             for text in self.documents.listed:
                 self.plans.add(text)

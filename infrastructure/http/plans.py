@@ -193,7 +193,7 @@ def _variables_coercer(
 ) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """Coerced variables (graphql-core's coerce_variable_values), or _Refused."""
     definitions = []
-    for definition in operation.variable_definitions:
+    for definition in operation.variable_definitions or ():
         type_ = cast(GraphQLInputType, type_from_ast(schema, definition.type))
         if definition.default_value is not None:
             raise NotPlannable("a variable with a default value")
@@ -454,7 +454,7 @@ class Plan:
         names: set[str] = set()
         required = {
             d.variable.name.value
-            for d in self.operation.variable_definitions
+            for d in self.operation.variable_definitions or ()
             if isinstance(type_from_ast(self.schema._schema, d.type), GraphQLNonNull)
         }
 
@@ -502,7 +502,7 @@ class Plan:
                 for node in nodes
                 for e in self._collector.entries(named, cast(SelectionSetNode, node.selection_set))
             ]
-            fields = []
+            fields: list[tuple[str, str | None, list[FieldNode], Any, bool]] = []
             for key, group in _grouped(entries, variables).items():
                 name = group[0].name.value
                 if name == TYPENAME:
@@ -576,6 +576,9 @@ def _resolver_call(
     definition = cast(StrawberryField, field.extensions["strawberry-definition"])
     resolver = definition.base_resolver
     assert resolver is not None
+    function: Any = resolver.wrapped_func
+    if not callable(function):  # a staticmethod or classmethod left unbound
+        raise NotPlannable(f"resolver of {name}")
     config = schema.config
     registry = schema.schema_converter.scalar_registry
     converters = [
@@ -605,7 +608,7 @@ def _resolver_call(
             kwargs[info_name] = info_class(
                 _raw_info=cast(Any, _RawInfo(context, name)), _field=definition
             )
-        result = resolver(*([None] if self_first else []), **kwargs)
+        result = function(*([None] if self_first else []), **kwargs)
         return await result if inspect.isawaitable(result) else result
 
     return call
@@ -687,7 +690,7 @@ def _argument_values(
 ) -> dict[str, Any]:
     """graphql-core's get_argument_values for variables and constant literals; _Refused for
     what it would refuse (a missing or null value of a non-null argument)."""
-    given = {argument.name.value: argument.value for argument in node.arguments}
+    given = {argument.name.value: argument.value for argument in node.arguments or ()}
     values: dict[str, Any] = {}
     for name, argument in field.args.items():
         value_node = given.get(name)
@@ -726,7 +729,7 @@ def _check_field(
         return
     if name not in PLANNED_ROOTS:
         raise NotPlannable(f"root field {name}")
-    for argument in node.arguments:
+    for argument in node.arguments or ():
         if not isinstance(argument.value, VariableNode) and _has_variables(argument.value):
             raise NotPlannable("an argument literal holding variables")
 

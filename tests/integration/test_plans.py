@@ -27,7 +27,7 @@ from tests.conftest import Api, Catalog, running_app
 DOCUMENTS = operations(Path(__file__).resolve().parents[2] / "webapp" / "operations")
 PREPARED = {"Register", "Drop", "Swap", "ClaimSeat", "DeclineOffer"}
 SEED = 1717
-CASES = 260
+CASES = 400
 ACCEPTS = [None, "application/json", "application/graphql-response+json"]
 
 SECTION_RESULT = ["sectionId", "outcome", "waitlistPosition", "availableSeats", "reason"]
@@ -314,7 +314,7 @@ async def test_a_resolver_error_under_a_plan_is_graphql_core_s(
     student, other = world.students[:2]
     section = world.sections[0]
     register = DOCUMENTS["Register"]
-    cases = [
+    cases: list[tuple[str, str, dict[str, Any]]] = [
         ("FORBIDDEN", register, {"studentId": str(other.id), "sectionIds": [str(section.id)]}),
         ("BAD_USER_INPUT", register, {"studentId": str(student.id), "sectionIds": []}),
         (
