@@ -7,10 +7,12 @@ documents of register and drop with aliases, inline and named fragments, __typen
 and invalid (wrong types, nulls, missing, extra fields, bad UUIDs, lists too long, repeats);
 tokens of the student, of another student, staff's, none and a bad one. Each request that
 changes state carries an idempotency key, so whichever app runs it second answers as the
-first did (the same state, read idempotently)."""
+first did (the same state, read idempotently). Also: what a plan does not take (a GET, another
+operation name) is graphql-core's answer, and the plans exist only for the hot mutations."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
@@ -339,3 +341,40 @@ async def test_a_resolver_error_under_a_plan_is_graphql_core_s(
                 # The bad UUID is refused before execution: graphql-core answers it.
                 assert plan.answered - before == (0 if given["studentId"] == "nope" else 1)
     assert prepared["Register"].answered and prepared["Drop"].answered
+
+
+async def test_what_a_plan_does_not_take_graphql_core_answers(
+    api: Api, catalog: Catalog, settings: Settings
+) -> None:
+    """A prepared document over GET (a mutation: 405), under another operation name, or
+    named by its documentId over POST: the same response from both apps, and the plan runs
+    only for the last."""
+    student = await catalog.student()
+    section = await catalog.section(seats=2)
+    text = DOCUMENTS["Register"]
+    plan = plans_of(api).get(text)
+    assert plan is not None
+    given = {"input": {"studentId": str(student.id), "sectionIds": [str(section.id)]}}
+    given["input"]["idempotencyKey"] = uuid.uuid4().hex
+    headers = {"Authorization": f"Bearer {api.student_token(student.id)}", "X-Request-ID": "r"}
+    document_id = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    requests: list[tuple[str, dict[str, Any], bool]] = [
+        ("GET", {"documentId": document_id, "variables": json.dumps(given)}, False),
+        ("POST", {"query": text, "variables": given, "operationName": "Other"}, False),
+        ("POST", {"documentId": document_id, "variables": given}, True),
+    ]
+    async with running_app(settings.model_copy(update={"plans": False})) as plain:
+        for method, body, planned in requests:
+            answers = []
+            before = plan.answered
+            for app in (api, plain):
+                if method == "GET":
+                    response = await app.client.get("/graphql", params=body, headers=headers)
+                else:
+                    response = await app.client.post("/graphql", json=body, headers=headers)
+                answers.append(
+                    (response.status_code, response.headers.multi_items(), response.content)
+                )
+            assert answers[0] == answers[1], answers
+            assert plan.answered - before == (1 if planned else 0), (method, body)
+    assert answers[0][0] == 200 and b"ENROLLED" in answers[0][2], answers
