@@ -1,16 +1,23 @@
 """A plan's variable coercer (infrastructure/http/plans.py) against graphql-core's: for any
 variables, it refuses what graphql-core refuses (the normal path then answers with its
 error) and otherwise coerces to exactly graphql-core's values. Hypothesis draws valid
-values from the schema's input types and garbage mixed in at any depth. And which documents
-are prepared: the trusted mutations, not queries, nor fields that resolve."""
+values from the schema's input types and garbage mixed in at any depth. A plan's completion
+against Strawberry's execute, for a resolver that answers malformed payloads or raises: the
+same data and formatted errors (nulls propagated, paths, locations, codes). And which
+documents are prepared: the trusted mutations, not queries, nor fields that resolve."""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
+import strawberry
 from graphql import (
     GraphQLEnumType,
+    GraphQLError,
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLList,
@@ -24,9 +31,13 @@ from graphql.execution.values import get_variable_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.errors import Forbidden
+from domain.model import RegisterOutcome
 from infrastructure.http.plans import Plan, Plans, _Refused, _variables_coercer
 from infrastructure.settings import load_settings
-from resolvers.root import build_schema
+from resolvers.root import CourseregSchema, Query, build_schema
+from schema.errors import CodedErrors
+from schema.types import RegisterInput, RegisterPayload, SectionResult
 
 SCHEMA = build_schema()
 CORE = SCHEMA._schema
@@ -177,3 +188,90 @@ def test_only_plain_documents_of_the_hot_mutations_are_prepared(
 ) -> None:
     plans = Plans(SCHEMA, SETTINGS)
     assert isinstance(plans.add(document), Plan) is prepared
+
+
+# Completion against graphql-core: a register resolver returning malformed payloads (nulls in
+# non-null fields, values no scalar or enum takes, a list that is not one) or raising; the
+# plan and Strawberry's execute give the same data and the same formatted errors (message,
+# locations, path, extensions), the errors coded as the app codes them.
+
+_ID = uuid.UUID("8c2f6c6e-54a4-4f1e-8d1d-2b2f3c4d5e6f")
+
+
+def _result(**changed: Any) -> SectionResult:
+    fields: dict[str, Any] = {
+        "section_id": _ID,
+        "outcome": RegisterOutcome.ENROLLED,
+        "waitlist_position": None,
+        "available_seats": 3,
+        "reason": None,
+    }
+    return SectionResult(**(fields | changed))
+
+
+def _payload(student: Any = _ID, results: Any = None) -> RegisterPayload:
+    return RegisterPayload(student_id=student, results=[_result()] if results is None else results)
+
+
+ANSWERS: dict[str, Callable[[], Any]] = {
+    "ok": lambda: _payload(results=[_result(), _result(waitlist_position=2, reason="R")]),
+    "null student": lambda: _payload(student=None),
+    "null item": lambda: _payload(results=[_result(), None]),
+    "null item field": lambda: _payload(results=[_result(section_id=None)]),
+    "bad int": lambda: _payload(results=[_result(waitlist_position="two"), _result()]),
+    "bad ints": lambda: _payload(
+        results=[_result(waitlist_position="x"), _result(available_seats=1.5)]
+    ),
+    "bad enum": lambda: _payload(results=[_result(outcome="NOPE")]),
+    "not a list": lambda: _payload(results=5),
+    "empty": lambda: _payload(results=[]),
+    "null": lambda: None,
+}
+
+
+def _raises(error: Exception) -> Callable[[], Any]:
+    def answer() -> Any:
+        raise error
+
+    return answer
+
+
+ANSWERS |= {
+    "forbidden": _raises(Forbidden("no")),
+    "coded": _raises(GraphQLError("coded", extensions={"code": "NOT_FOUND"})),
+    "crash": _raises(ValueError("boom")),
+}
+
+
+@strawberry.type
+class AnsweringMutation:
+    @strawberry.mutation
+    async def register(self, input: RegisterInput) -> RegisterPayload:
+        return cast(RegisterPayload, ANSWERS[cast(str, input.idempotency_key)]())
+
+
+ANSWERING = CourseregSchema(query=Query, mutation=AnsweringMutation, extensions=[CodedErrors])
+SHAPES = [
+    "mutation A($input: RegisterInput!) { register(input: $input) { studentId "
+    "results { sectionId outcome waitlistPosition availableSeats reason } } }",
+    "mutation B($input: RegisterInput!, $on: Boolean!) { first: register(input: $input) { "
+    "__typename who: studentId ...R } again: register(input: $input) { results "
+    "{ outcome } } } fragment R on RegisterPayload { results { ... on SectionResult "
+    "{ availableSeats @include(if: $on) seats: availableSeats waitlistPosition } } }",
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+async def test_completion_and_errors_are_graphql_core_s(shape: str, name: str) -> None:
+    given: dict[str, Any] = {
+        "input": {"studentId": str(_ID), "sectionIds": [], "idempotencyKey": name}
+    }
+    given |= {"on": True} if "$on" in shape else {}
+    context = cast(Any, SimpleNamespace(request_id="unit"))
+    expected = await ANSWERING.execute(shape, variable_values=given, context_value=context)
+    plan = Plan(ANSWERING, parse(shape))
+    got = await plan.run(context, given)
+    assert got is not None and plan.answered == 1
+    formatted = [e.formatted for e in got.errors or []]
+    assert (got.data, formatted) == (expected.data, [e.formatted for e in expected.errors or []])
