@@ -16,6 +16,7 @@ from resolvers import catalog, live, registration
 from resolvers import notifications as notify
 from resolvers import rules as rule_changes
 from resolvers.context import Info
+from resolvers.fanout import SharedEventExecutor
 from resolvers.objects import Course, Section, Student, TimeTicket
 from schema.checks import RefusingParserCache, WebsocketSubscriptions
 from schema.errors import CodedErrors, code_in_place
@@ -244,7 +245,11 @@ def build_schema(
     if not introspection:
         extensions.append(DisableIntrospection)
     return CourseregSchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=SharedEventExecutor,  # seatUpdates events executed once
     )
 
 

@@ -1,0 +1,137 @@
+"""One execution and one encoded frame per change, shared by every subscriber who would get
+the same bytes.
+
+Each subscriber keeps its own stream (resolvers/live.py: its checks, snapshot, version
+filter and bounded queue), but a seatUpdates event is the same for everyone: its result
+depends only on the document, the variables and the section's state, never on who asks
+(SeatUpdate's fields read the payload and nothing else). So the per-event execution is
+memoized by (operation, variables, state) and the JSON of its payload by that result: the
+first subscriber of a change executes and encodes it, the next 9,999 reuse both, and the
+socket handler (infrastructure/http/fanout.py) splices each subscriber's operation id in.
+
+Only payloads named in SHAREABLE are shared: a waitlistPosition update speaks of one
+student and is executed per subscriber, as before. A result with errors is never shared.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.pyutils import is_awaitable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from schema.types import SeatUpdate
+
+
+def _seat_update(u: SeatUpdate) -> Hashable:
+    return (u.section_id, u.available_seats, u.total_seats, u.waitlist_length, u.version)
+
+
+# Payload type -> its whole content as a key: equal keys must execute to equal results for
+# anyone (no field of the type may depend on the context or the actor).
+SHAREABLE: dict[type, Callable[[Any], Hashable]] = {SeatUpdate: _seat_update}
+
+MAX_SHARED = 4096
+
+
+class _Shared:
+    __slots__ = ("encoded", "operation", "result")
+
+    def __init__(self, operation: object, result: GraphQLExecutionResult) -> None:
+        self.operation = operation  # held, so the id() in its key is never reused
+        self.result = result
+        self.encoded: str | None = None
+
+
+class SharedResults:
+    """The process's memo: (id(operation), variables, payload key) -> the result, and the
+    result's data (by identity) -> its encoded payload. Bounded, least recently used out."""
+
+    def __init__(self, limit: int = MAX_SHARED) -> None:
+        self.limit = limit
+        self._by_key: OrderedDict[Hashable, _Shared] = OrderedDict()
+        self._by_data: dict[int, _Shared] = {}
+        self.executions = 0  # results computed (the rest were shared)
+
+    def get(self, key: Hashable, operation: object) -> GraphQLExecutionResult | None:
+        entry = self._by_key.get(key)
+        if entry is None or entry.operation is not operation:
+            return None
+        self._by_key.move_to_end(key)
+        return entry.result
+
+    def put(self, key: Hashable, operation: object, result: GraphQLExecutionResult) -> None:
+        self.executions += 1
+        if result.errors or not isinstance(result.data, dict):
+            return
+        entry = _Shared(operation, result)
+        old = self._by_key.pop(key, None)
+        if old is not None:
+            self._forget(old)
+        self._by_key[key] = entry
+        self._by_data[id(result.data)] = entry
+        while len(self._by_key) > self.limit:
+            _, evicted = self._by_key.popitem(last=False)
+            self._forget(evicted)
+
+    def _forget(self, entry: _Shared) -> None:
+        if self._by_data.get(id(entry.result.data)) is entry:
+            del self._by_data[id(entry.result.data)]
+
+    def encoded(self, data: object, encode: Callable[[object], str]) -> str | None:
+        """The JSON of {"data": data} if `data` is a shared result's (encoded once), else
+        None: the caller encodes its own."""
+        entry = self._by_data.get(id(data))
+        if entry is None or entry.result.data is not data:
+            return None
+        if entry.encoded is None:
+            entry.encoded = encode({"data": data})
+        return entry.encoded
+
+    def clear(self) -> None:
+        self._by_key.clear()
+        self._by_data.clear()
+
+
+shared_results = SharedResults()
+
+
+class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, whose per-event copies (one per subscription event) reuse the
+    result of an equal event of the same operation and variables."""
+
+    _share_prefix: Hashable | None = None
+    _share_key: Hashable | None = None
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        content = SHAREABLE.get(type(payload))
+        if content is not None:
+            if self._share_prefix is None:  # once per subscription, not per event
+                variables = self.variable_values.coerced
+                self._share_prefix = (id(self.operation), repr(sorted(variables.items())))
+            executor._share_key = (self._share_prefix, content(payload))
+        return executor
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        key = self._share_key
+        if key is None:
+            return super().execute_operation(serially)
+        found = shared_results.get(key, self.operation)
+        if found is not None:
+            return found
+        result = super().execute_operation(serially)
+        if is_awaitable(result):
+            return self._remember(key, result)
+        if isinstance(result, GraphQLExecutionResult):
+            shared_results.put(key, self.operation, result)
+        return result
+
+    async def _remember(self, key: Hashable, pending: Awaitable[Any]) -> Any:
+        result = await pending
+        if isinstance(result, GraphQLExecutionResult):
+            shared_results.put(key, self.operation, result)
+        return result
