@@ -3,9 +3,9 @@ the same bytes.
 
 Each subscriber keeps its own stream (resolvers/live.py: its checks, snapshot, version
 filter and bounded queue), but a seatUpdates event is the same for everyone: its result
-depends only on the document, the variables and the section's state, never on who asks
-(SeatUpdate's fields read the payload and nothing else). So the per-event execution is
-memoized by (operation, variables, state) and the JSON of its payload by that result: the
+depends only on the document, the variables its selection reads and the section's state,
+never on who asks (SeatUpdate's fields read the payload and nothing else). So the
+per-event execution is memoized by those, and the JSON of its payload by that result: the
 first subscriber of a change executes and encodes it, the next 9,999 reuse both, and the
 socket handler (infrastructure/http/fanout.py) splices each subscriber's operation id in.
 
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, cast
 
 from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import FieldNode, Node, OperationDefinitionNode, Visitor, visit
 from graphql.pyutils import is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -54,7 +55,8 @@ class SharedResults:
         self.limit = limit
         self._by_key: OrderedDict[Hashable, _Shared] = OrderedDict()
         self._by_data: dict[int, _Shared] = {}
-        self.executions = 0  # results computed (the rest were shared)
+        self.executions = 0  # shareable results computed (the rest were reused)
+        self.encodings = 0  # shared payloads encoded (the rest were reused)
 
     def get(self, key: Hashable, operation: object) -> GraphQLExecutionResult | None:
         entry = self._by_key.get(key)
@@ -88,6 +90,7 @@ class SharedResults:
         if entry is None or entry.result.data is not data:
             return None
         if entry.encoded is None:
+            self.encodings += 1
             entry.encoded = encode({"data": data})
         return entry.encoded
 
@@ -99,6 +102,34 @@ class SharedResults:
 shared_results = SharedResults()
 
 
+class _Variables(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable(self, node: Any, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+
+def event_variables(operation: OperationDefinitionNode, fragments: dict[str, Any]) -> list[str]:
+    """The variables an event's execution may read: all but those only in the root fields'
+    arguments, which choose the source stream (Strawberry resolves a subscription field of
+    an event to the event itself, its arguments unread). So subscribers of one document
+    watching different sections share the results of the sections they have in common."""
+    found = _Variables()
+    parts: list[Node] = [*(operation.directives or ()), *fragments.values()]
+    for selection in operation.selection_set.selections:
+        if isinstance(selection, FieldNode):
+            parts.extend(selection.directives or ())
+            if selection.selection_set is not None:
+                parts.append(selection.selection_set)
+        else:
+            parts.append(selection)
+    for part in parts:
+        visit(part, found)
+    return sorted(found.names)
+
+
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, whose per-event copies (one per subscription event) reuse the
     result of an equal event of the same operation and variables."""
@@ -107,12 +138,14 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     _share_key: Hashable | None = None
 
     def build_per_event_executor(self, payload: Any) -> Any:
-        executor = super().build_per_event_executor(payload)
+        executor = cast(SharedEventExecutor, super().build_per_event_executor(payload))
         content = SHAREABLE.get(type(payload))
         if content is not None:
             if self._share_prefix is None:  # once per subscription, not per event
-                variables = self.variable_values.coerced
-                self._share_prefix = (id(self.operation), repr(sorted(variables.items())))
+                coerced = self.variable_values.coerced
+                read = event_variables(self.operation, self.fragment_definitions)
+                values = repr([(name, name in coerced, coerced.get(name)) for name in read])
+                self._share_prefix = (id(self.operation), values)
             executor._share_key = (self._share_prefix, content(payload))
         return executor
 
