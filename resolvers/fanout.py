@@ -130,6 +130,19 @@ def event_variables(operation: OperationDefinitionNode, fragments: dict[str, Any
     return sorted(found.names)
 
 
+class _Executed:
+    """What graphql-core's map over the source stream asks of a per-event executor
+    (execute_subscription_event calls execute_operation), for a result already computed."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: GraphQLExecutionResult) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> GraphQLExecutionResult:
+        return self.result
+
+
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, whose per-event copies (one per subscription event) reuse the
     result of an equal event of the same operation and variables."""
@@ -138,24 +151,26 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     _share_key: Hashable | None = None
 
     def build_per_event_executor(self, payload: Any) -> Any:
-        executor = cast(SharedEventExecutor, super().build_per_event_executor(payload))
         content = SHAREABLE.get(type(payload))
-        if content is not None:
-            if self._share_prefix is None:  # once per subscription, not per event
-                coerced = self.variable_values.coerced
-                read = event_variables(self.operation, self.fragment_definitions)
-                values = repr([(name, name in coerced, coerced.get(name)) for name in read])
-                self._share_prefix = (id(self.operation), values)
-            executor._share_key = (self._share_prefix, content(payload))
+        if content is None:
+            return super().build_per_event_executor(payload)
+        if self._share_prefix is None:  # once per subscription, not per event
+            coerced = self.variable_values.coerced
+            read = event_variables(self.operation, self.fragment_definitions)
+            values = repr([(name, name in coerced, coerced.get(name)) for name in read])
+            self._share_prefix = (id(self.operation), values)
+        key = (self._share_prefix, content(payload))
+        found = shared_results.get(key, self.operation)
+        if found is not None:
+            return _Executed(found)  # no copy of the executor: the result is at hand
+        executor = cast(SharedEventExecutor, super().build_per_event_executor(payload))
+        executor._share_key = key
         return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         key = self._share_key
         if key is None:
             return super().execute_operation(serially)
-        found = shared_results.get(key, self.operation)
-        if found is not None:
-            return found
         result = super().execute_operation(serially)
         if is_awaitable(result):
             return self._remember(key, result)
