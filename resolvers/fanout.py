@@ -15,6 +15,7 @@ student and is executed per subscriber, as before. A result with errors is never
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, cast
@@ -22,7 +23,10 @@ from typing import Any, cast
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import FieldNode, Node, OperationDefinitionNode, Visitor, visit
 from graphql.pyutils import is_awaitable
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types import ExecutionContext
 
 from schema.types import SeatUpdate
 
@@ -183,3 +187,39 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(result, GraphQLExecutionResult):
             shared_results.put(key, self.operation, result)
         return result
+
+
+class LeanStreamRunner(SchemaExtensionsRunner):
+    """Strawberry's extension runner, without the per-result work that can do nothing: for
+    every streamed result it enters each extension's on_stream_result hook and awaits each
+    get_results, a fifth of a shared push's CPU. Skipped when no extension could act: a
+    result without errors when the only stream hooks act on errors alone (an extension
+    saying so with `stream_hook_for_errors_only`), and get_results when none defines it."""
+
+    _checked = False
+    _quiet_hooks = False
+    _no_results = False
+
+    def _check(self) -> None:
+        base = SchemaExtension
+        self._quiet_hooks = all(
+            type(e).on_stream_result is base.on_stream_result
+            or getattr(e, "stream_hook_for_errors_only", False)
+            for e in self.extensions
+        )
+        self._no_results = all(type(e).get_results is base.get_results for e in self.extensions)
+        self._checked = True
+
+    def on_stream_result(self, result: Any) -> Any:
+        if not self._checked:
+            self._check()
+        if self._quiet_hooks and not getattr(result, "errors", None):
+            return contextlib.nullcontext()
+        return super().on_stream_result(result)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        if not self._checked:
+            self._check()
+        if self._no_results:
+            return dict(ctx.extensions_results)
+        return await super().get_extensions_results(ctx)
