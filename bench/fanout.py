@@ -6,8 +6,8 @@ is timed is the API's own work per push). Then single changes, published on the 
 channel as the seat scripts publish them: "time to last push" runs from the PUBLISH until
 the last subscriber's frame is handed to its websocket, "CPU per push" is this process's
 CPU over that span divided by N. `--unshared` runs the subscribers on Strawberry's own
-handler and executor (each result executed and encoded per subscriber), as before the
-shared fan-out, for the comparison in one run.
+handler and executor (each result executed and encoded per subscriber), for the comparison
+in one run; the schema's extension runner (resolvers/fanout.py LeanStreamRunner) stays.
 
 Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL); makes and drops its own database
 and key prefix.
