@@ -24,13 +24,15 @@ OPENING_AT_ONCE = 64
 
 @dataclass(frozen=True)
 class Assignment:
-    """`count` subscribers on `url`; subscriber i watches sections[(first + i) % len]."""
+    """`count` subscribers on `url`; subscriber i watches sections[(first + i) % len], and
+    every one of them also `hot` if given (one change there reaches them all)."""
 
     tag: str
     url: str
     sections: list[str]
     first: int
     count: int
+    hot: str | None = None
 
 
 Push = tuple[str, int, float]  # (section id, version, monotonic time received)
@@ -67,6 +69,7 @@ async def _subscriber(
     job: Assignment, n: int, opening: asyncio.Semaphore, subscribed: asyncio.Event, pushes: list
 ) -> None:
     section = job.sections[(job.first + n) % len(job.sections)]
+    ids = [section, job.hot] if job.hot else [section]
     async with opening:
         ws = await websockets.connect(
             job.url,
@@ -76,9 +79,10 @@ async def _subscriber(
         )
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         await ws.recv()
-        payload = {"query": SEAT_UPDATES, "variables": {"ids": [section]}}
+        payload = {"query": SEAT_UPDATES, "variables": {"ids": ids}}
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-        await ws.recv()  # the snapshot
+        for _ in ids:
+            await ws.recv()  # the snapshot
     subscribed.set()
     async with ws:
         async for raw in ws:

@@ -8,6 +8,12 @@ one section at a time. Change-to-push latency runs from just before the mutation
 until a subscriber receives the push with that change's version, so it includes the
 mutation itself. Subscribers on B give the cross-replica latency.
 
+Then the fan-out figure: every subscriber (on A and B) also watches one hot section that
+the steady changes never touch; a few single changes there, seconds apart, each reach all
+of A's subscribers at once: "time to last push" runs from just before that mutation is
+sent until the last of A's subscribers receives it, and "CPU per push" is A's CPU over
+that change divided by the pushes it made.
+
 Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL as for `coursereg`); the bench makes
 and drops its own database and key prefix.
 """
@@ -52,6 +58,10 @@ def parse() -> argparse.Namespace:
     p.add_argument(
         "--settle", type=float, default=10.0, help="idle seconds between holding and changes"
     )
+    p.add_argument(
+        "--fanout-changes", type=int, default=3, help="single changes of the hot section"
+    )
+    p.add_argument("--fanout-pause", type=float, default=4.0, help="seconds after each hot change")
     p.add_argument("--out", help="also write the figures to this JSON file")
     return p.parse_args()
 
@@ -76,7 +86,8 @@ class Staff:
 
 
 async def make_catalog(staff: Staff, sections: int) -> tuple[list[str], list[str]]:
-    """`sections` open sections of 10 seats, and one student per section."""
+    """`sections` open sections of 10 seats, and one student per section (the caller may
+    keep the last of each apart)."""
     now = datetime.now(UTC)
     semester = await staff(
         "mutation($i: CreateSemesterInput!) { createSemester(input: $i) { id } }",
@@ -128,15 +139,17 @@ def start_holders(
     return processes, ready, results, stop
 
 
-def assignments(args: argparse.Namespace, a: str, b: str, sections: list[str]) -> list[Assignment]:
+def assignments(
+    args: argparse.Namespace, a: str, b: str, sections: list[str], hot: str
+) -> list[Assignment]:
     jobs, first = [], 0
     per_client = -(-args.subscribers // args.clients)
     for n in range(args.clients):
         count = min(per_client, args.subscribers - first)
-        jobs.append(Assignment(f"A{n}", ws_url(a), sections, first, count))
+        jobs.append(Assignment(f"A{n}", ws_url(a), sections, first, count, hot))
         first += count
     if args.replica_subscribers:
-        jobs.append(Assignment("B", ws_url(b), sections, 0, args.replica_subscribers))
+        jobs.append(Assignment("B", ws_url(b), sections, 0, args.replica_subscribers, hot))
     return jobs
 
 
@@ -194,6 +207,58 @@ async def make_changes(
     return sent, round_trips
 
 
+async def hot_changes(
+    staff: Staff, args: argparse.Namespace, a: Replica, hot: str, student: str
+) -> list[tuple[float, float]]:
+    """One change of the hot section at a time, `fanout_pause` apart: (when its mutation
+    was sent, A's CPU seconds from then until the pause ends) per change."""
+    found = []
+    for n in range(1, args.fanout_changes + 1):
+        query, i = (REGISTER, {"sectionIds": [hot]}) if n % 2 else (DROP, {"sectionId": hot})
+        cpu = a.cpu_seconds()
+        started = time.monotonic()
+        await staff(query, i={"studentId": student} | i)
+        await asyncio.sleep(args.fanout_pause)
+        found.append((started, a.cpu_seconds() - cpu))
+    return found
+
+
+def fanout(
+    pushes: list[Push], hot: str, base: int, changes: list[tuple[float, float]], expected: int
+) -> dict[str, Any]:
+    """Per hot change: pushes on A, time to the last of them, A's CPU per push."""
+    arrived: dict[int, list[float]] = defaultdict(list)
+    for section, version, received in pushes:
+        if section == hot:
+            arrived[version - base].append(received)
+    rows: list[dict[str, Any]] = []
+    lasts: list[float] = []
+    cpus: list[float] = []
+    for n, (started, cpu) in enumerate(changes, 1):
+        times = sorted(t - started for t in arrived.get(n, []))
+        rows.append(
+            {
+                "pushes": len(times),
+                "expected": expected,
+                "time_to_first_push_ms": round(times[0] * 1000, 1) if times else None,
+                "time_to_median_push_ms": round(times[len(times) // 2] * 1000, 1)
+                if times
+                else None,
+                "time_to_last_push_ms": round(times[-1] * 1000, 1) if times else None,
+                "api_a_cpu_ms_per_push": round(cpu * 1000 / max(len(times), 1), 4),
+            }
+        )
+        if times:
+            lasts.append(rows[-1]["time_to_last_push_ms"])
+            cpus.append(rows[-1]["api_a_cpu_ms_per_push"])
+    return {
+        "subscribers_of_the_section_on_a": expected,
+        "changes": rows,
+        "time_to_last_push_ms_median": statistics.median(lasts) if lasts else None,
+        "api_a_cpu_ms_per_push_median": statistics.median(cpus) if cpus else None,
+    }
+
+
 def latencies(
     pushes: list[Push], sent: dict[tuple[str, int], float], base: dict[str, int]
 ) -> list[float]:
@@ -226,19 +291,21 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         httpx.AsyncClient(base_url=a.url, timeout=60) as http,
     ):
         staff = Staff(http, settings)
-        sections, students = await make_catalog(staff, args.sections)
-        jobs = assignments(args, a.url, b.url, sections)
+        sections, students = await make_catalog(staff, args.sections + 1)
+        hot, hot_student = sections.pop(), students.pop()
+        jobs = assignments(args, a.url, b.url, sections, hot)
         processes, ready, results, stop = start_holders(jobs)
         opened = time.monotonic()
         held = dict(await asyncio.to_thread(lambda: [ready.get(timeout=600) for _ in jobs]))
         print(f"holding {held} subscribers in {time.monotonic() - opened:.1f} s", flush=True)
         await asyncio.sleep(args.settle)
         rss_held = a.rss_mb()
-        base = await versions_now(a.url, sections)
+        base = await versions_now(a.url, [*sections, hot])
         cpu_before = a.cpu_seconds()
         sent, round_trips = await make_changes(staff, args, sections, students)
         await asyncio.sleep(2)  # the last pushes
         cpu = a.cpu_seconds() - cpu_before
+        changed_hot = await hot_changes(staff, args, a, hot, hot_student)
         stop.set()
         pushes = dict(await asyncio.to_thread(lambda: [results.get(timeout=120) for _ in jobs]))
         for process in processes:
@@ -246,6 +313,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         figures = report(args, jobs, pushes, sent, base, round_trips, rss_held, a.rss_mb())
         pushed = figures["change_to_push_same_replica"]["pushes"]
         figures["api_a_cpu_ms_per_push"] = round(cpu * 1000 / max(pushed, 1), 3)
+        on_a = [p for job in jobs if job.tag.startswith("A") for p in pushes[job.tag]]
+        figures["one_change_to_every_subscriber"] = fanout(
+            on_a, hot, base[hot], changed_hot, args.subscribers
+        )
         figures["load_average"] = os.getloadavg()
         return figures
 

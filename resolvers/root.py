@@ -11,11 +11,14 @@ from uuid import UUID
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, SchemaExtension, ValidationCache
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types import ExecutionContext
 
 from resolvers import catalog, live, registration
 from resolvers import notifications as notify
 from resolvers import rules as rule_changes
 from resolvers.context import Info
+from resolvers.fanout import LeanStreamRunner, SharedEventExecutor
 from resolvers.objects import Course, Section, Student, TimeTicket
 from schema.checks import RefusingParserCache, WebsocketSubscriptions
 from schema.errors import CodedErrors, code_in_place
@@ -244,11 +247,20 @@ def build_schema(
     if not introspection:
         extensions.append(DisableIntrospection)
     return CourseregSchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=SharedEventExecutor,  # seatUpdates events executed once
     )
 
 
 class CourseregSchema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return LeanStreamRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Client mistakes and refusals are answers, not server errors: nothing to log here
         (coded() logs the unexpected ones with their request id). Strawberry calls this with

@@ -67,6 +67,8 @@ class CodedErrors(SchemaExtension):
     (or any streamed operation) result by result, before each reaches the socket."""
 
     _streamed = False
+    # Its on_stream_result does nothing to a result without errors (resolvers/fanout.py).
+    stream_hook_for_errors_only = True
 
     def on_operation(self) -> Iterator[None]:
         yield

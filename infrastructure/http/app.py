@@ -28,11 +28,11 @@ from infrastructure.http import demo_login, health, pages
 from infrastructure.http.documents import (
     DocumentRefused,
     TrustedDocuments,
-    TrustedTransportWS,
     lift,
     names_document,
     query_params,
 )
+from infrastructure.http.fanout import EncodedFrame, SharedFramesTransportWS
 from infrastructure.http.limits import BodyLimit, document_limits
 from infrastructure.http.media import GraphQLOverHTTP, given_params
 from infrastructure.http.pages.graphiql import offline_graphiql_html
@@ -55,7 +55,7 @@ CORS_HEADERS = ["Authorization", "Content-Type", "Accept", "X-Request-ID"]
 
 
 class GraphQLView(GraphQLOverHTTP):
-    graphql_transport_ws_handler_class = TrustedTransportWS
+    graphql_transport_ws_handler_class = SharedFramesTransportWS
 
     def __init__(self, settings: Settings) -> None:
         schema = build_schema(
@@ -79,6 +79,12 @@ class GraphQLView(GraphQLOverHTTP):
         if settings.plans:
             for text in self.documents.listed:
                 self.plans.add(text)
+
+    def encode_json(self, data: object) -> str | bytes:
+        """A frame the socket handler encoded already (shared by subscribers) is its text."""
+        if isinstance(data, EncodedFrame):
+            return data.text
+        return super().encode_json(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body; a documentId in it is lifted for execute_single (documents.py)."""
