@@ -1,0 +1,278 @@
+"""Graceful overload: admission control per process, in front of everything that can change
+state. When more arrives than the process can serve, the admitted requests keep their
+latency and the rest are refused at once, before anything runs (no idempotency key taken,
+no saga begun), with a coded "busy, retry after N s": a GraphQL error UNAVAILABLE with
+`extensions.retryAfter`, and over HTTP 503 with Retry-After (REST and GraphQL alike).
+
+How a request is admitted (/graphql and /api/ only; everything else passes):
+
+- A **concurrency limit** of requests in flight (COURSEREG_ADMISSION_LIMIT). Below it, a
+  request goes straight in: the fast path costs a comparison and two increments.
+- A **bounded queue with a deadline** behind it (COURSEREG_ADMISSION_QUEUE waiting at most,
+  each at most COURSEREG_ADMISSION_WAIT_MS). A request that would wait longer than the
+  deadline, by the queue ahead of it and the service time measured so far, is refused at
+  once; one that still waits out its deadline is refused then. Both before any state change.
+- The limit **adapts to the event loop's lag** (AIMD, as Netflix's concurrency-limits does
+  with latency): a sampler measures how late the loop wakes it; while the lag is above
+  COURSEREG_ADMISSION_LAG_MS the limit is cut by a quarter every interval (not below
+  COURSEREG_ADMISSION_MIN_LIMIT), and while the lag is low and the limit is in use it grows
+  back by one per sample. Under overload the loop's own queue is the signal: the requests
+  uvicorn has read but the loop has not run yet are invisible to a counter of requests.
+
+What is never shed before student writes (the choice): the probes and /metrics, pages and
+static files pass without a limit (not /graphql nor /api/); websockets pass (a subscription
+is one long request, limited per connection elsewhere). Staff and advisors have a lane of
+their own (COURSEREG_ADMISSION_STAFF_LIMIT in flight, no queue), used when the main lane is
+full: a flood of student writes cannot starve staff reads. The lane goes by a token the
+authenticator has already verified (its cache), or a development token it checks on the
+spot (CPU only); a token it has not seen from the identity provider goes to the main lane.
+
+Written here rather than taken from a library: the limiters on PyPI (aiolimiter, the
+`limits` package) bound a rate, not requests in flight with a deadline, and none looks at
+the event loop's lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from domain.errors import ErrorCode
+from domain.model import Role
+from infrastructure.auth import Authenticator
+from infrastructure.http.media import GRAPHQL_RESPONSE, negotiate
+from infrastructure.metrics import (
+    ADMISSION_IN_FLIGHT,
+    ADMISSION_LIMIT,
+    ADMISSION_QUEUE_SECONDS,
+    ADMISSION_SHED,
+    LOOP_LAG_SECONDS,
+)
+from infrastructure.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LIMITED_PREFIXES = ("/graphql", "/api/")
+SAMPLE_SECONDS = 0.02  # the lag sampler's period
+INTERVAL_SECONDS = 0.1  # at most one cut of the limit per interval (CoDel's interval)
+SERVICE_EWMA = 0.1  # weight of the newest service time in its running average
+STAFF_ROLES = frozenset({Role.STAFF, Role.ADVISOR})
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionSettings:
+    limit: int = 64
+    min_limit: int = 8
+    queue: int = 64
+    wait_seconds: float = 0.025
+    lag_seconds: float = 0.05
+    staff_limit: int = 8
+    retry_after: float = 1.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> AdmissionSettings:
+        return cls(
+            limit=settings.admission_limit,
+            min_limit=min(settings.admission_min_limit, settings.admission_limit),
+            queue=settings.admission_queue,
+            wait_seconds=settings.admission_wait_ms / 1000,
+            lag_seconds=settings.admission_lag_ms / 1000,
+            staff_limit=settings.admission_staff_limit,
+            retry_after=settings.admission_retry_after,
+        )
+
+
+class Busy(Exception):
+    """A request refused for load; `reason` is the metrics label (queue, wait, staff)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Admission:
+    """The lanes' bookkeeping on one event loop (no locks: everything runs on the loop)."""
+
+    settings: AdmissionSettings
+    clock: Callable[[], float] = time.monotonic
+    limit: float = 0.0  # the adaptive limit of the main lane, in [min_limit, settings.limit]
+    in_flight: int = 0
+    staff_in_flight: int = 0
+    service_seconds: float = 0.0  # running average of an admitted request's time
+    lag: float = 0.0  # the lag sampler's last reading
+    busy_seen: bool = False  # the limit was reached since the last sample
+    _last_cut: float = -math.inf
+    _queue: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
+
+    def __post_init__(self) -> None:
+        self.limit = float(self.settings.limit)
+        ADMISSION_LIMIT.set(self.limit)
+
+    @contextlib.asynccontextmanager
+    async def admitted(self, staff: Callable[[], bool]) -> AsyncIterator[None]:
+        """Holds a place while the request runs; raises Busy (before the body runs) when
+        there is none. `staff` is asked only when the main lane is full."""
+        started = self.clock()
+        lane = "main"
+        if self.in_flight < int(self.limit) and not self._queue:
+            self.in_flight += 1
+        else:
+            self.busy_seen = True
+            if staff():
+                if self.staff_in_flight >= self.settings.staff_limit:
+                    raise Busy("staff")
+                lane = "staff"
+                self.staff_in_flight += 1
+            else:
+                await self._wait(started)  # the place is taken for us when it returns
+        ADMISSION_IN_FLIGHT.inc()
+        begun = self.clock()
+        try:
+            yield
+        finally:
+            ADMISSION_IN_FLIGHT.dec()
+            if lane == "main":
+                took = self.clock() - begun
+                self.service_seconds += SERVICE_EWMA * (took - self.service_seconds)
+                self._release()
+            else:
+                self.staff_in_flight -= 1
+
+    async def _wait(self, started: float) -> None:
+        """A place from the queue, or Busy at once when the queue is full or the wait it
+        predicts is past the deadline, or Busy when the deadline passes while waiting."""
+        ahead = len(self._queue)
+        if ahead >= self.settings.queue:
+            raise Busy("queue")
+        predicted = (ahead + 1) / max(self.limit, 1.0) * self.service_seconds
+        if predicted > self.settings.wait_seconds:
+            raise Busy("wait")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), self.settings.wait_seconds)
+        except TimeoutError:
+            if waiter.done():  # handed a place in the tick the deadline passed: keep it
+                return
+            raise Busy("wait") from None
+        except BaseException:  # cancelled while waiting: a place handed to us goes on
+            if waiter.done() and not waiter.cancelled():
+                self._release()
+            raise
+        finally:
+            ADMISSION_QUEUE_SECONDS.observe(self.clock() - started)
+            if not waiter.done():
+                waiter.cancel()
+                self._queue.remove(waiter)
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        """Hands free places to the waiters in order; a place handed is taken at once (the
+        waiter runs later), so no newcomer can take it first."""
+        while self._queue and self.in_flight < int(self.limit):
+            self._queue.popleft().set_result(None)
+            self.in_flight += 1
+
+    def observe_lag(self, lag: float) -> None:
+        """One reading of the loop's lag: AIMD on the limit."""
+        self.lag = lag
+        LOOP_LAG_SECONDS.set(lag)
+        now = self.clock()
+        if lag > self.settings.lag_seconds:
+            if now - self._last_cut >= INTERVAL_SECONDS:
+                self._last_cut = now
+                self.limit = max(float(self.settings.min_limit), self.limit * 0.75)
+                ADMISSION_LIMIT.set(self.limit)
+        elif self.busy_seen and lag < self.settings.lag_seconds / 2:
+            self.limit = min(float(self.settings.limit), self.limit + 1)
+            ADMISSION_LIMIT.set(self.limit)
+            self._wake()
+        self.busy_seen = False
+
+    async def sample_lag(self, period: float = SAMPLE_SECONDS) -> None:
+        """Runs for the app's life: how late the loop wakes a sleeper is how long a ready
+        callback waits for it (the event loop's own queueing delay)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time()
+            await asyncio.sleep(period)
+            self.observe_lag(max(0.0, loop.time() - asked - period))
+
+
+def busy_body(path: str, retry_after: float, media: str) -> bytes:
+    message = f"the server is busy; retry in {retry_after:g} s"
+    code = ErrorCode.UNAVAILABLE.value
+    if path.startswith("/api/"):  # the REST adapter's envelope
+        error = {"code": code, "message": message, "retryAfter": retry_after}
+        body: dict[str, object] = {"success": False, "message": message, "errors": [error]}
+    else:
+        extensions = {"code": code, "retryAfter": retry_after}
+        body = {"errors": [{"message": message, "extensions": extensions}]}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class AdmissionControl:
+    """The ASGI middleware: requests to /graphql and /api/ pass through `admission`."""
+
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app = app
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        try:
+            async with self.admission.admitted(lambda: _staff(scope)):
+                await self.app(scope, receive, send)
+        except Busy as busy:
+            ADMISSION_SHED.labels(busy.reason).inc()
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        retry_after = self.admission.settings.retry_after
+        media = "application/json"
+        if not scope["path"].startswith("/api/"):
+            accept = b",".join(v for k, v in scope.get("headers") or [] if k == b"accept")
+            if negotiate(accept.decode("latin-1")) == GRAPHQL_RESPONSE:
+                media = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+        body = busy_body(scope["path"], retry_after, media)
+        headers = [
+            (b"content-type", media.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(math.ceil(retry_after)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _staff(scope: Scope) -> bool:
+    """Whether the request's token is a staff or advisor one the authenticator knows
+    without I/O (asked only when the main lane is full)."""
+    authorization = None
+    for key, value in scope.get("headers") or []:
+        if key == b"authorization":
+            authorization = value.decode("latin-1")
+            break
+    if not authorization:
+        return False
+    app = scope.get("app")
+    container = getattr(getattr(app, "state", None), "container", None)
+    auth: Authenticator | None = getattr(container, "auth", None)
+    if auth is None:
+        return False
+    actor = auth.known(authorization)
+    return actor is not None and actor.role in STAFF_ROLES
