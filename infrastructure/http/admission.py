@@ -212,7 +212,7 @@ class Admission:
             self.observe_lag(max(0.0, loop.time() - asked - period))
 
 
-def busy_body(path: str, retry_after: float, media: str) -> bytes:
+def busy_body(path: str, retry_after: float) -> bytes:
     message = f"the server is busy; retry in {retry_after:g} s"
     code = ErrorCode.UNAVAILABLE.value
     if path.startswith("/api/"):  # the REST adapter's envelope
@@ -249,7 +249,7 @@ class AdmissionControl:
             accept = b",".join(v for k, v in scope.get("headers") or [] if k == b"accept")
             if negotiate(accept.decode("latin-1")) == GRAPHQL_RESPONSE:
                 media = f"{GRAPHQL_RESPONSE}; charset=utf-8"
-        body = busy_body(scope["path"], retry_after, media)
+        body = busy_body(scope["path"], retry_after)
         headers = [
             (b"content-type", media.encode()),
             (b"content-length", str(len(body)).encode()),
