@@ -51,8 +51,8 @@ HTTP_SECONDS = Histogram(
 )
 ADMISSION_SHED = Counter(
     "coursereg_admission_shed",
-    "Requests refused for load (503, UNAVAILABLE) before anything ran, by why: queue full, "
-    "wait past the deadline, staff lane full",
+    "Requests refused for load (503, UNAVAILABLE) before anything ran, by why: the queue "
+    "full, or a wait past the deadline",
     ["reason"],
 )
 ADMISSION_QUEUE_SECONDS = Histogram(

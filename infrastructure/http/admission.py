@@ -22,10 +22,11 @@ How a request is admitted (/graphql and /api/ only; everything else passes):
 What is never shed before student writes (the choice): the probes and /metrics, pages and
 static files pass without a limit (not /graphql nor /api/); websockets pass (a subscription
 is one long request, limited per connection elsewhere). Staff and advisors have a lane of
-their own (COURSEREG_ADMISSION_STAFF_LIMIT in flight, no queue), used when the main lane is
-full: a flood of student writes cannot starve staff reads. The lane goes by a token the
-authenticator has already verified (its cache), or a development token it checks on the
-spot (CPU only); a token it has not seen from the identity provider goes to the main lane.
+their own (COURSEREG_ADMISSION_STAFF_LIMIT in flight), used when the main lane is full (when
+both are, staff queue like anyone): a flood of student writes cannot starve staff reads.
+The lane goes by a token the authenticator has already verified (its cache), or a
+development token it checks on the spot (CPU only); a token it has not seen from the
+identity provider goes to the main lane.
 
 Written here rather than taken from a library: the limiters on PyPI (aiolimiter, the
 `limits` package) bound a rate, not requests in flight with a deadline, and none looks at
@@ -92,7 +93,7 @@ class AdmissionSettings:
 
 
 class Busy(Exception):
-    """A request refused for load; `reason` is the metrics label (queue, wait, staff)."""
+    """A request refused for load; `reason` is the metrics label (queue, wait)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -128,12 +129,10 @@ class Admission:
             self.in_flight += 1
         else:
             self.busy_seen = True
-            if staff():
-                if self.staff_in_flight >= self.settings.staff_limit:
-                    raise Busy("staff")
+            if self.staff_in_flight < self.settings.staff_limit and staff():
                 lane = "staff"
                 self.staff_in_flight += 1
-            else:
+            else:  # the staff lane full, staff queue like anyone
                 await self._wait(started)  # the place is taken for us when it returns
         ADMISSION_IN_FLIGHT.inc()
         begun = self.clock()

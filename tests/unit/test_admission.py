@@ -85,11 +85,11 @@ async def test_a_wait_predicted_past_the_deadline_is_refused_without_queueing() 
 async def test_staff_have_their_own_lane_when_the_main_one_is_full() -> None:
     admission, _ = gate(limit=1, queue=0, staff_limit=1)
     async with running(admission), running(admission, staff=True):
-        assert admission.staff_in_flight == 1
-        with pytest.raises(Busy) as refused:
+        assert admission.in_flight == admission.staff_in_flight == 1
+        with pytest.raises(Busy) as refused:  # both lanes full: the main queue's bound
             async with admission.admitted(lambda: True):
                 pass
-        assert refused.value.reason == "staff"
+        assert refused.value.reason == "queue"
     assert admission.in_flight == admission.staff_in_flight == 0
 
 
