@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,7 +26,7 @@ class Clock:
 def gate(**settings: float) -> tuple[Admission, Clock]:
     clock = Clock()
     base = AdmissionSettings(limit=4, min_limit=2, queue=2, wait_seconds=10.0, lag_seconds=0.05)
-    return Admission(AdmissionSettings(**{**base.__dict__, **settings}), clock=clock), clock
+    return Admission(replace(base, **settings), clock=clock), clock
 
 
 @contextlib.asynccontextmanager
