@@ -52,7 +52,7 @@ HTTP_SECONDS = Histogram(
 ADMISSION_SHED = Counter(
     "coursereg_admission_shed",
     "Requests refused for load (503, UNAVAILABLE) before anything ran, by why: the queue "
-    "full, or a wait past the deadline",
+    "full, a wait past the deadline, the event loop lagging",
     ["reason"],
 )
 ADMISSION_QUEUE_SECONDS = Histogram(
@@ -61,9 +61,6 @@ ADMISSION_QUEUE_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
 ADMISSION_IN_FLIGHT = Gauge("coursereg_admission_in_flight", "Admitted requests running")
-ADMISSION_LIMIT = Gauge(
-    "coursereg_admission_limit", "The adaptive limit of requests in flight (main lane)"
-)
 LOOP_LAG_SECONDS = Gauge(
     "coursereg_event_loop_lag_seconds", "How late the event loop last woke a 20 ms sleeper"
 )

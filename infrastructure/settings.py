@@ -88,13 +88,14 @@ class Settings(BaseSettings):
     rate_ip: float = Field(2000.0, ge=0, validation_alias="COURSEREG_RATE_IP")
     rate_ip_burst: int = Field(4000, ge=1, le=1_000_000, validation_alias="COURSEREG_RATE_IP_BURST")
     # Admission control (README "Overload"): requests to /graphql and /api/ in flight per
-    # process, the queue behind them and its deadline, the event-loop lag that cuts the
-    # limit, the staff lane, and the Retry-After of a refusal. A limit of 0 turns it off.
-    admission_limit: int = Field(64, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_LIMIT")
-    admission_min_limit: int = Field(
-        8, ge=1, le=100_000, validation_alias="COURSEREG_ADMISSION_MIN_LIMIT"
+    # process, the queue behind them and its deadline, the event-loop lag past which nobody
+    # queues, the staff lane, and the Retry-After of a refusal. A limit of 0 turns it off.
+    admission_limit: int = Field(
+        256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_LIMIT"
     )
-    admission_queue: int = Field(64, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_QUEUE")
+    admission_queue: int = Field(
+        256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_QUEUE"
+    )
     admission_wait_ms: float = Field(
         25.0, ge=0, le=60_000, validation_alias="COURSEREG_ADMISSION_WAIT_MS"
     )

@@ -32,12 +32,11 @@ SECTION = "query($id: UUID!) { section(id: $id) { id availableSeats } }"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Two requests in flight, no queue, one staff request; a lag limit no busy CI machine
-    reaches, so only the tests move the limit."""
+    """Two requests in flight, no queue, one staff request; a lag no busy CI machine reaches
+    (a lagging loop refuses instead of queueing: tests/unit/test_admission.py)."""
     return settings.model_copy(
         update={
             "admission_limit": 2,
-            "admission_min_limit": 1,
             "admission_queue": 0,
             "admission_staff_limit": 1,
             "admission_lag_ms": 60_000,
@@ -230,7 +229,6 @@ async def test_a_queued_request_waits_for_a_place_and_the_queue_past_its_bound_i
     when the first is let go), the third finds the queue full and is refused at once."""
     gate = admission(api)
     gate.settings = replace(gate.settings, limit=1, queue=1, wait_seconds=30.0)
-    gate.limit = 1
     section = await catalog.section(seats=5)
     a, b, c = await catalog.students(3)
     async with (
@@ -264,7 +262,6 @@ async def test_a_queued_request_past_its_deadline_is_refused_before_it_runs(
 ) -> None:
     gate = admission(api)
     gate.settings = replace(gate.settings, limit=1, queue=1, wait_seconds=0.2)
-    gate.limit = 1
     section = await catalog.section(seats=5)
     a, b = await catalog.students(2)
     async with serve(api.app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:

@@ -1,5 +1,5 @@
 """Admission control's bookkeeping (infrastructure/http/admission.py) on a real event loop:
-the lanes, the queue's order and deadline, and the limit's AIMD on the loop's lag. The
+the lanes, the queue's order and deadline, and the loop's lag that stops queueing. The
 refusals over HTTP: tests/integration/test_overload.py."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -23,9 +24,9 @@ class Clock:
         return self.now
 
 
-def gate(**settings: float) -> tuple[Admission, Clock]:
+def gate(**settings: Any) -> tuple[Admission, Clock]:
     clock = Clock()
-    base = AdmissionSettings(limit=4, min_limit=2, queue=2, wait_seconds=10.0, lag_seconds=0.05)
+    base = AdmissionSettings(limit=4, queue=2, wait_seconds=10.0, lag_seconds=0.05)
     return Admission(replace(base, **settings), clock=clock), clock
 
 
@@ -94,30 +95,34 @@ async def test_staff_have_their_own_lane_when_the_main_one_is_full() -> None:
     assert admission.in_flight == admission.staff_in_flight == 0
 
 
-async def test_lag_cuts_the_limit_once_an_interval_and_low_lag_in_use_grows_it_back() -> None:
-    admission, clock = gate(limit=16, min_limit=4)
+async def test_a_lag_above_target_for_an_interval_refuses_instead_of_queueing() -> None:
+    admission, clock = gate(limit=1, queue=5)
     admission.observe_lag(0.2)
-    assert admission.limit == 12
-    admission.observe_lag(0.2)  # the same interval: no second cut
-    assert admission.limit == 12
-    for _ in range(10):
-        clock.now += 0.1
-        admission.observe_lag(0.2)
-    assert admission.limit == 4, "never below the minimum"
-    admission.observe_lag(0.001)
-    assert admission.limit == 4, "not grown while nobody reached it"
-    admission.busy_seen = True
-    admission.observe_lag(0.001)
-    assert admission.limit == 5
+    assert not admission.lagging, "one reading is no interval"
+    clock.now += 0.15
+    admission.observe_lag(0.2)
+    assert admission.lagging
+    async with running(admission):
+        with pytest.raises(Busy) as refused:
+            async with admission.admitted(lambda: False):
+                pass
+        assert refused.value.reason == "lag"
+        assert not admission._queue
+    async with admission.admitted(lambda: False):  # below the limit: admitted, lag or not
+        assert admission.in_flight == 1
+    admission.observe_lag(0.01)
+    assert not admission.lagging
 
 
 async def test_the_sampler_sees_the_event_loop_blocked() -> None:
-    admission, _ = gate()
+    admission = Admission(AdmissionSettings(lag_seconds=0.05))  # the real clock
     task = asyncio.create_task(admission.sample_lag(period=0.01))
     await asyncio.sleep(0.05)
-    time.sleep(0.3)  # the loop is blocked, as a saturated one is
-    await asyncio.sleep(0.05)
+    for _ in range(2):
+        time.sleep(0.15)  # the loop is blocked, as a saturated one is
+        await asyncio.sleep(0.005)  # the sampler, overdue, reads first
+    assert admission.lag > 0.1
+    assert admission.lagging
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    assert admission.limit < 4, "the lag cut the limit"
