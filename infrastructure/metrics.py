@@ -61,6 +61,9 @@ ADMISSION_QUEUE_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
 ADMISSION_IN_FLIGHT = Gauge("coursereg_admission_in_flight", "Admitted requests running")
+ADMISSION_LIMIT = Gauge(
+    "coursereg_admission_limit", "The limit of requests in flight, as the latency gradient set it"
+)
 LOOP_LAG_SECONDS = Gauge(
     "coursereg_event_loop_lag_seconds", "How late the event loop last woke a 20 ms sleeper"
 )

@@ -88,10 +88,17 @@ class Settings(BaseSettings):
     rate_ip: float = Field(2000.0, ge=0, validation_alias="COURSEREG_RATE_IP")
     rate_ip_burst: int = Field(4000, ge=1, le=1_000_000, validation_alias="COURSEREG_RATE_IP_BURST")
     # Admission control (README "Overload"): requests to /graphql and /api/ in flight per
-    # process, the queue behind them and its deadline, the event-loop lag past which nobody
-    # queues, the staff lane, and the Retry-After of a refusal. A limit of 0 turns it off.
+    # process (at most; the latency its gradient aims at and the floor it keeps), the queue
+    # behind them and its deadline, the event-loop lag past which nobody queues, the staff
+    # lane, and the Retry-After of a refusal. A limit of 0 turns admission control off.
     admission_limit: int = Field(
         256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_LIMIT"
+    )
+    admission_min_limit: int = Field(
+        16, ge=1, le=100_000, validation_alias="COURSEREG_ADMISSION_MIN_LIMIT"
+    )
+    admission_latency_ms: float = Field(
+        300.0, gt=0, le=600_000, validation_alias="COURSEREG_ADMISSION_LATENCY_MS"
     )
     admission_queue: int = Field(
         256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_QUEUE"

@@ -6,8 +6,16 @@ no saga begun), with a coded "busy, retry after N s": a GraphQL error UNAVAILABL
 
 How a request is admitted (/graphql and /api/ only; everything else passes):
 
-- A **concurrency limit** of requests in flight (COURSEREG_ADMISSION_LIMIT). Below it, a
-  request goes straight in: the fast path costs a comparison and two increments.
+- A **concurrency limit** of requests in flight (at most COURSEREG_ADMISSION_LIMIT). Below
+  it, a request goes straight in: the fast path costs a comparison and two increments.
+  The limit follows the admitted requests' latency (a gradient, as Netflix's
+  concurrency-limits does): every 100 ms, while their running average is above
+  COURSEREG_ADMISSION_LATENCY_MS the limit is scaled down by target / measured (halved at
+  most, never below COURSEREG_ADMISSION_MIN_LIMIT), and while it is below and the limit was
+  reached, scaled up by 10%. By Little's law the limit then settles near the process's rate
+  times the target: the admitted requests keep their latency however slow the process is
+  (a machine shared with other work, a slower Redis). An idle or lightly loaded process
+  keeps the full limit, so a burst is not refused for the quiet before it.
 - A **bounded queue with a deadline** behind it (COURSEREG_ADMISSION_QUEUE waiting at most,
   each at most COURSEREG_ADMISSION_WAIT_MS). A request that would wait longer than the
   deadline, by the queue ahead of it and the service time measured so far, is refused at
@@ -19,13 +27,14 @@ How a request is admitted (/graphql and /api/ only; everything else passes):
   on a lagging loop is longer than it looks. Under overload the loop's own queue is what a
   counter of requests cannot see (requests uvicorn has read but the loop has not run yet).
 
-The limit itself is fixed, not adapted to the lag (AIMD, as Netflix's concurrency-limits
-does with latency, was tried): refusals cost the loop too, so under a client that sends
-again at once (wrk, closed loop) the lag stayed high however low the limit went, and the
-limit fell to its floor; measured with 200 connections, 235 requests were admitted in 8 s
-against 1,650/s without admission control. A fixed limit above the connections a process
-serves in normal operation refuses nothing then, and bounds the admitted requests' latency
-(Little's law: the limit over the process's rate) when more arrives than it can serve.
+The limit follows latency rather than the lag: an AIMD limit on the loop's lag was tried
+and collapsed under a client that sends again at once (wrk, closed loop, 200 connections:
+235 requests admitted in 8 s against 1,650/s without admission control), since refusals
+cost the loop too and the lag stayed high however low the limit went. A fixed limit was
+tried next: on a machine busy with other work the process's rate fell to 87/s and 256
+requests in flight waited 3 s each. The latency the limit follows is measured from
+admission to the answer, so a refusal storm that slows the loop shows in it only as much as
+it slows the admitted requests, and the limit stops where they meet the target.
 
 What is never shed before student writes (the choice): the probes and /metrics, pages and
 static files pass without a limit (not /graphql nor /api/); websockets pass (a subscription
@@ -61,6 +70,7 @@ from infrastructure.auth import Authenticator
 from infrastructure.http.media import GRAPHQL_RESPONSE, negotiate
 from infrastructure.metrics import (
     ADMISSION_IN_FLIGHT,
+    ADMISSION_LIMIT,
     ADMISSION_QUEUE_SECONDS,
     ADMISSION_SHED,
     LOOP_LAG_SECONDS,
@@ -79,6 +89,8 @@ STAFF_ROLES = frozenset({Role.STAFF, Role.ADVISOR})
 @dataclass(frozen=True, slots=True)
 class AdmissionSettings:
     limit: int = 256
+    min_limit: int = 16
+    latency_seconds: float = 0.3
     queue: int = 256
     wait_seconds: float = 0.025
     lag_seconds: float = 0.05
@@ -89,6 +101,8 @@ class AdmissionSettings:
     def of(cls, settings: Settings) -> AdmissionSettings:
         return cls(
             limit=settings.admission_limit,
+            min_limit=min(settings.admission_min_limit, settings.admission_limit),
+            latency_seconds=settings.admission_latency_ms / 1000,
             queue=settings.admission_queue,
             wait_seconds=settings.admission_wait_ms / 1000,
             lag_seconds=settings.admission_lag_ms / 1000,
@@ -116,12 +130,40 @@ class Admission:
     service_seconds: float = 0.0  # running average of an admitted request's time
     lag: float = 0.0  # the lag sampler's last reading
     lagging: bool = False  # the lag has stayed above its target for an interval
+    reached: bool = False  # the limit was full at an arrival since the last adjustment
+    _limit: float = 0.0  # the gradient's limit, in [min_limit, settings.limit]
     _above_since: float | None = None
+    _adjusted: float = -math.inf
     _queue: collections.deque[asyncio.Future[None]] = field(default_factory=collections.deque)
+
+    def __post_init__(self) -> None:
+        self._limit = float(self.settings.limit)
+        ADMISSION_LIMIT.set(self._limit)
 
     @property
     def limit(self) -> int:
-        return self.settings.limit
+        return min(int(self._limit), self.settings.limit)
+
+    def adjust(self) -> None:
+        """The gradient: the limit scaled by target / measured latency, at most once an
+        interval (called with each lag sample)."""
+        now = self.clock()
+        if now - self._adjusted < INTERVAL_SECONDS:
+            return
+        self._adjusted = now
+        measured, target = self.service_seconds, self.settings.latency_seconds
+        if measured > target:
+            self._limit *= max(0.5, target / measured)
+        elif self.reached and measured < target:
+            self._limit *= 1.1
+        else:
+            return
+        self._limit = min(
+            float(self.settings.limit), max(float(self.settings.min_limit), self._limit)
+        )
+        self.reached = False
+        ADMISSION_LIMIT.set(self._limit)
+        self._wake()
 
     @contextlib.asynccontextmanager
     async def admitted(self, staff: Callable[[], bool]) -> AsyncIterator[None]:
@@ -132,6 +174,7 @@ class Admission:
         if self.in_flight < self.limit and not self._queue:
             self.in_flight += 1
         else:
+            self.reached = True
             if self.staff_in_flight < self.settings.staff_limit and staff():
                 lane = "staff"
                 self.staff_in_flight += 1
@@ -211,6 +254,7 @@ class Admission:
             asked = loop.time()
             await asyncio.sleep(period)
             self.observe_lag(max(0.0, loop.time() - asked - period))
+            self.adjust()
 
 
 def busy_body(path: str, retry_after: float) -> bytes:

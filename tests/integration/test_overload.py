@@ -32,14 +32,15 @@ SECTION = "query($id: UUID!) { section(id: $id) { id availableSeats } }"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Two requests in flight, no queue, one staff request; a lag no busy CI machine reaches
-    (a lagging loop refuses instead of queueing: tests/unit/test_admission.py)."""
+    """Two requests in flight, no queue, one staff request; a lag and a latency no busy CI
+    machine reaches, so the limit stays put (tests/unit/test_admission.py moves it)."""
     return settings.model_copy(
         update={
             "admission_limit": 2,
             "admission_queue": 0,
             "admission_staff_limit": 1,
             "admission_lag_ms": 60_000,
+            "admission_latency_ms": 600_000,
             "admission_retry_after": 2,
         }
     )

@@ -114,6 +114,57 @@ async def test_a_lag_above_target_for_an_interval_refuses_instead_of_queueing() 
     assert not admission.lagging
 
 
+async def test_the_limit_follows_the_admitted_latency_to_its_target() -> None:
+    admission, clock = gate(limit=100, min_limit=10, latency_seconds=0.3)
+    admission.service_seconds = 0.6  # twice the target: half the requests in flight
+    admission.adjust()
+    assert admission.limit == 50
+    admission.adjust()  # the same interval: unchanged
+    assert admission.limit == 50
+    for _ in range(5):
+        clock.now += 0.15
+        admission.service_seconds = 3.0  # scaled by at most a half per interval
+        admission.adjust()
+    assert admission.limit == 10, "never below the floor"
+    clock.now += 0.15
+    admission.service_seconds = 0.1
+    admission.adjust()
+    assert admission.limit == 10, "not raised while nobody found it full"
+    admission.reached = True
+    admission.adjust()
+    assert admission.limit == 10, "the same interval"
+    clock.now += 0.15
+    admission.adjust()
+    assert admission.limit == 11
+
+
+async def test_a_raised_limit_lets_the_queue_in() -> None:
+    admission, clock = gate(limit=4, min_limit=1, queue=5, latency_seconds=0.3)
+    admission.service_seconds = 0.6
+    admission.adjust()
+    assert admission.limit == 2
+    async with running(admission), running(admission):
+        waiting = asyncio.create_task(queued_once(admission))
+        while not admission._queue:
+            await asyncio.sleep(0)
+        admission.service_seconds = 0.1
+        raised = 0
+        while admission.limit == 2:  # 2 * 1.1**n, a third place at n = 5
+            assert not waiting.done()
+            clock.now += 0.15
+            admission.reached = True
+            admission.adjust()
+            raised += 1
+        assert raised == 5
+        await asyncio.wait_for(waiting, 5)
+        assert admission.in_flight == 2
+
+
+async def queued_once(admission: Admission) -> None:
+    async with admission.admitted(lambda: False):
+        pass
+
+
 async def test_the_sampler_sees_the_event_loop_blocked() -> None:
     admission = Admission(AdmissionSettings(lag_seconds=0.05))  # the real clock
     task = asyncio.create_task(admission.sample_lag(period=0.01))
