@@ -347,10 +347,10 @@ class Bench:
             await self.rush(container, catalog, server, RUSH_WITH_RULES)
             self.progress("the same rush with the worker's notifier e-mailing each notice")
             await self.rush(container, catalog, server, RUSH_NOTIFY)
-            if not self.args.skip_overload:
-                await self.overload(container, catalog, server)
         finally:
             server.stop()
+        if not self.args.skip_overload:
+            await self.overload(container, catalog)
         self.progress("the same rush on a server with the rules off (COURSEREG_RULES=false)")
         rule_free = await http.start_server(
             self.settings, "product", self.work / "rule-free.log", {"COURSEREG_RULES": "false"}
@@ -439,9 +439,23 @@ class Bench:
             f"{catch_up:.2f} s after the last answer"
         )
 
-    async def overload(self, container: Container, catalog: BenchCatalog, server: Replica) -> None:
+    async def overload(self, container: Container, catalog: BenchCatalog) -> None:
         """Item 7: open loop at 3x the capacity measured above (5 of 200 sections per request,
-        closed loop), one worker running; then lost, oversold and refusals that changed state."""
+        closed loop), on a `coursereg serve` with admission control as it ships (the other
+        rows turn it off: bench/http.py), one worker running; then lost, oversold and
+        refusals that changed state."""
+        server = await http.start_server(
+            self.settings,
+            "product",
+            self.work / "overload.log",
+            {"COURSEREG_ADMISSION_LIMIT": str(Settings.model_fields["admission_limit"].default)},
+        )
+        try:
+            await self._overload(container, catalog, server)
+        finally:
+            server.stop()
+
+    async def _overload(self, container: Container, catalog: BenchCatalog, server: Replica) -> None:
         from bench.drain import start_worker
 
         capacity = self.results["http_spread"].throughput

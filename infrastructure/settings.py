@@ -95,10 +95,10 @@ class Settings(BaseSettings):
         256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_LIMIT"
     )
     admission_min_limit: int = Field(
-        16, ge=1, le=100_000, validation_alias="COURSEREG_ADMISSION_MIN_LIMIT"
+        64, ge=1, le=100_000, validation_alias="COURSEREG_ADMISSION_MIN_LIMIT"
     )
     admission_latency_ms: float = Field(
-        300.0, gt=0, le=600_000, validation_alias="COURSEREG_ADMISSION_LATENCY_MS"
+        500.0, gt=0, le=600_000, validation_alias="COURSEREG_ADMISSION_LATENCY_MS"
     )
     admission_queue: int = Field(
         256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_QUEUE"

@@ -89,8 +89,8 @@ STAFF_ROLES = frozenset({Role.STAFF, Role.ADVISOR})
 @dataclass(frozen=True, slots=True)
 class AdmissionSettings:
     limit: int = 256
-    min_limit: int = 16
-    latency_seconds: float = 0.3
+    min_limit: int = 64
+    latency_seconds: float = 0.5
     queue: int = 256
     wait_seconds: float = 0.025
     lag_seconds: float = 0.05
