@@ -292,7 +292,9 @@ class AdmissionControl:
         media = "application/json"
         if not scope["path"].startswith("/api/"):
             accept = b",".join(v for k, v in scope.get("headers") or [] if k == b"accept")
-            if negotiate(accept.decode("latin-1")) == GRAPHQL_RESPONSE:
+            # Parsed (mimeparse) only when it may name the GraphQL media type: refusals are cheap.
+            named = b"graphql-response" in accept
+            if named and negotiate(accept.decode("latin-1")) == GRAPHQL_RESPONSE:
                 media = f"{GRAPHQL_RESPONSE}; charset=utf-8"
         body = busy_body(scope["path"], retry_after)
         headers = [
