@@ -69,6 +69,11 @@ def server_env(settings: Settings, port: int) -> dict[str, str]:
         # wrk's one address stands for thousands of students' own: the per-address limit
         # would refuse the load itself. The per-student limit stays on.
         "COURSEREG_RATE_IP": "0",
+        # The closed-loop rows measure throughput at saturation: wrk sends again the moment
+        # it is answered, so any refusal for load would come back at once as another request
+        # (a storm that measures the client). Admission control is on in the overload row,
+        # whose open loop is what it is for (bench/overload.py).
+        "COURSEREG_ADMISSION_LIMIT": "0",
     }
 
 

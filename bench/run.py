@@ -11,6 +11,8 @@ one run on one machine so the ratios are honest. Writes docs/benchmarks/results.
 5. Subscriptions: bench/subscribers.py (another process; its own database).
 6. Import: bench/imports.py, 5,000 sections and 50,000 students from CSV files into a
    database of its own, then the same files again (its own database).
+7. Overload: bench/overload.py, an open loop at 3x the capacity item 3 measured, for 60 s:
+   the admitted requests' latency, every refusal's, time-outs, lost, oversold.
 
 Needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL; this machine's by default) and wrk.
 The bench makes and drops its own database and Redis key prefix.
@@ -34,12 +36,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from bench import checks, http, imports, notify, report, storage
+from bench import checks, http, imports, notify, overload, report, storage
 from bench.catalog import BenchCatalog, create_catalog, rush_sizes
 from bench.drain import lag, measure_drain, stop_worker, wait_drained
 from bench.measure import Result, tree_cpu_seconds
 from bench.naive import RowLockRegistrar, make_pool, oversold
 from bench.replica import Replica, bench_settings, drop_database, prepare_database
+from domain.model import Role
 from infrastructure.cli.heap import tune_collector
 from infrastructure.container import Container
 from infrastructure.settings import Settings
@@ -52,6 +55,7 @@ RUSH_STUDENTS = 10_000
 PER_STUDENT = 5
 DROP_SHARE = 0.2
 ZIPF_S = 1.0
+OVERLOAD_FIRST_STUDENT = 4 * RUSH_STUDENTS  # the rushes take students 10,000 to 39,999
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--skip-subscribers", action="store_true", help="leave out item 5")
     p.add_argument("--subscribers", type=int, default=10_000, help="item 5: held on one process")
     p.add_argument("--skip-import", action="store_true", help="leave out item 6")
+    p.add_argument("--skip-overload", action="store_true", help="leave out item 7")
+    p.add_argument("--overload-seconds", type=float, default=60.0, help="item 7: how long")
+    p.add_argument(
+        "--overload-factor", type=float, default=3.0, help="item 7: offered / measured capacity"
+    )
     return p.parse_args()
 
 
@@ -124,6 +133,7 @@ def groups() -> dict[str, list[int]]:
         "rush": rush_sizes(SPREAD, rng),
         "rush_free": rush_sizes(SPREAD, rng),
         "rush_notify": rush_sizes(SPREAD, rng),
+        "overload": rush_sizes(SPREAD, rng),
     }
 
 
@@ -132,14 +142,16 @@ class Bench:
         self.args, self.settings, self.work = args, settings, work
         self.results: dict[str, Result] = {}
         # 15 steps, and 3 of the rush with the notifier on (catch-up, rush, its heading)
-        self.progress = Progress(18 + (not args.skip_subscribers) + (not args.skip_import))
+        self.progress = Progress(
+            18 + (not args.skip_subscribers) + (not args.skip_import) + 2 * (not args.skip_overload)
+        )
 
     def add(self, result: Result) -> None:
         self.results[result.key] = result
         self.progress.show(result)
 
     async def run(self) -> None:
-        self.progress("catalog: 1 semester, 1,406 sections, 60,000 students (COPY)")
+        self.progress("catalog: 1 semester, 1,606 sections, 60,000 students (COPY)")
         catalog = await create_catalog(self.settings.postgres, groups(), STUDENTS)
         tune_collector()  # as `coursereg serve` does, for the in-process variants
         container = Container.build(self.settings)
@@ -338,6 +350,8 @@ class Bench:
             await self.rush(container, catalog, server, RUSH_NOTIFY)
         finally:
             server.stop()
+        if not self.args.skip_overload:
+            await self.overload(container, catalog)
         self.progress("the same rush on a server with the rules off (COURSEREG_RULES=false)")
         rule_free = await http.start_server(
             self.settings, "product", self.work / "rule-free.log", {"COURSEREG_RULES": "false"}
@@ -425,6 +439,61 @@ class Bench:
             f"one `coursereg worker` ran during the rush; Postgres had caught up "
             f"{catch_up:.2f} s after the last answer"
         )
+
+    async def overload(self, container: Container, catalog: BenchCatalog) -> None:
+        """Item 7: open loop at 3x the capacity measured above (5 of 200 sections per request,
+        closed loop), on a `coursereg serve` with admission control as it ships (the other
+        rows turn it off: bench/http.py), one worker running; then lost, oversold and
+        refusals that changed state."""
+        server = await http.start_server(
+            self.settings,
+            "product",
+            self.work / "overload.log",
+            {"COURSEREG_ADMISSION_LIMIT": str(Settings.model_fields["admission_limit"].default)},
+        )
+        try:
+            await self._overload(container, catalog, server)
+        finally:
+            server.stop()
+
+    async def _overload(self, container: Container, catalog: BenchCatalog, server: Replica) -> None:
+        from bench.drain import start_worker
+
+        capacity = self.results["http_spread"].throughput
+        rate = capacity * self.args.overload_factor
+        seconds = self.args.overload_seconds
+        sections = catalog.sections("overload")
+        students = catalog.students[OVERLOAD_FIRST_STUDENT:]
+        plan = overload.Plan(
+            students,
+            sections,
+            lambda s: container.tokens.issue(Role.STUDENT, str(s)),
+            server.url.removeprefix("http://"),
+        )
+        self.progress("workers catch up on the rushes' changes, then the overload begins")
+        worker = start_worker(self.settings, self.work / "worker-overload.log")
+        try:
+            await wait_drained(container)
+            self.progress(
+                f"overload: open loop at {rate:,.0f} req/s ({self.args.overload_factor:g} x "
+                f"{capacity:,.0f}) for {seconds:g} s, 5 of {len(sections)} sections each"
+            )
+            before = tree_cpu_seconds(server.process.pid)
+            figures, _ = await overload.offer(server.url, plan, rate, seconds)
+            cpu = tree_cpu_seconds(server.process.pid) - before
+            row = overload.result(figures, seconds, capacity, cpu)
+            row.invariants.update(await checks.redis_invariants(container, sections))
+            await wait_drained(container)
+        finally:
+            stop_worker(worker)
+        row.invariants.update(
+            await checks.postgres_invariants(container, self.settings.postgres, sections)
+        )
+        row.invariants["lost"] = await checks.lost_answers(self.settings.postgres, figures.answers)
+        row.invariants["refused_changed"] = await overload.refused_that_changed(
+            self.settings.postgres, figures.refused_pairs
+        )
+        self.add(row)
 
 
 def read_answers(log: Path, answers: dict[tuple[UUID, UUID], str]) -> int:

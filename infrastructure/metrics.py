@@ -49,6 +49,24 @@ HTTP_SECONDS = Histogram(
     ["route"],
     buckets=LATENCY,
 )
+ADMISSION_SHED = Counter(
+    "coursereg_admission_shed",
+    "Requests refused for load (503, UNAVAILABLE) before anything ran, by why: the queue "
+    "full, a wait past the deadline, the event loop lagging",
+    ["reason"],
+)
+ADMISSION_QUEUE_SECONDS = Histogram(
+    "coursereg_admission_queue_seconds",
+    "Time a request waited in the admission queue (admitted or refused)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+ADMISSION_IN_FLIGHT = Gauge("coursereg_admission_in_flight", "Admitted requests running")
+ADMISSION_LIMIT = Gauge(
+    "coursereg_admission_limit", "The limit of requests in flight, as the latency gradient set it"
+)
+LOOP_LAG_SECONDS = Gauge(
+    "coursereg_event_loop_lag_seconds", "How late the event loop last woke a 20 ms sleeper"
+)
 WEBSOCKETS = Gauge("coursereg_websocket_connections", "Open websocket connections (GraphQL)")
 GRAPHQL_OPERATIONS = Counter(
     "coursereg_graphql_operations",

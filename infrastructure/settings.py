@@ -87,6 +87,34 @@ class Settings(BaseSettings):
     )
     rate_ip: float = Field(2000.0, ge=0, validation_alias="COURSEREG_RATE_IP")
     rate_ip_burst: int = Field(4000, ge=1, le=1_000_000, validation_alias="COURSEREG_RATE_IP_BURST")
+    # Admission control (README "Overload"): requests to /graphql and /api/ in flight per
+    # process (at most; the latency its gradient aims at and the floor it keeps), the queue
+    # behind them and its deadline, the event-loop lag past which nobody queues, the staff
+    # lane, and the Retry-After of a refusal. A limit of 0 turns admission control off.
+    admission_limit: int = Field(
+        256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_LIMIT"
+    )
+    admission_min_limit: int = Field(
+        64, ge=1, le=100_000, validation_alias="COURSEREG_ADMISSION_MIN_LIMIT"
+    )
+    admission_latency_ms: float = Field(
+        500.0, gt=0, le=600_000, validation_alias="COURSEREG_ADMISSION_LATENCY_MS"
+    )
+    admission_queue: int = Field(
+        256, ge=0, le=100_000, validation_alias="COURSEREG_ADMISSION_QUEUE"
+    )
+    admission_wait_ms: float = Field(
+        25.0, ge=0, le=60_000, validation_alias="COURSEREG_ADMISSION_WAIT_MS"
+    )
+    admission_lag_ms: float = Field(
+        50.0, gt=0, le=60_000, validation_alias="COURSEREG_ADMISSION_LAG_MS"
+    )
+    admission_staff_limit: int = Field(
+        8, ge=0, le=10_000, validation_alias="COURSEREG_ADMISSION_STAFF_LIMIT"
+    )
+    admission_retry_after: float = Field(
+        1.0, gt=0, le=3600, validation_alias="COURSEREG_ADMISSION_RETRY_AFTER"
+    )
     # Trusted documents (README "Trusted documents"): `students` lets students and anonymous
     # callers run only the student app's manifest; staff and advisors keep any document. Off
     # by default: the contract is a public GraphQL API other frontends (CORS) write their own

@@ -25,6 +25,7 @@ from strawberry.types import ExecutionResult
 from domain.errors import DomainError
 from infrastructure.container import Container
 from infrastructure.http import demo_login, health, pages
+from infrastructure.http.admission import Admission, AdmissionControl, AdmissionSettings
 from infrastructure.http.documents import (
     DocumentRefused,
     TrustedDocuments,
@@ -217,6 +218,8 @@ async def _watch_state(container: Container) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
+    admission = Admission(AdmissionSettings.of(settings)) if settings.admission_limit else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.readiness = health.Readiness()
@@ -227,6 +230,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.services = container.services()
         tasks = [asyncio.create_task(_prepare(app.state.readiness, container), name="prepare")]
         tasks.append(asyncio.create_task(_watch_state(container), name="state-watch"))
+        if admission is not None:
+            tasks.append(asyncio.create_task(admission.sample_lag(), name="loop-lag"))
         try:
             yield
         finally:
@@ -250,6 +255,11 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.graphql_view = view
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if admission is not None:
+        # Outside the body limit (a refusal reads no body), inside the metrics and the
+        # request ids (a refusal is counted, logged with its id, and carries CORS headers).
+        app.add_middleware(AdmissionControl, admission=admission)
+    app.state.admission = admission
     app.add_middleware(HttpMetrics)  # inside RequestIds: its slow-request lines carry the id
     if settings.cors_origins:
         # Outside the limits, so a refusal (413) still reaches the page as itself.
