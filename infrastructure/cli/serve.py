@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # imported when a command runs: `coursereg --help` stays quic
 # What each process of `serve --processes N` imports and calls (an import string: uvicorn
 # starts its processes with multiprocessing's spawn, so they build their app themselves).
 APP_FACTORY = "infrastructure.cli.serve:app_from_environment"
+# The supervisor's pid, for its processes to check they did not outlive it.
+SUPERVISOR_PID = "COURSEREG_SUPERVISOR_PID"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,9 +82,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-GRACEFUL_SHUTDOWN_SECONDS = 20
-
-
 def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
     """One process: uvicorn with the API's options (the benches serve their variants so)."""
     import uvicorn
@@ -118,10 +119,6 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int) ->
     supervisor = Supervisor(config, sockets=[config.bind_socket()])
     supervisor.run()
     return not supervisor.failed
-
-
-SUPERVISOR_PID = "COURSEREG_SUPERVISOR_PID"
-PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:

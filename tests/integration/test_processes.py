@@ -36,6 +36,7 @@ LIMITS = {
     "COURSEREG_RATE_IP_BURST": "8",
     "LOG_LEVEL": "INFO",
 }
+ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
 
 @dataclass
@@ -96,7 +97,7 @@ async def one_client_per_process(url: str) -> AsyncIterator[dict[int, httpx.Asyn
     pinned: dict[int, httpx.AsyncClient] = {}
     try:
         for _ in range(200):
-            client = httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(1, 1))
+            client = httpx.AsyncClient(base_url=url, timeout=10, limits=ONE_CONNECTION)
             pid = await pid_of(client)
             if pid in pinned:
                 await client.aclose()

@@ -37,7 +37,7 @@ async def scripts(settings: Settings) -> AsyncIterator[Scripts]:
     finally:
         async for key in redis.scan_iter(match=f"{settings.key_prefix}*", count=10_000):
             await redis.delete(key)
-        await redis.aclose()
+        await redis.aclose(close_connection_pool=True)
 
 
 @pytest.fixture
