@@ -13,6 +13,8 @@ import resource
 import time
 import uuid
 
+from redis.asyncio import Redis
+
 from domain.model import Actor, Role
 from infrastructure.container import make_redis
 from infrastructure.ratelimit import RequestThrottle
@@ -35,6 +37,7 @@ async def measure(sequential: int, concurrent: int, tasks: int) -> None:
         key_prefix=prefix,
     )
     redis = make_redis(settings)
+    assert isinstance(redis, Redis)  # one server's client: this module's Redis
     keys = Keys(prefix, settings.shards)
     throttle = RequestThrottle(settings, RedisBuckets(Scripts(redis)), keys)
     actors = [Actor(str(uuid.uuid4()), Role.STUDENT) for _ in range(max(sequential, concurrent))]

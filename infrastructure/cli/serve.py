@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from infrastructure.cli.command import EXIT_FAILED, EXIT_OK, Command, arg
+from infrastructure.cli.command import EXIT_FAILED, EXIT_OK, Command, CommandFailed, arg
 from infrastructure.cli.demo import describe_demo, seed
 from infrastructure.cli.ops import cmd_migrate
 from infrastructure.settings import Settings, SettingsError
@@ -93,15 +93,16 @@ def serve_app(app: ASGIApp, settings: Settings, host: str, port: int) -> None:
 
 
 def serve_processes(settings: Settings, host: str, port: int, processes: int) -> bool:
-    """`processes` API processes on one listening socket, under uvicorn's supervisor (this
-    process): each has its own lifespan (pools, hub connection, state watcher). SIGTERM or
-    SIGINT here stops them all together: each gets SIGTERM and shuts down gracefully
+    """`processes` API processes, each on a listening socket of its own (SO_REUSEPORT, one
+    address), under uvicorn's supervisor (this process): each has its own lifespan (pools,
+    hub connection, state watcher). SIGTERM or SIGINT here stops them all together: each
+    gets SIGTERM and shuts down gracefully
     (finishes its requests in flight, up to GRACEFUL_SHUTDOWN_SECONDS), then this process
     exits. A process that dies is logged at ERROR and replaced by a new one; one that
     fails while starting (its lifespan raised) stops them all, and this returns False."""
     import uvicorn
 
-    from infrastructure.cli.supervisor import Supervisor
+    from infrastructure.cli.supervisor import Supervisor, listening_sockets
 
     # The processes read their settings from the environment: with the embedded servers'
     # URLs when this process started them (they stay up while this process runs).
@@ -116,7 +117,11 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int) ->
         workers=processes,
         **uvicorn_options(settings),
     )
-    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    try:
+        sockets = listening_sockets(host, port, processes)
+    except OSError as exc:
+        raise CommandFailed(f"cannot listen on {host}:{port}: {exc}") from exc
+    supervisor = Supervisor(config, sockets=sockets)
     supervisor.run()
     return not supervisor.failed
 

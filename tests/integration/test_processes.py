@@ -180,11 +180,11 @@ async def half_sent_registers(
     for _ in range(200):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /live HTTP/1.1\r\nHost: api\r\n\r\n")
-        _, body = await read_response(reader)
-        if body["pid"] in by_pid:
+        _, live = await read_response(reader)
+        if live["pid"] in by_pid:
             writer.close()
         else:
-            by_pid[body["pid"]] = reader, writer
+            by_pid[live["pid"]] = reader, writer
         if len(by_pid) == 2:
             break
     assert len(by_pid) == 2

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from domain.errors import RateLimited
 from domain.model import Actor, Role
@@ -32,6 +33,7 @@ class Clock:
 @pytest.fixture
 async def scripts(settings: Settings) -> AsyncIterator[Scripts]:
     redis = make_redis(settings)
+    assert isinstance(redis, Redis)  # one server's client: this module's Redis
     try:
         yield Scripts(redis)
     finally:
