@@ -2,7 +2,8 @@
 process: RequestThrottle.admit (both buckets, one pipelined round trip to REDIS_URL) one
 request at a time (the latency a request adds) and from many concurrent requests (the API
 CPU per request when the round trips are shared, as at the rush). Every admit is a
-different student's, so none is refused; a key prefix of its own, deleted after."""
+different student's from a different address (both buckets taken, as for a student's
+request in production), so none is refused; a key prefix of its own, deleted after."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from infrastructure.redis.scripts import Scripts
 from infrastructure.settings import load_settings
 
 
+def address(i: int) -> str:
+    return f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+
+
 def cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -40,14 +45,15 @@ async def measure(sequential: int, concurrent: int, tasks: int) -> None:
     assert isinstance(redis, Redis)  # one server's client: this module's Redis
     keys = Keys(prefix, settings.shards)
     throttle = RequestThrottle(settings, RedisBuckets(Scripts(redis)), keys)
-    actors = [Actor(str(uuid.uuid4()), Role.STUDENT) for _ in range(max(sequential, concurrent))]
+    count = max(sequential, concurrent)
+    actors = [(Actor(str(uuid.uuid4()), Role.STUDENT), address(i)) for i in range(count)]
     try:
-        for actor in actors[:100]:  # warm: scripts loaded, pool connections open
-            await throttle.admit(actor, "10.0.0.1")
+        for actor, _ in actors[:100]:  # warm: scripts loaded, pool connections open
+            await throttle.admit(actor, "192.0.2.1")
 
         started, used = time.perf_counter(), cpu()
-        for actor in actors[:sequential]:
-            await throttle.admit(actor, "10.0.0.2")
+        for actor, at in actors[:sequential]:
+            await throttle.admit(actor, at)
         wall, spent = time.perf_counter() - started, cpu() - used
         print(
             f"one at a time: {wall / sequential * 1e6:.0f} us a request "
@@ -57,8 +63,8 @@ async def measure(sequential: int, concurrent: int, tasks: int) -> None:
         queue = iter(actors[:concurrent])
 
         async def client() -> None:
-            for actor in queue:
-                await throttle.admit(actor, "10.0.0.3")
+            for actor, at in queue:
+                await throttle.admit(actor, at)
 
         started, used = time.perf_counter(), cpu()
         await asyncio.gather(*(client() for _ in range(tasks)))

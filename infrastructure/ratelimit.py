@@ -4,8 +4,9 @@ deployment.
 The buckets are in Redis (redis/buckets.py, bucket.lua), shared by every API process: N
 processes or replicas admit the configured rate in total, not N times it. The price is one
 Redis round trip per limited request, pipelined with the other requests of the same
-event-loop turn (scripts.Coalescer); a student's bucket is in the student's slot, so a
-later step can take its token inside the student's own first script instead.
+event-loop turn (scripts.Coalescer): on one server both buckets in one script call, taken
+together or not at all. A student's bucket is in the student's slot, so a later step can
+take its token inside the student's own first script instead.
 """
 
 from __future__ import annotations
@@ -48,9 +49,6 @@ class RequestThrottle:
         refused = [(wait, who) for wait, (_, _, who) in zip(waits, wanted, strict=True) if wait]
         if not refused:
             return
-        taken = [(k, limit) for wait, (k, limit, _) in zip(waits, wanted, strict=True) if not wait]
-        if taken:  # only on a refusal: the admitted path pays its one round trip alone
-            await self.buckets.give_back(taken)
         wait, who = refused[0]  # the address first, as it is checked first
         retry_after = math.ceil(wait * 1000) / 1000
         raise RateLimited(

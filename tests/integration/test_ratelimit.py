@@ -1,6 +1,7 @@
 """The rate limits' token buckets in Redis (bucket.lua, redis/buckets.py, ratelimit.py):
-the burst, the refill and its retryAfter, the cap at the burst, expiry once full, and one
-bucket for every API process (two throttles, as two processes have, take from the same).
+the burst, the refill and its retryAfter, the cap at the burst, expiry once full, both
+buckets of a request or neither, and one bucket for every API process (two throttles, as
+two processes have, take from the same).
 Most tests move a clock of their own; one runs on Redis's."""
 
 from __future__ import annotations
@@ -87,16 +88,21 @@ async def test_a_bucket_never_holds_more_than_its_burst_and_is_gone_once_full(
     assert 1000 < await scripts.redis.pttl(key) <= 1200
 
 
-async def test_a_token_given_back_is_there_again_up_to_the_burst(
-    scripts: Scripts, keys: Keys
+@pytest.mark.parametrize("one_call", [True, False], ids=["one-server", "cluster-calls"])
+async def test_a_take_of_two_buckets_takes_from_both_or_from_neither(
+    scripts: Scripts, keys: Keys, one_call: bool
 ) -> None:
+    """One server: one script call, all or nothing. A cluster (the buckets in different
+    slots): a call per bucket, and the token of one that admitted is given back."""
     clock = Clock()
-    buckets = RedisBuckets(scripts, clock)
-    key, limit = keys.address_bucket("10.0.0.1"), Limit(0.001, 1)
-    assert await take(buckets, key, limit) == 0.0
-    await buckets.give_back([(key, limit)])
-    await buckets.give_back([(key, limit)])  # never past the burst
-    assert [await take(buckets, key, limit) > 0 for _ in range(2)] == [False, True]
+    buckets = RedisBuckets(scripts, clock, one_call=one_call)
+    roomy = (keys.address_bucket("10.0.0.1"), Limit(0.001, 5))
+    scarce = (keys.student_bucket(student().subject), Limit(0.001, 1))
+    assert await buckets.take([roomy, scarce]) == [0.0, 0.0]
+    waits = await buckets.take([roomy, scarce])
+    assert waits == [0.0, pytest.approx(1000)]
+    # 4 left in the roomy bucket: the refused take spent none
+    assert [await take(buckets, *roomy) for _ in range(5)] == [0, 0, 0, 0, pytest.approx(1000)]
 
 
 async def test_on_redis_clock_the_bucket_refills_with_time(scripts: Scripts, keys: Keys) -> None:
@@ -109,8 +115,15 @@ async def test_on_redis_clock_the_bucket_refills_with_time(scripts: Scripts, key
     assert await take(buckets, key, limit) == 0.0
 
 
-def throttle(settings: Settings, scripts: Scripts, keys: Keys, **limits: float) -> RequestThrottle:
-    return RequestThrottle(settings.model_copy(update=limits), RedisBuckets(scripts), keys)
+def throttle(
+    settings: Settings,
+    scripts: Scripts,
+    keys: Keys,
+    limits: dict[str, float],
+    one_call: bool = True,
+) -> RequestThrottle:
+    buckets = RedisBuckets(scripts, one_call=one_call)
+    return RequestThrottle(settings.model_copy(update=limits), buckets, keys)
 
 
 async def test_two_processes_throttles_take_from_one_bucket(
@@ -118,7 +131,7 @@ async def test_two_processes_throttles_take_from_one_bucket(
 ) -> None:
     """What two API processes hold: the burst is for both together, not each."""
     limits = {"rate_student": 0.001, "rate_student_burst": 3, "rate_ip": 0}
-    a, b = throttle(settings, scripts, keys, **limits), throttle(settings, scripts, keys, **limits)
+    a, b = throttle(settings, scripts, keys, limits), throttle(settings, scripts, keys, limits)
     actor, refused = student(), 0
     for i in range(7):
         try:
@@ -134,7 +147,7 @@ async def test_students_are_limited_by_their_token_and_staff_only_by_address(
     settings: Settings, scripts: Scripts, keys: Keys
 ) -> None:
     limits = {"rate_student": 0.001, "rate_student_burst": 1, "rate_ip": 0}
-    limited = throttle(settings, scripts, keys, **limits)
+    limited = throttle(settings, scripts, keys, limits)
     actor, staff = student(), Actor("staff-1", Role.STAFF)
     await limited.admit(actor, "10.0.0.1")
     with pytest.raises(RateLimited) as refused:
@@ -144,28 +157,29 @@ async def test_students_are_limited_by_their_token_and_staff_only_by_address(
         await limited.admit(staff, "10.0.0.1")
 
 
+@pytest.mark.parametrize("one_call", [True, False], ids=["one-server", "cluster-calls"])
 async def test_a_request_refused_by_one_limit_spends_no_token_of_the_other(
-    settings: Settings, scripts: Scripts, keys: Keys
+    settings: Settings, scripts: Scripts, keys: Keys, one_call: bool
 ) -> None:
-    limits = {"rate_student": 0.001, "rate_student_burst": 1}
-    limited = throttle(settings, scripts, keys, **limits, rate_ip=0.001, rate_ip_burst=2)
+    limits = {"rate_student": 0.001, "rate_student_burst": 1, "rate_ip": 0.001, "rate_ip_burst": 2}
+    limited = throttle(settings, scripts, keys, limits, one_call)
     actor, staff = student(), Actor("staff-1", Role.STAFF)
     await limited.admit(actor, "10.0.0.1")  # the address has 1 token left
     with pytest.raises(RateLimited, match="this student"):
-        await limited.admit(actor, "10.0.0.1")  # its address token is given back
+        await limited.admit(actor, "10.0.0.1")  # spends no address token
     await limited.admit(staff, "10.0.0.1")
     with pytest.raises(RateLimited, match="this address"):
         await limited.admit(staff, "10.0.0.1")
     other = student()
     with pytest.raises(RateLimited, match="this address"):
-        await limited.admit(other, "10.0.0.1")  # and the student's token is given back
+        await limited.admit(other, "10.0.0.1")  # and no student token
     await limited.admit(other, "10.0.0.2")
 
 
 async def test_a_rate_of_zero_turns_the_limit_off(
     settings: Settings, scripts: Scripts, keys: Keys
 ) -> None:
-    off = throttle(settings, scripts, keys, rate_student=0, rate_ip=0)
+    off = throttle(settings, scripts, keys, {"rate_student": 0, "rate_ip": 0})
     actor = student()
     for _ in range(1000):
         await off.admit(actor, "10.0.0.1")
