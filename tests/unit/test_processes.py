@@ -20,6 +20,8 @@ def test_processes_given_win_then_web_concurrency_then_the_cores(
     settings = load_settings(**URLS)
     assert process_count(5, settings) == 5
     assert process_count(None, settings) == 3
+    monkeypatch.setenv("WEB_CONCURRENCY", "")  # docker-compose's unset variable
+    assert process_count(None, load_settings(**URLS)) == available_cores()
     monkeypatch.delenv("WEB_CONCURRENCY")
     assert process_count(None, load_settings(**URLS)) == available_cores()
     assert available_cores() == len(os.sched_getaffinity(0))
