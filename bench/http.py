@@ -19,20 +19,27 @@ from bench.measure import Result
 from bench.replica import Replica, free_port
 from domain.model import Role
 from infrastructure.auth import TokenService
+from infrastructure.http.documents import operations
 from infrastructure.settings import Settings
-from tests.client import DROP, REGISTER, drop_input, register_input
+from tests.client import drop_input, register_input
 
 WRK_DIR = Path(__file__).parent / "wrk"
 
 
+# The student app's trusted documents, as the app sends them: the product runs them through
+# their prepared plans (infrastructure/http/plans.py; COURSEREG_PLANS=false: graphql-core).
+DOCUMENTS = operations(Path(__file__).resolve().parents[1] / "webapp" / "operations")
+
+
 def register_body(student: UUID, sections: Sequence[UUID]) -> str:
-    variables = {"i": register_input(student, sections)}
-    return json.dumps({"query": REGISTER, "variables": variables}, separators=(",", ":"))
+    variables = {"input": register_input(student, sections)}
+    body = {"query": DOCUMENTS["Register"], "variables": variables}
+    return json.dumps(body, separators=(",", ":"))
 
 
 def drop_body(student: UUID, section: UUID) -> str:
-    variables = {"i": drop_input(student, section)}
-    return json.dumps({"query": DROP, "variables": variables}, separators=(",", ":"))
+    variables = {"input": drop_input(student, section)}
+    return json.dumps({"query": DOCUMENTS["Drop"], "variables": variables}, separators=(",", ":"))
 
 
 def write_requests(path: Path, tokens: TokenService, requests: Iterable[tuple[UUID, str]]) -> int:

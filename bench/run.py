@@ -131,7 +131,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace, settings: Settings, work: Path) -> None:
         self.args, self.settings, self.work = args, settings, work
         self.results: dict[str, Result] = {}
-        self.progress = Progress(15 + (not args.skip_subscribers) + (not args.skip_import))
+        # 15 steps, and 3 of the rush with the notifier on (catch-up, rush, its heading)
+        self.progress = Progress(18 + (not args.skip_subscribers) + (not args.skip_import))
 
     def add(self, result: Result) -> None:
         self.results[result.key] = result

@@ -67,7 +67,9 @@ def main() -> None:
     p.add_argument("--variant", choices=["ceiling", "baseline"], required=True)
     p.add_argument("--port", type=int, required=True)
     args = p.parse_args()
-    settings = load_settings()
+    # The stock stack: every document through graphql-core (the ceiling is plain
+    # Strawberry with its caches), not the product's prepared plans.
+    settings = load_settings().model_copy(update={"plans": False})
     configure_logging(settings)
     app = create_app(settings)
     swap_registrar(app, args.variant, settings.postgres)

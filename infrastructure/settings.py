@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     trusted_documents: Literal["off", "students"] = Field(
         "off", validation_alias="COURSEREG_TRUSTED_DOCUMENTS"
     )
+    # The trusted documents' hot mutations run through plans prepared at start-up
+    # (infrastructure/http/plans.py), whatever trusted_documents says; false: every
+    # document through graphql-core, as the bench's comparison needs.
+    plans: bool = Field(True, validation_alias="COURSEREG_PLANS")
     # Notifications (README "Notifications"). E-mail goes out when SMTP_HOST is set; webhooks
     # to the subscribers staff add (addWebhookSubscription). The notifier runs in each worker.
     notify: bool = Field(True, validation_alias="COURSEREG_NOTIFY")

@@ -36,6 +36,7 @@ from infrastructure.http.documents import (
 from infrastructure.http.limits import BodyLimit, document_limits
 from infrastructure.http.media import GraphQLOverHTTP, given_params
 from infrastructure.http.pages.graphiql import offline_graphiql_html
+from infrastructure.http.plans import Plans
 from infrastructure.logs import request_id_var
 from infrastructure.metrics import GraphQLMetrics, HttpMetrics, scrape
 from infrastructure.postgres.migrate import current_revision, head_revision
@@ -57,12 +58,13 @@ class GraphQLView(GraphQLOverHTTP):
     graphql_transport_ws_handler_class = TrustedTransportWS
 
     def __init__(self, settings: Settings) -> None:
+        schema = build_schema(
+            introspection=settings.introspection,
+            limits=document_limits(settings),
+            observers=[GraphQLMetrics],
+        )
         super().__init__(
-            build_schema(
-                introspection=settings.introspection,
-                limits=document_limits(settings),
-                observers=[GraphQLMetrics],
-            ),
+            schema,
             graphql_ide="graphiql" if settings.graphiql else None,
             # The contract's protocol only: the legacy graphql-ws one has no init timeout.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -73,6 +75,10 @@ class GraphQLView(GraphQLOverHTTP):
             allowed_origins=settings.cors_origins,
         )
         self.documents = TrustedDocuments.load(settings.trusted_documents)
+        self.plans = Plans(schema, settings)
+        if settings.plans:
+            for text in self.documents.listed:
+                self.plans.add(text)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body; a documentId in it is lifted for execute_single (documents.py)."""
@@ -101,13 +107,19 @@ class GraphQLView(GraphQLOverHTTP):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """A trusted document named by id runs its text; one a caller may not run, or an
-        unknown id, is answered with a coded error (documents.py)."""
+        unknown id, is answered with a coded error (documents.py). A prepared one runs
+        through its plan (plans.py)."""
         try:
             request_data.query = self.documents.prepare(
                 request_data.query, request_data.extensions, context
             )
         except DocumentRefused as exc:
             return exc.result()
+        plan = self.plans.get(request_data.query) if request.method == "POST" else None
+        if plan is not None and request_data.operation_name in (None, plan.name):
+            result = await plan.run(context, request_data.variables)
+            if result is not None:  # None: variables the normal path refuses
+                return result
         return await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
@@ -230,6 +242,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    app.state.graphql_view = view
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(HttpMetrics)  # inside RequestIds: its slow-request lines carry the id
     if settings.cors_origins:

@@ -114,6 +114,7 @@ class TrustedDocuments:
         self.mode = mode
         self._by_id = dict(manifest)
         self._listed = frozenset(self._by_id.values())
+        self.listed = sorted(self._listed)  # the manifest's texts, for plans.py
         self._learned: LRUCache[str, str] = LRUCache(LEARNED_CHARACTERS, getsizeof=len)
 
     @classmethod

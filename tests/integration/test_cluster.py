@@ -33,6 +33,7 @@ from tests.integration import (
     test_subscriptions,
     test_workers,
 )
+from tests.integration.test_rules import rules
 from tests.invariants import check_postgres, check_redis
 from tests.redis_cluster import RedisClusterNodes
 from tests.waiting import wait_until
@@ -158,6 +159,9 @@ async def test_no_script_call_or_multi_crosses_a_slot_on_the_hot_path(
     mine = await api.gql(test_read_your_writes.ME, token)  # pending.lua, on every shard
     assert test_read_your_writes.statuses(mine["data"]["me"]) == {str(section.id): "ENROLLED"}
     assert "errors" not in await api.gql(CAPACITY, api.token(), s=str(section.id), n=5)
+    # A rule change reaches the holders' slots (refresh.lua, one per student).
+    meeting = {"days": ["MON"], "startTime": "09:00", "endTime": "09:50"}
+    await rules(api, section, meetings=[meeting])
     await worker.drain()
     # The operator's commands: rebuild-cache (markers of every shard dropped and set again)
     # and reconcile --repair of a section made to drift.
