@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Served:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    seen: set[int] = field(default_factory=set)  # every child found: stopped at the end
 
     def children(self) -> set[int]:
         """The supervisor's child processes (the API processes and multiprocessing's
@@ -55,6 +56,7 @@ class Served:
                     stat = Path(f"/proc/{entry}/stat").read_text()
                     if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
                         found.add(int(entry))
+        self.seen |= found
         return found
 
 
@@ -67,13 +69,12 @@ async def serving(settings: Settings, tmp_path: Path) -> AsyncIterator[Served]:
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stderr=sink)
     served = Served(f"http://127.0.0.1:{port}", process, log)
-    children: set[int] = set()
     try:
         await wait_ready(served.url, process, 60)
-        children = served.children()
+        served.children()
         yield served
     finally:
-        children |= served.children()
+        served.children()
         if process.poll() is None:
             process.terminate()
             try:
@@ -81,9 +82,10 @@ async def serving(settings: Settings, tmp_path: Path) -> AsyncIterator[Served]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for pid in children:  # only if the test failed before they stopped
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for pid in served.seen:  # left only if the test failed before they stopped
+            with contextlib.suppress(OSError):
+                if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
 
 
 async def pid_of(client: httpx.AsyncClient) -> int:
