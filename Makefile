@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKERS ?= 2
+# API processes of `make run` (empty: WEB_CONCURRENCY, else one per core; README "Processes")
+PROCESSES ?=
 # The browser tests drive Debian's chromium through Playwright (whose own browser download
 # is not used); `make install` installs it when missing, so a fresh CI machine has it.
 export CHROMIUM ?= /usr/bin/chromium
@@ -35,11 +37,12 @@ $(CHROMIUM):
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "no apt-get: install Chromium and set CHROMIUM=/path/to/it for the browser tests"; fi
 
-## make run: install, migrate, start the API and its workers (Ctrl-C stops all). With no
-## DATABASE_URL / REDIS_URL it starts embedded PostgreSQL and Valkey (data in .data/).
+## make run: install, migrate, start the API (PROCESSES processes, default one per core)
+## and WORKERS workers (Ctrl-C stops all). With no DATABASE_URL / REDIS_URL it starts
+## embedded PostgreSQL and Valkey (data in .data/).
 ## DEMO=1 (or `make demo`) loads the demo catalog and prints a staff token and the URLs.
 run: install
-	$(BIN)/coursereg run --workers $(WORKERS) $(if $(DEMO),--demo)
+	$(BIN)/coursereg run --workers $(WORKERS) $(if $(PROCESSES),--processes $(PROCESSES)) $(if $(DEMO),--demo)
 
 demo:
 	COURSEREG_DEMO_LOGIN=true $(MAKE) run DEMO=1

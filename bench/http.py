@@ -85,6 +85,7 @@ async def start_server(
     port = free_port()
     if variant == "product":
         command = [sys.executable, "-m", "infrastructure.cli", "serve", "--port", str(port)]
+        command += ["--processes", "1"]  # one process: its CPU is what cpu_seconds reads
     else:
         command = [sys.executable, "-m", "bench.server", "--variant", variant]
         command += ["--port", str(port)]

@@ -82,6 +82,7 @@ class Replica:
             "LOG_LEVEL": "WARNING",
         }
         command = [sys.executable, "-m", "infrastructure.cli", "serve", "--host", "127.0.0.1"]
+        command += ["--processes", "1"]  # one process: its CPU and RSS are what is read
         return cls(f"http://127.0.0.1:{port}", subprocess.Popen(command, env=env))
 
     @classmethod

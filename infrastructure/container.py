@@ -31,6 +31,7 @@ from infrastructure.postgres.notifications import PostgresNotificationRecords, P
 from infrastructure.postgres.rules import PostgresRuleRecords
 from infrastructure.postgres.snapshot import PostgresSnapshot
 from infrastructure.ratelimit import RequestThrottle
+from infrastructure.redis.buckets import RedisBuckets
 from infrastructure.redis.client import (
     RedisClient,
     cluster_client,
@@ -174,7 +175,7 @@ class Container:
             scripts=scripts,
             tokens=tokens,
             auth=make_authenticator(settings, tokens, sessions),
-            throttle=RequestThrottle(settings),
+            throttle=RequestThrottle(settings, RedisBuckets(scripts), keys),
             seats=seats,
             students=students,
             records=records,

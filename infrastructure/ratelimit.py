@@ -1,93 +1,57 @@
-"""Rate limits on register and drop: per student and per client address, in this process.
+"""Rate limits on register and drop: per student and per client address, for the whole
+deployment.
 
-Token buckets written here rather than taken from `limits`: its in-memory storage starts a
-timer thread to expire keys (one every 10 ms under load) and takes a lock per key, while a
-bucket on the event loop needs neither and costs the hot path no Redis round trip. The price:
-limits are per API process, so N replicas admit up to N times the configured rate.
+The buckets are in Redis (redis/buckets.py, bucket.lua), shared by every API process: N
+processes or replicas admit the configured rate in total, not N times it. The price is one
+Redis round trip per limited request, pipelined with the other requests of the same
+event-loop turn (scripts.Coalescer): on one server both buckets in one script call, taken
+together or not at all. A student's bucket is in the student's slot, so a later step can
+take its token inside the student's own first script instead.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from domain.errors import RateLimited
 from domain.model import Actor, Role
+from infrastructure.redis.buckets import Limit, RedisBuckets
+from infrastructure.redis.keys import Keys
 from infrastructure.settings import Settings
-
-MAX_KEYS = 200_000
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    stamp: float
-
-
-class TokenBuckets:
-    """`rate` tokens a second up to `burst`, one bucket per key. The least recently used
-    buckets are forgotten past `max_keys` (a forgotten bucket is a full one)."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst: int,
-        max_keys: int = MAX_KEYS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.max_keys = max_keys
-        self.clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-
-    def take(self, key: str) -> float:
-        """0 if a token was taken; else the seconds until one will be there."""
-        now = self.clock()
-        bucket = self._buckets.pop(key, None)  # re-inserted last: dict order is recency
-        if bucket is None:
-            bucket = _Bucket(self.burst, now)
-        else:
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
-            bucket.stamp = now
-        wait = 0.0
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-        else:
-            wait = (1 - bucket.tokens) / self.rate
-        self._buckets[key] = bucket
-        while len(self._buckets) > self.max_keys:
-            del self._buckets[next(iter(self._buckets))]
-        return wait
 
 
 class RequestThrottle:
     """The Throttle of resolvers/context.py: refuses with RATE_LIMITED and `retryAfter`
     (seconds) when a student (by their token) or an address asks too often. Staff act for
-    many students, so only their address is limited."""
+    many students, so only their address is limited. A refused request spends no token of
+    either limit."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.students = self._buckets(settings.rate_student, settings.rate_student_burst)
-        self.addresses = self._buckets(settings.rate_ip, settings.rate_ip_burst)
+    def __init__(self, settings: Settings, buckets: RedisBuckets, keys: Keys) -> None:
+        self.buckets = buckets
+        self.keys = keys
+        self.students = self._limit(settings.rate_student, settings.rate_student_burst)
+        self.addresses = self._limit(settings.rate_ip, settings.rate_ip_burst)
 
     @staticmethod
-    def _buckets(rate: float, burst: int) -> TokenBuckets | None:
-        return TokenBuckets(rate, burst) if rate > 0 else None
+    def _limit(rate: float, burst: int) -> Limit | None:
+        return Limit(rate, burst) if rate > 0 else None
 
-    def admit(self, actor: Actor, address: str | None) -> None:
+    async def admit(self, actor: Actor, address: str | None) -> None:
+        wanted: list[tuple[str, Limit, str]] = []
         if self.addresses is not None and address:
-            self._check(self.addresses, address, "this address")
+            wanted.append((self.keys.address_bucket(address), self.addresses, "this address"))
         if self.students is not None and actor.role is Role.STUDENT:
-            self._check(self.students, actor.subject, "this student")
-
-    @staticmethod
-    def _check(buckets: TokenBuckets, key: str, who: str) -> None:
-        wait = buckets.take(key)
-        if wait > 0:
-            retry_after = math.ceil(wait * 1000) / 1000
-            raise RateLimited(
-                f"too many register and drop requests from {who}; retry in {retry_after:g} s",
-                retryAfter=retry_after,
-            )
+            key = self.keys.student_bucket(actor.subject)
+            wanted.append((key, self.students, "this student"))
+        if not wanted:
+            return
+        waits = await self.buckets.take([(key, limit) for key, limit, _ in wanted])
+        refused = [(wait, who) for wait, (_, _, who) in zip(waits, wanted, strict=True) if wait]
+        if not refused:
+            return
+        wait, who = refused[0]  # the address first, as it is checked first
+        retry_after = math.ceil(wait * 1000) / 1000
+        raise RateLimited(
+            f"too many register and drop requests from {who}; retry in {retry_after:g} s",
+            retryAfter=retry_after,
+        )

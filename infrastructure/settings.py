@@ -66,8 +66,11 @@ class Settings(BaseSettings):
     keep_alive_seconds: int = Field(
         75, ge=1, le=3600, validation_alias="COURSEREG_KEEP_ALIVE_SECONDS"
     )
-    # Abuse limits (README "Limits"). Rates are per API process: N replicas admit up to N
-    # times as much. A rate of 0 turns that limit off.
+    # API processes of `coursereg serve` (uvicorn's name for it; `--processes` wins): unset,
+    # one per core this process may run on.
+    web_concurrency: int | None = Field(None, ge=1, le=256, validation_alias="WEB_CONCURRENCY")
+    # Abuse limits (README "Limits"). The rates hold for the whole deployment (buckets in
+    # Redis, shared by every process and replica). A rate of 0 turns that limit off.
     max_body_bytes: int = Field(
         1_048_576, ge=1024, le=64 * 1_048_576, validation_alias="COURSEREG_MAX_BODY_BYTES"
     )
@@ -159,10 +162,11 @@ class Settings(BaseSettings):
         20, ge=1, le=500, validation_alias="COURSEREG_NOTIFY_CONCURRENCY"
     )
 
-    @field_validator("smtp_host", "smtp_user", "smtp_password", mode="before")
+    @field_validator("smtp_host", "smtp_user", "smtp_password", "web_concurrency", mode="before")
     @classmethod
-    def _smtp_empty_is_unset(cls, value: object) -> object:
-        # docker-compose passes an unset variable as empty: no server, no login.
+    def _compose_empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable as empty: no server, no login, the default
+        # count of API processes.
         return None if value == "" else value
 
     @property

@@ -32,7 +32,7 @@ class Authenticator(Protocol):
 
 
 class Throttle(Protocol):
-    def admit(self, actor: Actor, address: str | None) -> None:
+    async def admit(self, actor: Actor, address: str | None) -> None:
         """Raises RateLimited (with retryAfter, in seconds) when this actor or the client
         address asks too often."""
 
@@ -122,13 +122,13 @@ class Context:
             raise Unauthenticated("a Bearer token is required")
         return actor
 
-    def admitted_actor(self) -> Actor:
+    async def admitted_actor(self) -> Actor:
         """The authenticated actor, within the rate limits of register and drop. A refusal
         over HTTP also carries a Retry-After header."""
         actor = self.actor
         client = getattr(self.request, "client", None)
         try:
-            self.services.throttle.admit(actor, client.host if client else None)
+            await self.services.throttle.admit(actor, client.host if client else None)
         except RateLimited as exc:
             if self.response is not None:
                 self.response.headers["Retry-After"] = str(math.ceil(exc.extensions["retryAfter"]))

@@ -13,7 +13,7 @@ from schema.unset import given
 async def register(info: Info, input: RegisterInput) -> RegisterPayload:
     ctx = info.context
     answer = await ctx.services.registrar.register(
-        ctx.admitted_actor(),
+        await ctx.admitted_actor(),
         input.student_id,
         input.section_ids,
         given(input.idempotency_key),
@@ -25,7 +25,7 @@ async def register(info: Info, input: RegisterInput) -> RegisterPayload:
 async def drop(info: Info, input: DropInput) -> DropPayload:
     ctx = info.context
     answer = await ctx.services.registrar.drop(
-        ctx.admitted_actor(),
+        await ctx.admitted_actor(),
         input.student_id,
         input.section_id,
         given(input.idempotency_key),
@@ -37,7 +37,7 @@ async def drop(info: Info, input: DropInput) -> DropPayload:
 async def swap(info: Info, input: SwapInput) -> SwapPayload:
     ctx = info.context
     answer = await ctx.services.registrar.swap(
-        ctx.admitted_actor(),
+        await ctx.admitted_actor(),
         input.student_id,
         input.drop_section_id,
         input.add_section_id,
@@ -50,7 +50,7 @@ async def swap(info: Info, input: SwapInput) -> SwapPayload:
 async def claim_seat(info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
     ctx = info.context
     status = await ctx.services.registrar.claim_seat(
-        ctx.admitted_actor(), student_id, section_id, ctx.request_id
+        await ctx.admitted_actor(), student_id, section_id, ctx.request_id
     )
     return ClaimPayload(student_id=student_id, section_id=section_id, status=status)
 
@@ -58,6 +58,6 @@ async def claim_seat(info: Info, student_id: UUID, section_id: UUID) -> ClaimPay
 async def decline_offer(info: Info, student_id: UUID, section_id: UUID) -> ClaimPayload:
     ctx = info.context
     status = await ctx.services.registrar.decline_offer(
-        ctx.admitted_actor(), student_id, section_id, ctx.request_id
+        await ctx.admitted_actor(), student_id, section_id, ctx.request_id
     )
     return ClaimPayload(student_id=student_id, section_id=section_id, status=status)

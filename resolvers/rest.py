@@ -149,7 +149,7 @@ async def drop(request: Request, services: Services) -> JSONResponse:
 async def _admitted(request: Request, services: Services) -> Actor:
     """The actor of register and drop, within their rate limits (429 and Retry-After)."""
     actor = await _actor(request, services)
-    services.throttle.admit(actor, request.client.host if request.client else None)
+    await services.throttle.admit(actor, request.client.host if request.client else None)
     return actor
 
 

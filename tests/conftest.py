@@ -34,6 +34,9 @@ from tests.waiting import wait_until
 from workers.persister import Persister
 
 SECRET = "test-secret-" + "x" * 40
+# The `coursereg serve` subprocesses of tests run one API process each (not one per core)
+# unless a test asks for more (--processes wins): tests/integration/test_processes.py.
+os.environ.setdefault("WEB_CONCURRENCY", "1")
 STAFF = Actor("staff-1", Role.STAFF)
 
 

@@ -76,6 +76,9 @@ async def footprint(api: Api) -> Footprint:
     keys = sorted([k async for k in redis_keys(api.container.redis, f"{prefix}*")])
     # A refusal's log entry is marked once per operation (append.lua): part of the log.
     logged = [k for k in keys if k.endswith(":log")]
+    # The rate limits' buckets are the limiter's own bookkeeping, not state a request
+    # changes: a refused request spends no token, but the bucket's refill stamp moves.
+    logged += [k for k in keys if k.endswith(":rate") or k.startswith(f"{prefix}rate:")]
     live = {
         k: await _redis_value(api, k)
         for k in keys

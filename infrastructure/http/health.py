@@ -9,6 +9,7 @@ replica. /health reports it, with the growing stream lag.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +64,8 @@ async def _redis(container: Container) -> dict[str, Any]:
 
 
 async def live(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "live"})
+    """`pid`: which process answered (`coursereg serve --processes N` runs N)."""
+    return JSONResponse({"status": "live", "pid": os.getpid()})
 
 
 async def ready(request: Request) -> JSONResponse:
@@ -82,7 +84,7 @@ async def ready(request: Request) -> JSONResponse:
 async def health(request: Request) -> JSONResponse:
     container: Container = request.app.state.container
     redis, postgres = await asyncio.gather(_timed(_redis(container)), _timed(_postgres(container)))
-    body: dict[str, Any] = {"redis": redis, "postgres": postgres}
+    body: dict[str, Any] = {"pid": os.getpid(), "redis": redis, "postgres": postgres}
     if redis["status"] == "up":
         body["streams"] = await _timed(container.stream.lag(container.keys.shards))
         body["dead_letters"] = await container.stream.dead_letter_count(container.keys.shards)

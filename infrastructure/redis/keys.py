@@ -129,6 +129,15 @@ class Keys:
         died between the saga's steps."""
         return f"{self.prefix}sec:{self._tag(shard)}:reservations"
 
+    def student_bucket(self, student_id: str) -> str:
+        """The student's rate-limit bucket (bucket.lua), in their slot: a script of the
+        student's keys could take its token in the same call."""
+        return f"{self.prefix}stu:{{stu-{student_id}}}:rate"
+
+    def address_bucket(self, address: str) -> str:
+        """A client address's rate-limit bucket, in a slot of its own."""
+        return f"{self.prefix}rate:{{ip-{address}}}"
+
     def idempotency(self, student_id: UUID, key_digest: str) -> str:
         return f"{self.prefix}idem:{{stu-{student_id}}}:{key_digest}"
 

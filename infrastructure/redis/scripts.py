@@ -74,6 +74,7 @@ class Scripts:
     read_shard: AsyncScript
     adopt: AsyncScript
     pending: AsyncScript
+    bucket: AsyncScript
 
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis

@@ -28,6 +28,7 @@ from domain.rules import (
     WaitlistMode,
 )
 from infrastructure.postgres.snapshot import PostgresSnapshot
+from infrastructure.redis.buckets import Limit, RedisBuckets
 from infrastructure.redis.client import RedisClient
 from infrastructure.redis.idempotency import RedisIdempotencyStore
 from infrastructure.redis.keys import Keys
@@ -160,6 +161,7 @@ async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
     pending = RedisPendingChanges(client, scripts, keys)
     students = CachedStudentDirectory(client, keys)
     loader = StateLoader(client, scripts, keys, snapshot, students, stream, rules)
+    buckets = RedisBuckets(scripts, one_call=False)  # as on a cluster (a RedisCluster client)
     for _ in range(25):
         student, other_semester, *sections = _ids(rng, 7)
         semester = _ids(rng, 1)[0]
@@ -205,6 +207,12 @@ async def test_every_script_call_and_multi_of_the_adapters_is_in_one_slot(
             stream.read(lease, 100, backlog=False, block_ms=0),
             loader.load(setups),
             pending.of_students([student, other_semester]),
+            buckets.take(
+                [
+                    (keys.address_bucket("2001:db8::1"), Limit(2000.0, 4000)),
+                    (keys.student_bucket(str(student)), Limit(10.0, 30)),
+                ]
+            ),
         ]
         for call in work:
             await _record(recorder, call)
