@@ -7,7 +7,6 @@ each student's rule state is mirrored into Redis, with a progress bar."""
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import uuid
 from pathlib import Path
@@ -24,6 +23,7 @@ from infrastructure.cli.command import (
     progress_bar,
     with_container,
 )
+from infrastructure.cli.imports import UnreadableFile, read_records
 from infrastructure.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,23 +32,9 @@ if TYPE_CHECKING:
 OPERATOR = Actor("coursereg-tickets", Role.STAFF)
 
 
-class UnreadableFile(Exception):
-    pass
-
-
 def read_rows(path: Path) -> list[TicketRow]:
     """The file's records with the line each starts on; blank lines and a header skipped."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            rows: list[TicketRow] = []
-            line = 1
-            for record in reader:
-                if any(field.strip() for field in record):
-                    rows.append(TicketRow(line, tuple(record)))
-                line = reader.line_num + 1
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UnreadableFile(f"cannot read {path}: {exc}") from exc
+    rows = [TicketRow(r.line, r.fields) for r in read_records(path)]
     if rows and rows[0].student_number.lower() == FIELDS[0]:
         rows = rows[1:]
     return rows
