@@ -26,7 +26,7 @@ import httpx
 from starlette.routing import Route
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from bench.replica import bench_settings, drop_database, prepare_database
+from bench.replica import run_in_scratch_database
 from bench.subscribers import Staff, make_catalog
 from domain.wire import EventField as E
 from infrastructure.http.app import create_app
@@ -176,16 +176,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def main() -> None:
     args = parse()
-    settings = bench_settings()
-    asyncio.run(prepare_database(settings))
-    try:
-        figures = asyncio.run(run(args, settings))
-    finally:
-        asyncio.run(drop_database(settings))
-    print(json.dumps(figures, indent=2))
-    if args.out:
-        with open(args.out, "w") as out:
-            json.dump(figures, out, indent=2)
+    run_in_scratch_database(lambda settings: run(args, settings), args.out)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -129,3 +131,20 @@ class Replica:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def run_in_scratch_database(
+    run: Callable[[Settings], Coroutine[Any, Any, dict[str, Any]]], out: str | None
+) -> None:
+    """A bench of its own: a scratch database for `run`, dropped after; its figures printed
+    as JSON and, with `out`, written there."""
+    settings = bench_settings()
+    asyncio.run(prepare_database(settings))
+    try:
+        figures = asyncio.run(run(settings))
+    finally:
+        asyncio.run(drop_database(settings))
+    print(json.dumps(figures, indent=2))
+    if out:
+        with open(out, "w") as file:
+            json.dump(figures, file, indent=2)

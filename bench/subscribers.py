@@ -38,7 +38,10 @@ import websockets
 from websockets.typing import Subprotocol
 
 from bench.holders import PROTOCOL, SEAT_UPDATES, Assignment, Push, hold
-from bench.replica import Replica, bench_settings, drop_database, prepare_database
+from bench.replica import (
+    Replica,
+    run_in_scratch_database,
+)
 from domain.model import Role
 from infrastructure.auth import TokenService
 from infrastructure.settings import Settings
@@ -358,16 +361,7 @@ def main() -> None:
     args = parse()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the API processes inherit it
-    settings = bench_settings()
-    asyncio.run(prepare_database(settings))
-    try:
-        figures = asyncio.run(run(args, settings))
-    finally:
-        asyncio.run(drop_database(settings))
-    print(json.dumps(figures, indent=2))
-    if args.out:
-        with open(args.out, "w") as out:
-            json.dump(figures, out, indent=2)
+    run_in_scratch_database(lambda settings: run(args, settings), args.out)
 
 
 if __name__ == "__main__":

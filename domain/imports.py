@@ -447,24 +447,17 @@ def parse_catalog_line(
     number = take(require_text, "section_number", number, 10) if number else None
     seats_text = required("seats")
     seats = take(_seats, seats_text) if seats_text else None
-    prerequisites = None
-    if columns.has("prerequisites"):
-        prerequisites = take(_prerequisites, value("prerequisites"))
-    meetings = None
-    if columns.has("meetings"):
-        meetings = take(_meetings, value("meetings"))
-    linked = None
-    if columns.has("linked_sections"):
-        linked = take(_linked, value("linked_sections"))
-    capacity: int | Keep | None = KEEP
-    if columns.has("waitlist_capacity"):
-        capacity = take(_waitlist_capacity, value("waitlist_capacity"))
-    mode = None
-    if columns.has("waitlist_mode"):
-        mode = take(_waitlist_mode, value("waitlist_mode"))
-    offer_hours = None
-    if columns.has("offer_hours"):
-        offer_hours = take(_offer_hours, value("offer_hours"))
+
+    def optional(name: str, parse: Callable[[str], T], absent: Any = None) -> Any:
+        """A column the header may leave out: `absent` then (the stored value is kept)."""
+        return take(parse, value(name)) if columns.has(name) else absent
+
+    prerequisites = optional("prerequisites", _prerequisites)
+    meetings = optional("meetings", _meetings)
+    linked = optional("linked_sections", _linked)
+    capacity: int | Keep | None = optional("waitlist_capacity", _waitlist_capacity, KEEP)
+    mode = optional("waitlist_mode", _waitlist_mode)
+    offer_hours = optional("offer_hours", _offer_hours)
     if len(problems) > before:
         return None
     assert semester and code and title and number and credits is not None and seats
